@@ -1,0 +1,47 @@
+"""The two-stage posterior over network parameters: what is to be sampled."""
+
+from . import agreement, likelihoods
+from .agreement import (
+    jensen_shannon,
+    kl,
+    reverse_kl,
+    squared_gap,
+    total_variation,
+)
+from .exact import Grid2DCase, LinearGaussianCase
+from .likelihoods import (
+    AbstractLikelihood,
+    Bernoulli,
+    BradleyTerry,
+    Categorical,
+    FromCallable,
+    FromDistribution,
+    Gaussian,
+)
+from .model import TwoStageModel
+from .networks import AbstractTwoHeadNetwork, LinearTwoHead, TwoHeadMLP
+from .priors import log_isotropic_normal
+
+__all__ = [
+    "AbstractLikelihood",
+    "AbstractTwoHeadNetwork",
+    "Bernoulli",
+    "BradleyTerry",
+    "Categorical",
+    "FromCallable",
+    "FromDistribution",
+    "Gaussian",
+    "Grid2DCase",
+    "LinearGaussianCase",
+    "LinearTwoHead",
+    "TwoHeadMLP",
+    "TwoStageModel",
+    "agreement",
+    "jensen_shannon",
+    "kl",
+    "likelihoods",
+    "log_isotropic_normal",
+    "reverse_kl",
+    "squared_gap",
+    "total_variation",
+]

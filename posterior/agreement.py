@@ -1,0 +1,120 @@
+r"""Divergences between the two heads, and the disagreement $C(\theta)$.
+
+A divergence takes the two heads' outputs for one input and returns a scalar
+$\delta \ge 0$ that is zero when the heads agree. The categorical divergences read
+the outputs as logits. $C(\theta)$ is the mean of $\delta$ over the agreement set.
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float
+
+__all__ = [
+    "squared_gap",
+    "kl",
+    "reverse_kl",
+    "jensen_shannon",
+    "total_variation",
+    "DIVERGENCES",
+    "CATEGORICAL_DIVERGENCES",
+    "resolve_divergence",
+    "mean_divergence",
+]
+
+Divergence = Callable[[Array, Array], Array]
+
+
+def squared_gap(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""]:
+    r"""Half the squared distance between real answers,
+    $\tfrac12\lVert h_1 - h_2\rVert^2$.
+
+    The factor ½ makes $C(\theta) = \tfrac12\lVert A\theta - b\rVert^2$ in the
+    linear-Gaussian case of DESIGN.md.
+    """
+    gap = jnp.asarray(intended) - jnp.asarray(instrumental)
+    return 0.5 * jnp.sum(gap**2)
+
+
+def kl(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""]:
+    r"""$\mathrm{KL}(p_1 \Vert p_2)$, with $p_k = \mathrm{softmax}(h_k)$.
+
+    The direction: the expectation is under the *intended* head's answer
+    distribution, so agreement is demanded wherever the intended head puts mass.
+    """
+    log_p1 = jax.nn.log_softmax(intended)
+    log_p2 = jax.nn.log_softmax(instrumental)
+    return jnp.sum(jnp.exp(log_p1) * (log_p1 - log_p2))
+
+
+def reverse_kl(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""]:
+    r"""$\mathrm{KL}(p_2 \Vert p_1)$: the expectation under the instrumental head."""
+    return kl(instrumental, intended)
+
+
+def jensen_shannon(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""]:
+    r"""$\tfrac12\mathrm{KL}(p_1\Vert m) + \tfrac12\mathrm{KL}(p_2\Vert m)$ with
+    $m = (p_1+p_2)/2$, in nats; symmetric and at most $\log 2$."""
+    log_p1 = jax.nn.log_softmax(intended)
+    log_p2 = jax.nn.log_softmax(instrumental)
+    # log m computed in log space so that tiny probabilities do not underflow.
+    log_m = jnp.logaddexp(log_p1, log_p2) - jnp.log(2.0)
+    kl1 = jnp.sum(jnp.exp(log_p1) * (log_p1 - log_m))
+    kl2 = jnp.sum(jnp.exp(log_p2) * (log_p2 - log_m))
+    return 0.5 * (kl1 + kl2)
+
+
+def total_variation(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""]:
+    r"""$\tfrac12\sum_a |p_1(a) - p_2(a)|$, between 0 and 1."""
+    p1 = jax.nn.softmax(intended)
+    p2 = jax.nn.softmax(instrumental)
+    return 0.5 * jnp.sum(jnp.abs(p1 - p2))
+
+
+DIVERGENCES: dict[str, Divergence] = {
+    "squared_gap": squared_gap,
+    "kl": kl,
+    "reverse_kl": reverse_kl,
+    "jensen_shannon": jensen_shannon,
+    "total_variation": total_variation,
+}
+CATEGORICAL_DIVERGENCES = frozenset(
+    {"kl", "reverse_kl", "jensen_shannon", "total_variation"}
+)
+
+
+def resolve_divergence(divergence: str | Divergence) -> Divergence:
+    """Turns a divergence name into its function; callables pass through."""
+    if callable(divergence):
+        return divergence
+    if divergence not in DIVERGENCES:
+        raise ValueError(
+            f"`divergence` must be one of {sorted(DIVERGENCES)} or a callable "
+            f"(intended, instrumental) -> scalar, got {divergence!r}."
+        )
+    return DIVERGENCES[divergence]
+
+
+def mean_divergence(
+    divergence: Divergence,
+    intended: Float[Array, "num_agreement ..."],
+    instrumental: Float[Array, "num_agreement ..."],
+    *,
+    stop_gradient_intended: bool = False,
+) -> Float[Array, ""]:
+    r"""$C = \frac{1}{|S|}\sum_{x\in S}\delta(h_1(x), h_2(x))$ over a batch of heads.
+
+    Args:
+        divergence: per-input divergence.
+        intended: intended-head outputs, one row per agreement input.
+        instrumental: instrumental-head outputs, same shape.
+        stop_gradient_intended: hold the intended head fixed under
+            differentiation (the essay's proposal, so that agreement is not bought
+            by simplifying the world model). The value is unchanged; the gradient
+            is then no gradient of any density, so only gradient dynamics (SGLD,
+            MAP) may use it, never an accept step or an importance weight.
+    """
+    if stop_gradient_intended:
+        intended = jax.lax.stop_gradient(intended)
+    return jnp.mean(jax.vmap(divergence)(intended, instrumental))

@@ -1,0 +1,194 @@
+"""Likelihoods of the answers through the intended head.
+
+A likelihood turns the intended head's outputs on the answer inputs into
+per-example log-probabilities of the answers. Built-in ones wrap NumPyro
+distributions; users bring a per-example log-probability function
+(:class:`FromCallable`) or a distribution factory (:class:`FromDistribution`).
+"""
+
+import abc
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import numpy as np
+import numpyro.distributions as dist
+from jaxtyping import Array, Float
+
+__all__ = [
+    "AbstractLikelihood",
+    "Categorical",
+    "Gaussian",
+    "Bernoulli",
+    "BradleyTerry",
+    "FromCallable",
+    "FromDistribution",
+    "resolve_likelihood",
+]
+
+IntendedFn = Callable[[Array], Array]
+
+
+class AbstractLikelihood(eqx.Module):
+    """How answers depend on the intended head.
+
+    ``outputs`` maps the intended head over the answer inputs (override it when an
+    example is more than one network input, as for pairwise comparisons);
+    ``distribution`` gives the NumPyro distribution of all answers, or ``None``
+    when the likelihood is only a log-probability function.
+    """
+
+    def outputs(self, intended_fn: IntendedFn, inputs: Array) -> Array:
+        return jax.vmap(intended_fn)(inputs)
+
+    @abc.abstractmethod
+    def distribution(self, outputs: Array) -> dist.Distribution | None:
+        raise NotImplementedError
+
+    def log_prob(self, outputs: Array, answers: Array) -> Float[Array, " num_data"]:
+        return self.distribution(outputs).log_prob(answers)
+
+    def check(self, output_shape: tuple[int, ...], answers: np.ndarray) -> None:
+        """Raises ValueError if the answers cannot come from this likelihood.
+
+        Args:
+            output_shape: shape of the intended head for one input.
+            answers: all answers, as a NumPy array.
+        """
+
+
+def _check_binary(answers: np.ndarray) -> None:
+    if not np.all((answers == 0) | (answers == 1)):
+        raise ValueError("`answers` must be 0 or 1 for this likelihood.")
+
+
+def _check_scalar_head(output_shape: tuple[int, ...], name: str) -> None:
+    if output_shape != ():
+        raise ValueError(
+            f"The {name} likelihood needs a scalar intended head (out_size='scalar'),"
+            f" but the head has shape {output_shape}."
+        )
+
+
+class Categorical(AbstractLikelihood):
+    """Answers in ``0..k-1``; the intended head gives ``k`` logits."""
+
+    def distribution(self, outputs: Array) -> dist.Distribution:
+        return dist.Categorical(logits=outputs)
+
+    def check(self, output_shape: tuple[int, ...], answers: np.ndarray) -> None:
+        if len(output_shape) != 1:
+            raise ValueError(
+                "The categorical likelihood needs an intended head of logits with "
+                f"shape (num_classes,), but the head has shape {output_shape}."
+            )
+        num_classes = output_shape[0]
+        integral = np.issubdtype(answers.dtype, np.integer) or np.all(
+            answers == np.round(answers)
+        )
+        if not integral or answers.min() < 0 or answers.max() >= num_classes:
+            raise ValueError(
+                f"`answers` must be integers in 0..{num_classes - 1} for a "
+                f"categorical likelihood with {num_classes} classes."
+            )
+
+
+class Gaussian(AbstractLikelihood):
+    r"""Real answers, $a \sim \mathcal N(h_1(x), s^2)$ with a fixed scale $s$."""
+
+    scale: float = 1.0
+
+    def __check_init__(self):
+        if not self.scale > 0:
+            raise ValueError(f"`scale` must be positive, got {self.scale}.")
+
+    def distribution(self, outputs: Array) -> dist.Distribution:
+        event_dims = outputs.ndim - 1
+        return dist.Normal(outputs, self.scale).to_event(event_dims)
+
+    def check(self, output_shape: tuple[int, ...], answers: np.ndarray) -> None:
+        if answers.shape[1:] != output_shape:
+            raise ValueError(
+                f"`answers` must have shape (num_answers, *{output_shape}) to match "
+                f"the intended head, got {answers.shape}."
+            )
+
+
+class Bernoulli(AbstractLikelihood):
+    """Answers 0 or 1; the intended head gives one logit."""
+
+    def distribution(self, outputs: Array) -> dist.Distribution:
+        return dist.Bernoulli(logits=outputs)
+
+    def check(self, output_shape: tuple[int, ...], answers: np.ndarray) -> None:
+        _check_scalar_head(output_shape, "Bernoulli")
+        _check_binary(answers)
+
+
+class BradleyTerry(AbstractLikelihood):
+    r"""Pairwise comparisons: $P(\text{first} \succ \text{second}) =
+    \sigma(h_1(x_1) - h_1(x_2))$.
+
+    Each answer input is a pair, shape ``(num_answers, 2, *input_shape)``, and
+    its answer is 1 when the first item was preferred. Following the essay, keep
+    only the pairs the labeller was confident about.
+    """
+
+    def outputs(self, intended_fn: IntendedFn, inputs: Array) -> Array:
+        first = jax.vmap(intended_fn)(inputs[:, 0])
+        second = jax.vmap(intended_fn)(inputs[:, 1])
+        return first - second
+
+    def distribution(self, outputs: Array) -> dist.Distribution:
+        return dist.Bernoulli(logits=outputs)
+
+    def check(self, output_shape: tuple[int, ...], answers: np.ndarray) -> None:
+        _check_scalar_head(output_shape, "Bradley-Terry")
+        _check_binary(answers)
+
+
+class FromCallable(AbstractLikelihood):
+    """A user's per-example log-probability ``fn(output, answer) -> scalar``.
+
+    It has no NumPyro distribution, so the model enters it as a factor.
+    """
+
+    fn: Callable[[Array, Array], Array]
+
+    def distribution(self, outputs: Array) -> None:
+        return None
+
+    def log_prob(self, outputs: Array, answers: Array) -> Float[Array, " num_data"]:
+        return jax.vmap(self.fn)(outputs, answers)
+
+
+class FromDistribution(AbstractLikelihood):
+    """A user's factory ``outputs -> numpyro Distribution`` of batch shape
+    ``(num_answers,)``, e.g. ``lambda h: dist.StudentT(3.0, h, 0.5)``."""
+
+    factory: Callable[[Array], dist.Distribution]
+
+    def distribution(self, outputs: Array) -> dist.Distribution:
+        return self.factory(outputs)
+
+
+_NAMED = {
+    "categorical": Categorical,
+    "gaussian": Gaussian,
+    "bernoulli": Bernoulli,
+    "bradley_terry": BradleyTerry,
+}
+
+
+def resolve_likelihood(likelihood: str | AbstractLikelihood) -> AbstractLikelihood:
+    """Turns a likelihood name into an instance; instances pass through."""
+    if isinstance(likelihood, AbstractLikelihood):
+        return likelihood
+    if likelihood not in _NAMED:
+        raise ValueError(
+            f"`likelihood` must be one of {sorted(_NAMED)} or an AbstractLikelihood "
+            f"(e.g. FromCallable, FromDistribution), got {likelihood!r}."
+        )
+    return _NAMED[likelihood]()
+
+
