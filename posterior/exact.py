@@ -86,7 +86,9 @@ class LinearGaussianCase:
                     f"`{name}` must have shape (num, 2, {dim + 1}), got "
                     f"{np.shape(value)}."
                 )
-        network = eqx.tree_at(lambda net: net.weight, LinearTwoHead(dim, key=jr.key(0)), weight)
+        network = eqx.tree_at(
+            lambda net: net.weight, LinearTwoHead(dim, key=jr.key(0)), weight
+        )
         self.noise_scale = _checks.positive_scalar(noise_scale, "noise_scale")
         self.model = TwoStageModel(
             network,
@@ -192,9 +194,18 @@ class LinearGaussianCase:
         mean = cov @ (theta1 / self.sigma2**2 + self.lam * self.A.T @ self.b)
         return mean, cov
 
-    def posterior_precision(self) -> tuple[Array, Array]:
+    def posterior_precision(
+        self, *, include_log_partition: bool = True
+    ) -> tuple[Array, Array]:
         r"""The precision $P$ and linear term $h$ of the Gaussian posterior of
-        $(\theta_1, \theta_2)$, as in DESIGN.md ($M = K^{-1}$)."""
+        $(\theta_1, \theta_2)$, as in DESIGN.md ($M = K^{-1}$).
+
+        Args:
+            include_log_partition: keep the $-\log Z(\theta_1)$ term. ``False``
+                gives the agreement-penalty baseline, whose θ₁ ignores how rare
+                agreement is: the terms $-\lambda A^\top M A$ and
+                $-\lambda A^\top M b$ drop out.
+        """
         dim = self.A.shape[1]
         eye = jnp.eye(dim)
         lam, s1, s2 = self.lam, self.sigma1, self.sigma2
@@ -202,17 +213,23 @@ class LinearGaussianCase:
         m_a = jax.scipy.linalg.cho_solve((chol, True), self.A)  # M A
         m_b = jax.scipy.linalg.cho_solve((chol, True), self.b)  # M b
         noise = self.noise_scale**2
-        p11 = eye / s1**2 + eye / s2**2 - lam * self.A.T @ m_a
+        keep = 1.0 if include_log_partition else 0.0
+        p11 = eye / s1**2 + eye / s2**2 - keep * lam * self.A.T @ m_a
         p12 = -eye / s2**2
         p22 = eye / s2**2 + lam * self.A.T @ self.A + self.B.T @ self.B / noise
-        h1 = self.theta0 / s1**2 - lam * self.A.T @ m_b
+        h1 = self.theta0 / s1**2 - keep * lam * self.A.T @ m_b
         h2 = lam * self.A.T @ self.b + self.B.T @ self.y / noise
         precision = jnp.block([[p11, p12], [p12, p22]])
         return precision, jnp.concatenate([h1, h2])
 
-    def posterior_mean_cov(self) -> tuple[Float[Array, " 2d"], Float[Array, "2d 2d"]]:
-        """Mean and covariance of (θ₁, θ₂) stacked, θ₁ first."""
-        precision, linear = self.posterior_precision()
+    def posterior_mean_cov(
+        self, *, include_log_partition: bool = True
+    ) -> tuple[Float[Array, " 2d"], Float[Array, "2d 2d"]]:
+        """Mean and covariance of (θ₁, θ₂) stacked, θ₁ first (see
+        :meth:`posterior_precision` for ``include_log_partition``)."""
+        precision, linear = self.posterior_precision(
+            include_log_partition=include_log_partition
+        )
         chol = jnp.linalg.cholesky(precision)
         cov = jax.scipy.linalg.cho_solve((chol, True), jnp.eye(precision.shape[0]))
         return cov @ linear, cov
@@ -245,7 +262,9 @@ class Grid2DCase:
     within a few σ₁ of θ₀.
     """
 
-    def __init__(self, model: TwoStageModel, *, grid_size: int = 241, width: float = 7.0):
+    def __init__(
+        self, model: TwoStageModel, *, grid_size: int = 241, width: float = 7.0
+    ):
         if model.num_params != 2:
             raise ValueError(
                 f"`model` must have exactly 2 parameters, got {model.num_params}."
@@ -311,7 +330,9 @@ class Grid2DCase:
         du = u[1] - u[0]
         ua, ub = np.meshgrid(u, u, indexing="ij")
         offsets = np.stack([ua.ravel(), ub.ravel()], axis=1)
-        log_weight = -0.5 * np.sum(offsets**2, 1) - math.log(2 * math.pi) + 2 * math.log(du)
+        log_weight = (
+            -0.5 * np.sum(offsets**2, 1) - math.log(2 * math.pi) + 2 * math.log(du)
+        )
         return theta1 + sigma * offsets, log_weight
 
     def log_partition(self, theta1: Float[ArrayLike, "2"]) -> float:

@@ -190,5 +190,3 @@ def resolve_likelihood(likelihood: str | AbstractLikelihood) -> AbstractLikeliho
             f"(e.g. FromCallable, FromDistribution), got {likelihood!r}."
         )
     return _NAMED[likelihood]()
-
-

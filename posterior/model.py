@@ -101,7 +101,9 @@ class TwoStageModel:
         self.sigma1 = _checks.positive_scalar(sigma1, "sigma1")
         self.sigma2 = _checks.positive_scalar(sigma2, "sigma2")
         if not callable(network):
-            raise TypeError("`network` must be callable: x -> (intended, instrumental).")
+            raise TypeError(
+                "`network` must be callable: x -> (intended, instrumental)."
+            )
         params, self._static = eqx.partition(network, eqx.is_inexact_array)
         if not jax.tree.leaves(params):
             raise TypeError(
