@@ -83,10 +83,12 @@ class Categorical(AbstractLikelihood):
                 f"shape (num_classes,), but the head has shape {output_shape}."
             )
         num_classes = output_shape[0]
-        integral = np.issubdtype(answers.dtype, np.integer) or np.all(
-            answers == np.round(answers)
-        )
-        if not integral or answers.min() < 0 or answers.max() >= num_classes:
+        if not np.issubdtype(answers.dtype, np.integer):
+            raise TypeError(
+                "`answers` must have an integer dtype for a categorical likelihood, "
+                f"got {answers.dtype}."
+            )
+        if answers.min() < 0 or answers.max() >= num_classes:
             raise ValueError(
                 f"`answers` must be integers in 0..{num_classes - 1} for a "
                 f"categorical likelihood with {num_classes} classes."

@@ -22,7 +22,12 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float, Int, PyTree
 
 from . import _checks
-from .agreement import CATEGORICAL_DIVERGENCES, mean_divergence, resolve_divergence
+from .agreement import (
+    CATEGORICAL_DIVERGENCES,
+    DIVERGENCES,
+    mean_divergence,
+    resolve_divergence,
+)
 from .likelihoods import AbstractLikelihood, BradleyTerry, resolve_likelihood
 from .priors import log_isotropic_normal
 
@@ -127,7 +132,10 @@ class TwoStageModel:
         self.divergence = resolve_divergence(divergence)
 
         output_shape = _head_shape(network, self.agreement_inputs, "agreement_inputs")
-        if divergence in CATEGORICAL_DIVERGENCES and len(output_shape) != 1:
+        categorical = any(
+            self.divergence is DIVERGENCES[name] for name in CATEGORICAL_DIVERGENCES
+        )
+        if categorical and len(output_shape) != 1:
             raise ValueError(
                 f"`divergence`={divergence!r} compares answer distributions and "
                 f"needs heads of logits, shape (num_classes,); got {output_shape}."
@@ -193,6 +201,14 @@ class TwoStageModel:
             raise TypeError("`batch` must be a 1-D integer array of answer indices.")
         if index.shape[0] == 0:
             raise ValueError("`batch` is empty.")
+        if not isinstance(index, jax.core.Tracer) and (
+            index.min() < 0 or index.max() >= self.num_answers
+        ):
+            # JAX would clamp out-of-range indices silently.
+            raise ValueError(
+                f"`batch` indices must lie in 0..{self.num_answers - 1}, got "
+                f"{int(index.min())}..{int(index.max())}."
+            )
         inputs = jax.tree.map(lambda leaf: leaf[index], self.answer_inputs)
         # Sum over the minibatch, scaled to an unbiased estimate of the full sum.
         return inputs, self.answers[index], self.num_answers / index.shape[0]
@@ -225,6 +241,7 @@ class TwoStageModel:
         r"""The unnormalised inner target
         $\log\mathcal N(\theta; \theta_1, \sigma_2^2 I) - \lambda C(\theta)$,
         whose normaliser is $Z(\theta_1)$."""
+        theta = _checks.flat_theta(theta, self.num_params)
         theta1 = _checks.flat_theta(theta1, self.num_params, "theta1")
         base = log_isotropic_normal(theta, theta1, self.sigma2)
         return base - self.lam * self.disagreement(theta)
@@ -239,6 +256,8 @@ class TwoStageModel:
         $L(\theta_2) + \log\mathcal N(\theta_1;\theta_0,\sigma_1^2)
         + \log\mathcal N(\theta_2;\theta_1,\sigma_2^2) - \lambda C(\theta_2)$,
         the Gaussians normalised."""
+        theta1 = _checks.flat_theta(theta1, self.num_params, "theta1")
+        theta2 = _checks.flat_theta(theta2, self.num_params, "theta2")
         return (
             self.log_likelihood(theta2, batch)
             + self.log_prior(theta1)
