@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 from jaxtyping import Array, Float
@@ -76,6 +77,10 @@ class Categorical(AbstractLikelihood):
     def distribution(self, outputs: Array) -> dist.Distribution:
         return dist.Categorical(logits=outputs)
 
+    def log_prob(self, outputs: Array, answers: Array) -> Float[Array, " num_data"]:
+        # Whole-number float answers pass `check`; indexing needs integers.
+        return self.distribution(outputs).log_prob(jnp.asarray(answers).astype(int))
+
     def check(self, output_shape: tuple[int, ...], answers: np.ndarray) -> None:
         if len(output_shape) != 1:
             raise ValueError(
@@ -83,12 +88,10 @@ class Categorical(AbstractLikelihood):
                 f"shape (num_classes,), but the head has shape {output_shape}."
             )
         num_classes = output_shape[0]
-        if not np.issubdtype(answers.dtype, np.integer):
-            raise TypeError(
-                "`answers` must have an integer dtype for a categorical likelihood, "
-                f"got {answers.dtype}."
-            )
-        if answers.min() < 0 or answers.max() >= num_classes:
+        integral = np.issubdtype(answers.dtype, np.integer) or bool(
+            np.all(answers == np.round(answers))  # NaN fails this too
+        )
+        if not integral or answers.min() < 0 or answers.max() >= num_classes:
             raise ValueError(
                 f"`answers` must be integers in 0..{num_classes - 1} for a "
                 f"categorical likelihood with {num_classes} classes."

@@ -28,7 +28,12 @@ from .agreement import (
     mean_divergence,
     resolve_divergence,
 )
-from .likelihoods import AbstractLikelihood, BradleyTerry, resolve_likelihood
+from .likelihoods import (
+    AbstractLikelihood,
+    BradleyTerry,
+    Categorical,
+    resolve_likelihood,
+)
 from .priors import log_isotropic_normal
 
 __all__ = ["TwoStageModel"]
@@ -147,6 +152,9 @@ class TwoStageModel:
             pairs=isinstance(self.likelihood, BradleyTerry),
         )
         self.likelihood.check(answer_shape, np.asarray(self.answers))
+        if isinstance(self.likelihood, Categorical):
+            # Whole-number floats pass the check; the NumPyro site needs integers.
+            self.answers = self.answers.astype(jnp.int32)
 
     # -- the network ---------------------------------------------------------
 

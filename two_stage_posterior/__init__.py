@@ -1,0 +1,1 @@
+"""Command-line entry points of two-stage-posterior (they use both packages)."""

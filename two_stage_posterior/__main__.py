@@ -1,0 +1,3 @@
+from two_stage_posterior.cli import main
+
+raise SystemExit(main())
