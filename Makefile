@@ -1,7 +1,7 @@
 # two-stage-posterior developer tasks.
 #
 #   make test     lint + format check + pytest (xdist, 2 workers)
-#   make demo     run `python -m posterior.demo`
+#   make demo     run `two-stage-posterior demo` (exact cases, AIS, NUTS+exchange)
 #   make lint     ruff check + ruff format --check
 #   make format   ruff format + ruff check --fix
 #   make lock     regenerate requirements.lock (uv, Python 3.12, universal;
@@ -70,7 +70,7 @@ test: $(STAMP)
 	$(VPY) -m pytest -n $(XDIST_WORKERS)
 
 demo: $(STAMP)
-	$(VPY) -m posterior.demo
+	$(VENV)/bin/two-stage-posterior demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

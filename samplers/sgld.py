@@ -1,0 +1,179 @@
+r"""Nested SGLD / SGHMC for $(\theta_1, \theta_2)$ on minibatches of the answers.
+
+The outer chain moves the pair by blackjax's SGLD or SGHMC with the gradient
+
+$$\nabla\big[\hat L_B(\theta_2) + \log\mathcal N(\theta_1;\theta_0,\sigma_1^2)
+  + \log\mathcal N(\theta_2;\theta_1,\sigma_2^2) - \lambda C(\theta_2)\big]
+  - \big(\widehat{\nabla\log Z}(\theta_1), 0\big),$$
+
+$\hat L_B$ the minibatch likelihood scaled to the full answer set, $C$ always full
+batch, and $\widehat{\nabla\log Z}$ from K persistent inner chains
+(:mod:`samplers.inner`) advanced a few MALA steps per outer step.
+
+References:
+    Welling & Teh (2011), Bayesian learning via stochastic gradient Langevin
+    dynamics. Chen, Fox & Guestrin (2014), Stochastic gradient Hamiltonian Monte
+    Carlo. Tieleman (2008), persistent contrastive divergence.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import blackjax
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+from jax import Array
+
+from samplers.base import SamplingAlgorithm
+from samplers.inner import InnerState, build_inner_move, init_inner, inner_grad_log_z
+
+__all__ = [
+    "NestedSGLDState",
+    "NestedSGLDInfo",
+    "init",
+    "build_kernel",
+    "as_top_level_api",
+]
+
+#: ``logdensity_fn(theta1, theta2, batch)``: every term but −log Z, minibatch-scaled.
+LogDensityFn = Callable[[Array, Array, Array], Array]
+
+
+class NestedSGLDState(NamedTuple):
+    """The outer position and the persistent inner chains."""
+
+    theta1: Array
+    theta2: Array
+    inner: InnerState
+
+
+class NestedSGLDInfo(NamedTuple):
+    """Diagnostics of one outer step.
+
+    Attributes:
+        step_size: the outer step size used.
+        inner_acceptance_rate: mean MALA acceptance of the inner chains.
+        inner_ess: effective sample size of the inner particles once reweighted
+            to the new θ₁ (K when θ₁ did not move away from them).
+        inner_step_size: the inner chains' step size.
+    """
+
+    step_size: Array
+    inner_acceptance_rate: Array
+    inner_ess: Array
+    inner_step_size: Array
+
+
+def init(
+    key: Array,
+    theta1: Array,
+    theta2: Array,
+    potential_fn: Callable[[Array], Array],
+    sigma2: float,
+    num_inner: int,
+) -> NestedSGLDState:
+    """The state at (θ₁, θ₂) with ``num_inner`` inner particles from N(θ₁, σ₂²)."""
+    inner = init_inner(key, theta1, potential_fn, sigma2, num_inner)
+    return NestedSGLDState(theta1, theta2, inner)
+
+
+def build_kernel(
+    logdensity_fn: LogDensityFn,
+    potential_fn: Callable[[Array], Array],
+    sigma2: float,
+    *,
+    num_data: int,
+    batch_size: int,
+    step_size: float | Callable[[Array], Array],
+    algorithm: str = "sgld",
+    num_inner_steps: int = 2,
+    num_integration_steps: int = 5,
+    friction: float = 0.01,
+    temperature: float = 1.0,
+    include_log_partition: bool = True,
+):
+    r"""Build one outer step.
+
+    Args:
+        logdensity_fn: ``(theta1, theta2, batch) -> scalar``, every term of the log
+            posterior but −log Z, the likelihood scaled to the whole answer set.
+            For the essay's stop-gradient option, pass one whose λC term holds
+            the intended head fixed; the value is unchanged, only the gradient
+            dynamics differ.
+        potential_fn: λC(θ), the density version, for the inner chains.
+        sigma2: σ₂.
+        num_data: size of the answer set.
+        batch_size: answers per minibatch, drawn without replacement each step.
+        step_size: a float or a schedule ``step_index -> step size``
+            (e.g. an optax schedule).
+        algorithm: ``"sgld"`` or ``"sghmc"``.
+        num_inner_steps: MALA steps of the inner chains per outer step.
+        num_integration_steps: SGHMC leapfrog steps per outer step.
+        friction: SGHMC friction α.
+        temperature: 1 samples the posterior; 0 makes SGLD a gradient step.
+        include_log_partition: ``False`` drops −log Z(θ₁) (the agreement-penalty
+            baseline); the inner chains then stay idle and their diagnostics
+            are NaN.
+
+    Returns:
+        ``step(key, state, step_index) -> (state, info)``.
+    """
+    if algorithm not in ("sgld", "sghmc"):
+        raise ValueError(f"`algorithm` must be 'sgld' or 'sghmc', got {algorithm!r}.")
+    schedule = step_size if callable(step_size) else (lambda _: step_size)
+    inner_move = build_inner_move(potential_fn, sigma2, num_steps=num_inner_steps)
+    grad_logdensity = jax.grad(
+        lambda position, batch: logdensity_fn(position[0], position[1], batch)
+    )
+
+    def grad_estimator(position, minibatch):
+        batch, inner = minibatch
+        grad_theta1, grad_theta2 = grad_logdensity(position, batch)
+        if not include_log_partition:
+            return grad_theta1, grad_theta2
+        grad_log_z, _ = inner_grad_log_z(inner, position[0], sigma2)
+        return grad_theta1 - grad_log_z, grad_theta2
+
+    if algorithm == "sgld":
+        outer = blackjax.sgld.build_kernel()
+        extra = ()
+    else:
+        outer = blackjax.sghmc.build_kernel(alpha=friction)
+        extra = (num_integration_steps,)
+
+    def step(key: Array, state: NestedSGLDState, step_index: Array):
+        key_batch, key_inner, key_outer = jr.split(key, 3)
+        batch = jr.choice(key_batch, num_data, (batch_size,), replace=False)
+        if include_log_partition:
+            inner, acceptance = inner_move(key_inner, state.inner, state.theta1)
+        else:
+            inner, acceptance = state.inner, jnp.full((), jnp.nan, state.theta1.dtype)
+        eps = jnp.asarray(schedule(step_index), state.theta1.dtype)
+        theta1, theta2 = outer(
+            key_outer,
+            (state.theta1, state.theta2),
+            grad_estimator,
+            (batch, inner),
+            eps,
+            *extra,
+            temperature=temperature,
+        )
+        if include_log_partition:
+            _, ess = inner_grad_log_z(inner, theta1, sigma2)
+        else:
+            ess = jnp.full((), jnp.nan, eps.dtype)
+        info = NestedSGLDInfo(eps, acceptance, ess, inner.step_size)
+        return NestedSGLDState(theta1, theta2, inner), info
+
+    return step
+
+
+def as_top_level_api(logdensity_fn, potential_fn, sigma2, **kwargs):
+    """The (init, step) pair; ``kwargs`` go to :func:`build_kernel`."""
+    step = build_kernel(logdensity_fn, potential_fn, sigma2, **kwargs)
+
+    def init_fn(key, theta1, theta2, *, num_inner: int = 16):
+        return init(key, theta1, theta2, potential_fn, sigma2, num_inner)
+
+    return SamplingAlgorithm(init_fn, step)

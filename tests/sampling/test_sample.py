@@ -1,0 +1,278 @@
+"""`samplers.sample` and `samplers.find_map` against the exact linear-Gaussian posterior.
+
+Tolerances: each mean is compared with z_{1-α/(2m)}·MCSE (Bonferroni over the m
+assertions of a test, α = 1e-3), the MCSE from ArviZ's bulk ESS. Fixed keys.
+"""
+
+import math
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+import posterior
+import samplers
+
+ALPHA = 1e-3
+
+
+def _z(num_assertions: int) -> float:
+    return float(norm.ppf(1 - ALPHA / (2 * num_assertions)))
+
+
+@pytest.fixture(scope="module")
+def case():
+    # d=2 keeps compile and run times small; lam and sigma2 make -log Z(θ₁)
+    # vary by a few nats over the posterior, so the -log Z term matters.
+    return posterior.LinearGaussianCase.random(
+        jr.key(11), d=2, m=2, n=4, lam=3.0, sigma1=1.0, sigma2=0.6
+    )
+
+
+def _draws(tree):
+    post = tree.posterior
+    theta1 = post["theta1"].values
+    theta2 = post["theta2"].values
+    return np.concatenate([theta1, theta2], axis=-1)  # (chain, draw, 2d)
+
+
+def _mcse(draws):
+    """MCSE of the mean of each coordinate of (chain, draw, k) draws."""
+    out = []
+    for j in range(draws.shape[-1]):
+        values = draws[..., j]
+        ess = float(az.ess(values, method="bulk"))
+        out.append(values.std() / math.sqrt(ess))
+    return np.asarray(out)
+
+
+@pytest.fixture(scope="module")
+def nuts_run(case):
+    return samplers.sample(
+        case.model,
+        key=jr.key(1),
+        method="nuts",
+        num_chains=4,
+        num_samples=1500,
+        num_warmup=300,
+        progress=False,
+        log_partition_every=0,
+    )
+
+
+def test_nuts_exchange_matches_exact_posterior_mean(case, nuts_run):
+    mean, _ = case.posterior_mean_cov()
+    draws = _draws(nuts_run)
+    error = np.abs(draws.reshape(-1, draws.shape[-1]).mean(0) - np.asarray(mean))
+    assert np.all(error < _z(4) * _mcse(draws)), (error, _mcse(draws))
+
+
+def test_nuts_exchange_matches_exact_posterior_variance(case, nuts_run):
+    _, cov = case.posterior_mean_cov()
+    draws = _draws(nuts_run)
+    # MCSE of E[(x - mean)^2] from the ESS of the squared deviations.
+    exact_mean = np.asarray(case.posterior_mean_cov()[0])
+    squares = (draws - exact_mean) ** 2
+    error = np.abs(squares.reshape(-1, 4).mean(0) - np.diag(np.asarray(cov)))
+    assert np.all(error < _z(4) * _mcse(squares)), (error, _mcse(squares))
+
+
+def test_result_groups_and_summary(nuts_run, case):
+    assert set(nuts_run.children) >= {
+        "posterior",
+        "sample_stats",
+        "log_likelihood",
+        "observed_data",
+    }
+    assert nuts_run.posterior["theta1"].shape == (4, 1500, 2)
+    assert nuts_run.log_likelihood["answers"].shape == (4, 1500, 4)
+    np.testing.assert_array_equal(
+        nuts_run.observed_data["answers"].values, np.asarray(case.model.answers)
+    )
+    summary = az.summary(nuts_run)
+    assert "theta1[0]" in summary.index and "disagreement" in summary.index
+    assert nuts_run.attrs["method"] == "nuts" and nuts_run.attrs["approximate"] == 0
+    # The recorded totals are the model's own functions at the recorded draws.
+    theta2 = np.asarray(nuts_run.posterior["theta2"].values[0, :5])
+    expected = [float(case.model.disagreement(jnp.asarray(t))) for t in theta2]
+    np.testing.assert_allclose(
+        nuts_run.posterior["disagreement"].values[0, :5], expected, rtol=1e-10
+    )
+
+
+def test_dropping_log_partition_gives_a_measurably_wrong_theta1(case, nuts_run):
+    baseline = samplers.sample(
+        case.model,
+        key=jr.key(2),
+        method="nuts",
+        num_chains=4,
+        num_samples=1500,
+        num_warmup=300,
+        progress=False,
+        baseline="no_log_partition",
+        log_partition_every=0,
+    )
+    draws = _draws(baseline)[..., :2]
+    mcse = _mcse(draws)
+    sample_mean = draws.reshape(-1, 2).mean(0)
+    exact_baseline, _ = case.posterior_mean_cov(include_log_partition=False)
+    exact, _ = case.posterior_mean_cov()
+    # The baseline sampler is right about its own (wrong) target ...
+    assert np.all(np.abs(sample_mean - exact_baseline[:2]) < _z(3) * mcse)
+    # ... which is measurably off the two-stage posterior's θ₁.
+    gap = np.abs(sample_mean - np.asarray(exact[:2]))
+    assert np.max(gap / mcse) > _z(3), (gap, mcse)
+
+
+def test_log_partition_recorded_along_the_chain(case):
+    tree = samplers.sample(
+        case.model,
+        key=jr.key(3),
+        method="hmc",
+        num_chains=2,
+        num_samples=20,
+        num_warmup=50,
+        progress=False,
+        log_partition_every=10,
+        log_partition_particles=256,
+    )
+    group = tree["log_partition"]
+    assert group["log_partition"].shape == (2, 2)
+    np.testing.assert_array_equal(group["draw"].values, [0, 10])
+    theta1 = tree.posterior["theta1"].values[:, ::10]
+    exact = np.array(
+        [[float(case.log_partition(jnp.asarray(t))) for t in row] for row in theta1]
+    )
+    # AIS with 256 particles on a 2-d Gaussian: errors of a few hundredths.
+    np.testing.assert_allclose(group["log_partition"].values, exact, atol=0.15)
+    np.testing.assert_allclose(
+        group["bits_saved"].values, -group["log_partition"].values / math.log(2)
+    )
+
+
+def test_same_key_same_numbers_whatever_the_chunking(case):
+    kwargs = dict(
+        key=jr.key(4),
+        method="sgld",
+        num_chains=2,
+        num_samples=30,
+        num_warmup=10,
+        log_partition_every=0,
+    )
+    a = samplers.sample(case.model, progress=False, **kwargs)
+    b = samplers.sample(case.model, progress=True, **kwargs)
+    np.testing.assert_array_equal(a.posterior["theta1"], b.posterior["theta1"])
+    np.testing.assert_array_equal(a.posterior["theta2"], b.posterior["theta2"])
+
+
+def test_sgld_bias_shrinks_with_the_step_size(case):
+    _, cov = case.posterior_mean_cov()
+    errors = []
+    for step_size in (0.08, 0.01):
+        tree = samplers.sample(
+            case.model,
+            key=jr.key(5),
+            method="sgld",
+            num_chains=8,
+            num_samples=2000,
+            num_warmup=200,
+            thin=5,
+            step_size=step_size,
+            num_inner=32,
+            progress=False,
+            log_partition_every=0,
+            pointwise_log_likelihood=False,
+        )
+        draws = _draws(tree).reshape(-1, 4)
+        # SGLD inflates the variance by O(step size): compare the covariance.
+        errors.append(np.abs(np.cov(draws.T) - np.asarray(cov)).max())
+    assert errors[1] < 0.5 * errors[0], errors
+
+
+def test_find_map_reaches_the_gaussian_mode(case):
+    mean, _ = case.posterior_mean_cov()
+    result = samplers.find_map(
+        case.model, key=jr.key(6), num_steps=3000, num_inner=64, progress=False
+    )
+    # The posterior is Gaussian, so its mode is its mean; the log Z gradient is
+    # a Monte Carlo estimate, so Adam settles within a few thousandths of it.
+    np.testing.assert_allclose(
+        np.concatenate([result.theta1, result.theta2]), mean, atol=0.02
+    )
+    assert abs(float(result.log_partition - case.log_partition(result.theta1))) < 0.2
+    assert result.loss.shape == (3000,)
+
+
+def test_find_map_baseline_is_deterministic_and_exact(case):
+    mean, _ = case.posterior_mean_cov(include_log_partition=False)
+    result = samplers.find_map(
+        case.model,
+        key=jr.key(7),
+        num_steps=4000,
+        baseline="no_log_partition",
+        progress=False,
+    )
+    np.testing.assert_allclose(
+        np.concatenate([result.theta1, result.theta2]), mean, atol=1e-4
+    )
+    assert np.isnan(result.log_partition)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(method="metropolis"), "method"),
+        (dict(num_chains=0), "num_chains"),
+        (dict(num_samples=2.5), "num_samples"),
+        (dict(baseline="none"), "baseline"),
+        (dict(batch_size=100), "batch_size"),
+        (dict(stop_gradient_intended=True), "stop_gradient_intended"),
+        (dict(param_indices=[0, 7]), "param_indices"),
+        (dict(step_size=-1.0, method="sgld"), "step_size"),
+        (dict(key=0), "key"),
+    ],
+)
+def test_bad_arguments_raise_before_compiling(case, kwargs, match):
+    arguments = dict(key=jr.key(0), progress=False) | kwargs
+    with pytest.raises((TypeError, ValueError), match=match):
+        samplers.sample(case.model, **arguments)
+
+
+def test_a_model_without_the_functions_is_refused():
+    with pytest.raises(TypeError, match="model"):
+        samplers.sample(object(), key=jr.key(0))
+
+
+def test_exchange_refuses_when_agreement_is_too_rare():
+    case = posterior.LinearGaussianCase.random(
+        jr.key(12), d=4, m=20, n=3, lam=500.0, sigma1=1.0, sigma2=1.0
+    )
+    with pytest.raises(ValueError, match="too rare"):
+        samplers.sample(case.model, key=jr.key(0), method="nuts", progress=False)
+
+
+def test_sgld_at_temperature_zero_is_a_gradient_step(case):
+    from samplers import sgld
+
+    target = samplers.build_target(case.model, baseline="no_log_partition")
+    step = sgld.build_kernel(
+        target.log_joint,
+        target.potential,
+        case.sigma2,
+        num_data=case.model.num_answers,
+        batch_size=case.model.num_answers,
+        step_size=0.01,
+        temperature=0.0,
+        include_log_partition=False,
+    )
+    theta = case.theta0
+    state = sgld.init(jr.key(0), theta, theta + 0.1, target.potential, case.sigma2, 4)
+    new, info = step(jr.key(1), state, 0)
+    g1, g2 = jax.grad(target.log_joint, argnums=(0, 1))(theta, theta + 0.1)
+    np.testing.assert_allclose(new.theta1, theta + 0.01 * g1, rtol=1e-12)
+    np.testing.assert_allclose(new.theta2, theta + 0.1 + 0.01 * g2, rtol=1e-12)
+    assert isinstance(info, sgld.NestedSGLDInfo)
