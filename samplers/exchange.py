@@ -17,6 +17,8 @@ accepts with probability
 $$\min\Big(1, \frac{\mathcal N(w;\theta_1,\sigma_2^2)}{\mathcal N(w;\theta_1^*,\sigma_2^2)}\Big),$$
 
 every other factor (q, the proposal, $e^{-\lambda C(w)}$, the unknown Z) cancelling.
+θ₁ and θ₂ are strongly coupled when σ₂ is small, so each sweep also proposes
+shifting both by the same random vector, accepted by the same exchange device.
 The chain is exact as long as the rejection sampler finds $w$ within its cap; the
 caller checks the expected cost first (`samplers.sample` does), so that a miss,
 which rejects the move, has negligible probability.
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import blackjax
+import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
@@ -60,6 +63,8 @@ class ExchangeInfo(NamedTuple):
         exchange_acceptance_rate: its acceptance probability.
         num_rejection_draws: proposals the exact auxiliary draw took.
         auxiliary_found: False if the rejection cap was hit (the move is rejected).
+        translation_accepted: whether the joint shift of (θ₁, θ₂) was accepted.
+        translation_acceptance_rate: its acceptance probability.
     """
 
     acceptance_rate: Array
@@ -69,6 +74,8 @@ class ExchangeInfo(NamedTuple):
     exchange_acceptance_rate: Array
     num_rejection_draws: Array
     auxiliary_found: Array
+    translation_accepted: Array
+    translation_acceptance_rate: Array
 
 
 def _conditional_logdensity(log_joint_fn, theta1):
@@ -108,12 +115,15 @@ def build_kernel(
         max_rejection_draws: cap on those proposals; past it the exchange move
             is rejected and ``auxiliary_found`` is False.
         include_log_partition: ``False`` drops $-\log Z(\theta_1)$ from the
-            target (the agreement-penalty baseline): θ₁ | θ₂ is then the Gaussian
-            q, drawn exactly.
+            target (the agreement-penalty baseline); the moves of θ₁ are then
+            plain Metropolis–Hastings (with ``rho = 0`` an exact Gibbs draw).
 
     Returns:
-        ``step(key, state, step_size, inverse_mass_matrix, rho) -> (state, info)``,
-        where ``rho`` in [0, 1) is the Crank–Nicolson persistence of θ₁.
+        ``step(key, state, step_size, inverse_mass_matrix, rho,
+        translation_scale) -> (state, info)``, where ``rho`` in [0, 1) is the
+        Crank–Nicolson persistence of θ₁ and ``translation_scale`` the size, in
+        units of τ, of a joint shift of (θ₁, θ₂) — a second exchange move, whose
+        acceptance ratio also holds $\log p$ at both ends.
     """
     if algorithm not in ("nuts", "hmc"):
         raise ValueError(f"`algorithm` must be 'nuts' or 'hmc', got {algorithm!r}.")
@@ -137,16 +147,13 @@ def build_kernel(
         )
         return new, info.acceptance_rate, info.is_divergent, jnp.asarray(steps)
 
-    def move_theta1(key, theta1, theta2, rho):
-        key_proposal, key_auxiliary, key_accept = jr.split(key, 3)
-        mean = tau**2 * (theta0 / sigma1**2 + theta2 / sigma2**2)
-        noise = jr.normal(key_proposal, theta1.shape, theta1.dtype)
+    def exchange_log_ratio(key, theta1, proposal):
+        """log N(w; θ₁, σ₂²) − log N(w; θ₁*, σ₂²) for an exact w ~ p(·|θ₁*): the
+        exchange algorithm's unbiased stand-in for log Z(θ₁) − log Z(θ₁*)."""
         if not include_log_partition:
-            one = jnp.ones((), theta1.dtype)
-            return mean + tau * noise, jnp.asarray(True), one, jnp.asarray(0), True
-        proposal = mean + rho * (theta1 - mean) + jnp.sqrt(1 - rho**2) * tau * noise
+            return jnp.zeros((), theta1.dtype), jnp.asarray(0), jnp.asarray(True)
         auxiliary = rejection_loop(
-            key_auxiliary,
+            key,
             potential_fn,
             proposal,
             sigma2,
@@ -159,24 +166,54 @@ def build_kernel(
         log_ratio = (jnp.sum((w - proposal) ** 2) - jnp.sum((w - theta1) ** 2)) / (
             2 * sigma2**2
         )
-        log_ratio = jnp.where(found, log_ratio, -jnp.inf)
-        accepted = jnp.log(jr.uniform(key_accept, dtype=theta1.dtype)) < log_ratio
-        new_theta1 = jnp.where(accepted, proposal, theta1)
-        probability = jnp.exp(jnp.minimum(log_ratio, 0.0))
-        return new_theta1, accepted, probability, auxiliary.num_draws, found
+        return jnp.where(found, log_ratio, -jnp.inf), auxiliary.num_draws, found
 
-    def step(key, state, step_size, inverse_mass_matrix, rho):
-        key_theta2, key_theta1 = jr.split(key)
+    def accept(key, log_ratio, proposal, current):
+        accepted = jnp.log(jr.uniform(key, dtype=log_ratio.dtype)) < log_ratio
+        new = jax.tree.map(lambda p, c: jnp.where(accepted, p, c), proposal, current)
+        return new, accepted, jnp.exp(jnp.minimum(log_ratio, 0.0))
+
+    def move_theta1(key, theta1, theta2, rho):
+        key_proposal, key_auxiliary, key_accept = jr.split(key, 3)
+        mean = tau**2 * (theta0 / sigma1**2 + theta2 / sigma2**2)
+        noise = jr.normal(key_proposal, theta1.shape, theta1.dtype)
+        proposal = mean + rho * (theta1 - mean) + jnp.sqrt(1 - rho**2) * tau * noise
+        log_ratio, draws, found = exchange_log_ratio(key_auxiliary, theta1, proposal)
+        return (*accept(key_accept, log_ratio, proposal, theta1), draws, found)
+
+    def translate(key, theta1, theta2, scale):
+        # θ₁ and θ₂ shift together, along the ridge of their strong coupling
+        # (‖θ₂ − θ₁‖ is unchanged); Gibbs updates alone crawl along it.
+        key_proposal, key_auxiliary, key_accept = jr.split(key, 3)
+        shift = scale * tau * jr.normal(key_proposal, theta1.shape, theta1.dtype)
+        proposal = (theta1 + shift, theta2 + shift)
+        log_ratio, _, _ = exchange_log_ratio(key_auxiliary, theta1, proposal[0])
+        log_ratio = log_ratio + log_joint_fn(*proposal) - log_joint_fn(theta1, theta2)
+        return accept(key_accept, log_ratio, proposal, (theta1, theta2))
+
+    def step(key, state, step_size, inverse_mass_matrix, rho, translation_scale):
+        key_theta2, key_theta1, key_translate = jr.split(key, 3)
         theta2, acceptance, divergent, steps = move_theta2(
             key_theta2, state, step_size, inverse_mass_matrix
         )
         theta1, accepted, probability, draws, found = move_theta1(
             key_theta1, state.theta1, theta2.position, rho
         )
-        info = ExchangeInfo(
-            acceptance, divergent, steps, accepted, probability, draws, found
+        (theta1, position), translated, translation_probability = translate(
+            key_translate, theta1, theta2.position, translation_scale
         )
-        return ExchangeState(theta1, theta2), info
+        info = ExchangeInfo(
+            acceptance,
+            divergent,
+            steps,
+            accepted,
+            probability,
+            draws,
+            found,
+            translated,
+            translation_probability,
+        )
+        return ExchangeState(theta1, theta2._replace(position=position)), info
 
     return step
 

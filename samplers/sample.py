@@ -371,6 +371,7 @@ class _ExactChain(NamedTuple):
     step_size: Array
     inverse_mass_matrix: Array
     log_move: Array  # log √(1-ρ²) of the exchange proposal
+    log_translation: Array  # log of the joint shift's scale, in units of τ
 
 
 def _exact_setup(
@@ -414,8 +415,11 @@ def _exact_setup(
     theta2, step_size, inverse_mass = jax.jit(jax.vmap(adapt))(
         jr.split(key, num_chains), theta1, theta2
     )
-    # Start the Crank–Nicolson move at a typical size for d coordinates.
-    log_move = jnp.full((num_chains,), math.log(min(1.0, 2.0 / math.sqrt(dim))))
+    # Start both θ₁ moves at a typical size for d coordinates (for the baseline,
+    # whose θ₁ | θ₂ is Gaussian, ρ = 0 is an exact Gibbs draw).
+    typical = math.log(min(1.0, 2.0 / math.sqrt(dim)))
+    start = typical if target.include_log_partition else 0.0
+    log_move = jnp.full((num_chains,), start)
     states = _ExactChain(
         jax.vmap(
             lambda a, b: exchange.init(a, b, lambda t1, t2: target.log_joint(t1, t2))
@@ -423,24 +427,38 @@ def _exact_setup(
         step_size,
         inverse_mass,
         log_move,
+        jnp.full((num_chains,), typical),
     )
-
     adapt_move = target.include_log_partition
 
     def sweep(key, chain, index):
         rho = jnp.sqrt(1.0 - jnp.exp(2 * chain.log_move))
         state, info = kernel(
-            key, chain.state, chain.step_size, chain.inverse_mass_matrix, rho
+            key,
+            chain.state,
+            chain.step_size,
+            chain.inverse_mass_matrix,
+            rho,
+            jnp.exp(chain.log_translation),
         )
+        # Robbins–Monro on the proposal sizes during warm-up only; frozen
+        # afterwards, so the sampling kernel is a fixed, exact one.
+        warming = index < num_warmup
+
+        def adapted(log_size, probability):
+            update = 0.5 * (probability - _EXCHANGE_TARGET)
+            return jnp.where(warming, jnp.minimum(log_size + update, 0.0), log_size)
+
         log_move = chain.log_move
         if adapt_move:
-            # Robbins–Monro on the proposal size during warm-up only; frozen
-            # afterwards, so the sampling kernel is a fixed, exact one.
-            update = 0.5 * (info.exchange_acceptance_rate - _EXCHANGE_TARGET)
-            log_move = jnp.where(
-                index < num_warmup, jnp.minimum(log_move + update, 0.0), log_move
-            )
-        return chain._replace(state=state, log_move=log_move), info
+            log_move = adapted(log_move, info.exchange_acceptance_rate)
+        log_translation = adapted(
+            chain.log_translation, info.translation_acceptance_rate
+        )
+        chain = chain._replace(
+            state=state, log_move=log_move, log_translation=log_translation
+        )
+        return chain, info
 
     fields = {
         "acceptance_rate": lambda info: info.acceptance_rate,
@@ -449,6 +467,7 @@ def _exact_setup(
         "exchange_accepted": lambda info: info.exchange_accepted,
         "exchange_acceptance_rate": lambda info: info.exchange_acceptance_rate,
         "num_rejection_draws": lambda info: info.num_rejection_draws,
+        "translation_accepted": lambda info: info.translation_accepted,
     }
     return states, (sweep, _exact_positions, fields)
 

@@ -64,7 +64,7 @@ def _simulate_and_rank(case, key, include_log_partition):
         inverse_mass = jnp.ones_like(theta0)
 
         def sweep(state, key):
-            state, _ = kernel(key, state, 0.3, inverse_mass, 0.0)
+            state, _ = kernel(key, state, 0.3, inverse_mass, 0.0, 1.0)
             return state, (state.theta1, state.theta2.position)
 
         keys = jr.split(key_run, NUM_DRAWS * THIN)
