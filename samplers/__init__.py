@@ -1,0 +1,42 @@
+"""Samplers for two-stage posteriors: HOW to sample, on plain JAX functions.
+
+Nothing here imports numpyro or `posterior/`: every estimator works on JAX functions
+of a flat parameter vector.
+"""
+
+from samplers import ais, moves, rejection
+from samplers.base import SamplingAlgorithm
+from samplers.log_partition import (
+    LogPartitionResult,
+    grad_log_partition_estimate,
+    log_partition,
+)
+from samplers.rejection import RejectionResult, rejection_sample
+from samplers.sample import (
+    BASELINES,
+    METHODS,
+    MAPResult,
+    Target,
+    build_target,
+    find_map,
+    sample,
+)
+
+__all__ = [
+    "sample",
+    "find_map",
+    "MAPResult",
+    "METHODS",
+    "BASELINES",
+    "Target",
+    "build_target",
+    "log_partition",
+    "LogPartitionResult",
+    "grad_log_partition_estimate",
+    "rejection_sample",
+    "RejectionResult",
+    "SamplingAlgorithm",
+    "ais",
+    "moves",
+    "rejection",
+]
