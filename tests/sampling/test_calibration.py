@@ -73,7 +73,10 @@ def _simulate_and_rank(case, key, include_log_partition):
         rank2 = jnp.sum(draws2[THIN - 1 :: THIN, 0] < theta2[0])
         return rank1, rank2
 
-    ranks = jax.jit(jax.vmap(one))(jr.split(key, NUM_REPLICATIONS))
+    # Small vmapped batches: a vmapped rejection loop waits for its slowest
+    # member, so one big batch would cost the worst replication times every step.
+    keys = jr.split(key, NUM_REPLICATIONS)
+    ranks = jax.jit(lambda k: jax.lax.map(one, k, batch_size=8))(keys)
     return [np.asarray(r) for r in ranks]
 
 
