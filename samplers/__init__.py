@@ -21,6 +21,7 @@ from samplers.sample import (
     find_map,
     sample,
 )
+from samplers.thermodynamic import ThermodynamicResult, thermodynamic_integration
 
 __all__ = [
     "sample",
@@ -31,6 +32,8 @@ __all__ = [
     "Target",
     "build_target",
     "log_partition",
+    "thermodynamic_integration",
+    "ThermodynamicResult",
     "LogPartitionResult",
     "grad_log_partition_estimate",
     "rejection_sample",

@@ -276,3 +276,42 @@ def test_sgld_at_temperature_zero_is_a_gradient_step(case):
     np.testing.assert_allclose(new.theta1, theta + 0.01 * g1, rtol=1e-12)
     np.testing.assert_allclose(new.theta2, theta + 0.1 + 0.01 * g2, rtol=1e-12)
     assert isinstance(info, sgld.NestedSGLDInfo)
+
+
+def test_sgld_on_a_two_head_mlp_with_the_stop_gradient_option():
+    key_net, key_s, key_d, key_a = jr.split(jr.key(8), 4)
+    net = posterior.TwoHeadMLP(3, 3, width=4, depth=1, key=key_net)
+    inputs = jr.normal(key_d, (12, 3))
+    model = posterior.TwoStageModel(
+        net,
+        agreement_inputs=jr.normal(key_s, (10, 3)),
+        answer_inputs=inputs,
+        answers=jr.randint(key_a, (12,), 0, 3),
+        likelihood="categorical",
+        divergence="kl",
+        lam=2.0,
+        sigma1=1.0,
+        sigma2=0.1,
+    )
+    kwargs = dict(
+        key=jr.key(9),
+        method="sgld",
+        num_chains=2,
+        num_samples=10,
+        num_warmup=5,
+        batch_size=4,
+        step_size=1e-3,
+        param_indices=[0, 5, 30],
+        predict_inputs=inputs[:3],
+        log_partition_every=0,
+        progress=False,
+    )
+    stopped = samplers.sample(model, stop_gradient_intended=True, **kwargs)
+    plain = samplers.sample(model, **kwargs)
+    assert stopped.attrs["stop_gradient_intended"] == 1
+    assert stopped.attrs["approximate"] == 1
+    assert stopped.posterior["theta2"].shape == (2, 10, 3)
+    np.testing.assert_array_equal(stopped.posterior["param"].values, [0, 5, 30])
+    assert stopped.predictions["intended"].shape == (2, 10, 3, 3)
+    # Same key, same value of C, but another gradient: other draws.
+    assert not np.allclose(stopped.posterior["theta2"], plain.posterior["theta2"])
