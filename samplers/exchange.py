@@ -34,6 +34,7 @@ import jax.random as jr
 from jax import Array
 
 from samplers.base import SamplingAlgorithm
+from samplers.nested import build_nested_theta1_move
 from samplers.rejection import rejection_loop
 
 __all__ = [
@@ -100,6 +101,8 @@ def build_kernel(
     rejection_batch_size: int = 64,
     max_rejection_draws: int = 10**5,
     include_log_partition: bool = True,
+    theta1_update: str = "exchange",
+    num_inner_particles: int = 64,
 ):
     r"""Build one Gibbs sweep.
 
@@ -117,6 +120,12 @@ def build_kernel(
         include_log_partition: ``False`` drops $-\log Z(\theta_1)$ from the
             target (the agreement-penalty baseline); the moves of θ₁ are then
             plain Metropolis–Hastings (with ``rho = 0`` an exact Gibbs draw).
+        theta1_update: ``"exchange"`` (exact, as above) or ``"nested_ais"``:
+            one MALA step of θ₁ with log Z and its gradient from nested AIS
+            (:mod:`samplers.nested`), approximate; ``rho`` is then unused, the
+            MALA step size is ``translation_scale · τ`` and no joint shift is
+            made.
+        num_inner_particles: particles of each nested AIS run.
 
     Returns:
         ``step(key, state, step_size, inverse_mass_matrix, rho,
@@ -127,6 +136,13 @@ def build_kernel(
     """
     if algorithm not in ("nuts", "hmc"):
         raise ValueError(f"`algorithm` must be 'nuts' or 'hmc', got {algorithm!r}.")
+    if theta1_update not in ("exchange", "nested_ais"):
+        raise ValueError(
+            f"`theta1_update` must be 'exchange' or 'nested_ais', got {theta1_update!r}."
+        )
+    nested_move = build_nested_theta1_move(
+        potential_fn, theta0, sigma1, sigma2, num_particles=num_inner_particles
+    )
     tau = (sigma1**-2 + sigma2**-2) ** -0.5
     hmc_kernel = (
         blackjax.nuts.build_kernel()
@@ -196,12 +212,20 @@ def build_kernel(
         theta2, acceptance, divergent, steps = move_theta2(
             key_theta2, state, step_size, inverse_mass_matrix
         )
-        theta1, accepted, probability, draws, found = move_theta1(
-            key_theta1, state.theta1, theta2.position, rho
-        )
-        (theta1, position), translated, translation_probability = translate(
-            key_translate, theta1, theta2.position, translation_scale
-        )
+        if theta1_update == "nested_ais":
+            theta1, accepted, probability = nested_move(
+                key_theta1, state.theta1, theta2.position, translation_scale * tau
+            )
+            draws, found = jnp.asarray(0), jnp.asarray(True)
+            position, translated = theta2.position, jnp.asarray(False)
+            translation_probability = jnp.zeros_like(probability)
+        else:
+            theta1, accepted, probability, draws, found = move_theta1(
+                key_theta1, state.theta1, theta2.position, rho
+            )
+            (theta1, position), translated, translation_probability = translate(
+                key_translate, theta1, theta2.position, translation_scale
+            )
         info = ExchangeInfo(
             acceptance,
             divergent,

@@ -164,6 +164,8 @@ def sample(
     stop_gradient_intended: bool = False,
     param_indices=None,
     max_full_params: int = 64,
+    theta1_update: str = "auto",
+    nested_particles: int = 64,
     log_partition_every: int | None = None,
     log_partition_particles: int = 64,
     predict_inputs=None,
@@ -216,6 +218,12 @@ def sample(
             (group ``predictions``).
         pointwise_log_likelihood: store log p(aᵢ | θ₂) per answer (group
             ``log_likelihood``), as ``az.loo`` needs.
+        theta1_update: the θ₁ move of ``"nuts"``/``"hmc"``: ``"exchange"``
+            (exact; refused when a pilot at θ₀ predicts more than 10⁴
+            proposals per auxiliary draw), ``"nested_ais"`` (MALA with log Z and
+            its gradient from nested AIS; approximate, marked so in the
+            attributes) or ``"auto"`` (exchange when affordable, else nested AIS).
+        nested_particles: AIS particles per nested estimate.
         init_spread: chains start at θ₁ = θ₀ + init_spread·σ₁·ε and
             θ₂ = θ₁ + init_spread·σ₂·ε′.
         progress: show progress bars.
@@ -266,8 +274,19 @@ def sample(
     )
     theta0 = jnp.asarray(model.theta0)
     sigma1, sigma2 = float(model.sigma1), float(model.sigma2)
-    if exact and target.include_log_partition:
-        _check_exchange_cost(key, target.potential, theta0, sigma2)
+    if theta1_update not in ("auto", "exchange", "nested_ais"):
+        raise ValueError(
+            "`theta1_update` must be 'auto', 'exchange' or 'nested_ais', got "
+            f"{theta1_update!r}."
+        )
+    nested_particles = _count(nested_particles, "nested_particles", minimum=4)
+    if exact and target.include_log_partition and theta1_update != "nested_ais":
+        too_rare = _check_exchange_cost(key, target.potential, theta0, sigma2)
+        if too_rare and theta1_update == "exchange":
+            raise ValueError(too_rare)
+        theta1_update = "nested_ais" if too_rare else "exchange"
+    elif theta1_update == "auto" or not target.include_log_partition:
+        theta1_update = "exchange"
 
     key_init, key_warmup, key_sample = jr.split(key, 3)
     theta1, theta2 = _initial(key_init, theta0, sigma1, sigma2, num_chains, init_spread)
@@ -283,6 +302,8 @@ def sample(
             method=method,
             num_warmup=num_warmup,
             num_integration_steps=num_integration_steps,
+            theta1_update=theta1_update,
+            nested_particles=nested_particles,
         )
     else:
         states, (step_fn, positions_fn, info_fields) = _sgld_setup(
@@ -329,7 +350,8 @@ def sample(
     attrs = {
         "method": method,
         "baseline": baseline or "two_stage",
-        "approximate": int(not exact),
+        "approximate": int(not exact or theta1_update == "nested_ais"),
+        "theta1_update": theta1_update if exact else "sgld",
         "stop_gradient_intended": int(stop_gradient_intended),
         "lam": target.lam,
         "sigma1": sigma1,
@@ -338,7 +360,8 @@ def sample(
     return _to_datatree(records, model, indices, log_partition_every, attrs)
 
 
-def _check_exchange_cost(key, potential, theta0, sigma2) -> None:
+def _check_exchange_cost(key, potential, theta0, sigma2) -> str | None:
+    """A message when agreement is too rare near θ₀ for exact exchange moves."""
     # A pilot of twice the budget: fewer than two acceptances means a cost per
     # auxiliary draw above the budget is likely. (No acceptance in a small pilot
     # would only bound Z from above, which proves nothing about the cost.)
@@ -350,12 +373,14 @@ def _check_exchange_cost(key, potential, theta0, sigma2) -> None:
     )
     if accepted < 2:
         bound = f"< {2 / num_pilot:.1g}" if accepted == 0 else f"≈ {1 / num_pilot:.1g}"
-        raise ValueError(
+        return (
             f"Agreement is too rare near θ₀ for the exact exchange move: a pilot "
             f"accepted {accepted} of {num_pilot} proposals (Z {bound}, so more "
             f"than about {_EXCHANGE_BUDGET} proposals per auxiliary draw). Use "
-            "method='sgld' or 'sghmc', or a smaller `lam`."
+            "theta1_update='nested_ais' (approximate), method='sgld' or 'sghmc', "
+            "or a smaller `lam`."
         )
+    return None
 
 
 def _initial(key, theta0, sigma1, sigma2, num_chains, spread):
@@ -386,6 +411,8 @@ def _exact_setup(
     method,
     num_warmup,
     num_integration_steps,
+    theta1_update,
+    nested_particles,
 ):
     kernel = exchange.build_kernel(
         lambda t1, t2: target.log_joint(t1, t2),
@@ -396,6 +423,8 @@ def _exact_setup(
         algorithm=method,
         num_integration_steps=num_integration_steps,
         include_log_partition=target.include_log_partition,
+        theta1_update=theta1_update,
+        num_inner_particles=nested_particles,
     )
     algorithm = blackjax.nuts if method == "nuts" else blackjax.hmc
     extra = {} if method == "nuts" else {"num_integration_steps": num_integration_steps}
@@ -429,7 +458,8 @@ def _exact_setup(
         log_move,
         jnp.full((num_chains,), typical),
     )
-    adapt_move = target.include_log_partition
+    nested = theta1_update == "nested_ais"
+    adapt_move = target.include_log_partition and not nested
 
     def sweep(key, chain, index):
         rho = jnp.sqrt(1.0 - jnp.exp(2 * chain.log_move))
@@ -452,8 +482,12 @@ def _exact_setup(
         log_move = chain.log_move
         if adapt_move:
             log_move = adapted(log_move, info.exchange_acceptance_rate)
+        # In nested mode the second scale is the MALA step of θ₁.
         log_translation = adapted(
-            chain.log_translation, info.translation_acceptance_rate
+            chain.log_translation,
+            info.exchange_acceptance_rate
+            if nested
+            else info.translation_acceptance_rate,
         )
         chain = chain._replace(
             state=state, log_move=log_move, log_translation=log_translation
