@@ -17,9 +17,10 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+import optax
 from jax import Array
 
-from samplers import exchange, rejection, sgld
+from samplers import exchange, optimize, rejection, sgld
 from samplers.diagnostics import to_inference_data
 from samplers.log_partition import log_partition
 from samplers.run import run_chains
@@ -123,6 +124,17 @@ def _count(value, name, minimum=1) -> int:
     if value < minimum:
         raise ValueError(f"`{name}` must be at least {minimum}, got {value}.")
     return int(value)
+
+
+def _batch_size(batch_size, model) -> int:
+    if batch_size is None:
+        return int(model.num_answers)
+    batch_size = _count(batch_size, "batch_size")
+    if batch_size > model.num_answers:
+        raise ValueError(
+            f"`batch_size`={batch_size} exceeds the {model.num_answers} answers."
+        )
+    return batch_size
 
 
 def _check_key(key) -> Array:
@@ -255,13 +267,7 @@ def sample(
             "`stop_gradient_intended` changes only gradient dynamics and defines no "
             f"density, so method={method!r} cannot use it; use 'sgld' or 'sghmc'."
         )
-    if batch_size is None:
-        batch_size = int(model.num_answers)
-    batch_size = _count(batch_size, "batch_size")
-    if batch_size > model.num_answers:
-        raise ValueError(
-            f"`batch_size`={batch_size} exceeds the {model.num_answers} answers."
-        )
+    batch_size = _batch_size(batch_size, model)
     if step_size is None:
         step_size = 0.01 * float(model.sigma2) ** 2
     elif not callable(step_size) and not float(step_size) > 0:
@@ -695,20 +701,10 @@ def find_map(
         log_partition_particles: AIS particles for log Z at the optimum.
         progress: show a progress bar.
     """
-    import optax
-
-    from samplers import optimize
-
     _check_model(model)
     key = _check_key(key)
     num_steps = _count(num_steps, "num_steps")
-    if batch_size is None:
-        batch_size = int(model.num_answers)
-    batch_size = _count(batch_size, "batch_size")
-    if batch_size > model.num_answers:
-        raise ValueError(
-            f"`batch_size`={batch_size} exceeds the {model.num_answers} answers."
-        )
+    batch_size = _batch_size(batch_size, model)
     if optimizer is None:
         optimizer = optax.adam(1e-2)
     if not isinstance(optimizer, optax.GradientTransformation):
