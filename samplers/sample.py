@@ -372,10 +372,14 @@ def _check_exchange_cost(key, potential, theta0, sigma2) -> str | None:
     # auxiliary draw above the budget is likely. (No acceptance in a small pilot
     # would only bound Z from above, which proves nothing about the cost.)
     num_pilot = 2 * _EXCHANGE_BUDGET
-    accepted = int(
-        rejection.pilot_acceptance(
-            jr.fold_in(key, 7), potential, theta0, sigma2, num_pilot
-        )
+    # In chunks, so that a large network never holds 2·10⁴ parameter vectors.
+    chunk = 500
+    pilot = jax.jit(
+        lambda k: rejection.pilot_acceptance(k, potential, theta0, sigma2, chunk)
+    )
+    pilot_key = jr.fold_in(key, 7)
+    accepted = sum(
+        int(pilot(jr.fold_in(pilot_key, i))) for i in range(num_pilot // chunk)
     )
     if accepted < 2:
         bound = f"< {2 / num_pilot:.1g}" if accepted == 0 else f"≈ {1 / num_pilot:.1g}"
