@@ -32,6 +32,7 @@ from jax.scipy.special import logsumexp
 from jax.tree_util import Partial
 
 from samplers import ais, rejection
+from samplers._checks import count
 from samplers.moves import MOVES
 
 __all__ = ["LogPartitionResult", "log_partition", "grad_log_partition_estimate"]
@@ -145,14 +146,6 @@ def _positive(value, name):
     return number
 
 
-def _count(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an int, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}.")
-    return int(value)
-
-
 def _check_arguments(
     disagreement_fn, theta1, lam, sigma, key, num_particles, method, move
 ):
@@ -178,7 +171,7 @@ def _check_arguments(
         raise TypeError(
             f"`key` must be a single typed PRNG key from jax.random.key, got {key!r}."
         )
-    num_particles = _count(num_particles, "num_particles")
+    num_particles = count(num_particles, "num_particles")
     if method not in _METHODS:
         raise ValueError(f"`method` must be one of {_METHODS}, got {method!r}.")
     if move not in MOVES:
@@ -440,9 +433,9 @@ def log_partition(
         raise ValueError(
             f"`resample_threshold` must lie in [0, 1], got {resample_threshold}."
         )
-    max_num_temperatures = _count(max_num_temperatures, "max_num_temperatures")
-    _count(num_mcmc_steps, "num_mcmc_steps", minimum=0)
-    _count(num_integration_steps, "num_integration_steps")
+    max_num_temperatures = count(max_num_temperatures, "max_num_temperatures")
+    count(num_mcmc_steps, "num_mcmc_steps", minimum=0)
+    count(num_integration_steps, "num_integration_steps")
     if end_samples is not None:
         shape = jnp.shape(end_samples)
         if len(shape) != 2 or shape[1] != theta1.shape[0]:

@@ -21,6 +21,7 @@ import optax
 from jax import Array
 
 from samplers import exchange, optimize, rejection, sgld
+from samplers._checks import count
 from samplers.diagnostics import to_inference_data
 from samplers.log_partition import log_partition
 from samplers.run import run_chains
@@ -118,18 +119,10 @@ def _check_model(model) -> None:
         )
 
 
-def _count(value, name, minimum=1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"`{name}` must be an integer, got {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be at least {minimum}, got {value}.")
-    return int(value)
-
-
 def _batch_size(batch_size, model) -> int:
     if batch_size is None:
         return int(model.num_answers)
-    batch_size = _count(batch_size, "batch_size")
+    batch_size = count(batch_size, "batch_size")
     if batch_size > model.num_answers:
         raise ValueError(
             f"`batch_size`={batch_size} exceeds the {model.num_answers} answers."
@@ -250,17 +243,17 @@ def sample(
     key = _check_key(key)
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
-    num_chains = _count(num_chains, "num_chains")
-    num_samples = _count(num_samples, "num_samples")
-    num_warmup = _count(num_warmup, "num_warmup", minimum=0)
-    thin = _count(thin, "thin")
+    num_chains = count(num_chains, "num_chains")
+    num_samples = count(num_samples, "num_samples")
+    num_warmup = count(num_warmup, "num_warmup", minimum=0)
+    thin = count(thin, "thin")
     num_params = int(model.num_params)
     indices = _indices(
-        param_indices, num_params, _count(max_full_params, "max_full_params")
+        param_indices, num_params, count(max_full_params, "max_full_params")
     )
     if log_partition_every is None:
         log_partition_every = 1 if num_params <= 100 else max(1, num_samples // 10)
-    log_partition_every = _count(log_partition_every, "log_partition_every", minimum=0)
+    log_partition_every = count(log_partition_every, "log_partition_every", minimum=0)
     exact = method in ("nuts", "hmc")
     if exact and stop_gradient_intended:
         raise ValueError(
@@ -285,7 +278,7 @@ def sample(
             "`theta1_update` must be 'auto', 'exchange' or 'nested_ais', got "
             f"{theta1_update!r}."
         )
-    nested_particles = _count(nested_particles, "nested_particles", minimum=4)
+    nested_particles = count(nested_particles, "nested_particles", minimum=4)
     if exact and target.include_log_partition and theta1_update != "nested_ais":
         too_rare = _check_exchange_cost(key, target.potential, theta0, sigma2)
         if too_rare and theta1_update == "exchange":
@@ -707,7 +700,7 @@ def find_map(
     """
     _check_model(model)
     key = _check_key(key)
-    num_steps = _count(num_steps, "num_steps")
+    num_steps = count(num_steps, "num_steps")
     batch_size = _batch_size(batch_size, model)
     if optimizer is None:
         optimizer = optax.adam(1e-2)
