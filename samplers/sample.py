@@ -569,11 +569,13 @@ def _build_record(
 
     def record(key, state, info, draw):
         theta1, theta2 = positions_fn(state)
+        # One pass over the answers serves both the total and the pointwise group.
+        pointwise_values = model.pointwise_log_likelihood(theta2)
         out = {
             "theta1": theta1[indices],
             "theta2": theta2[indices],
             "disagreement": model.disagreement(theta2),
-            "log_likelihood_total": model.log_likelihood(theta2),
+            "log_likelihood_total": jnp.sum(pointwise_values),
         }
         if log_partition_every and target.lam > 0:
 
@@ -595,7 +597,7 @@ def _build_record(
                 theta1,
             )
         if pointwise:
-            out["pointwise"] = model.pointwise_log_likelihood(theta2)
+            out["pointwise"] = pointwise_values
         if predict_inputs is not None:
             out["predictions"] = model.intended(theta2, predict_inputs)
         for name, get in fields.items():

@@ -102,6 +102,14 @@ def test_result_groups_and_summary(nuts_run, case):
     np.testing.assert_allclose(
         nuts_run.posterior["disagreement"].values[0, :5], expected, rtol=1e-10
     )
+    # The Gaussian log-likelihood of the linear case, from its B, y and s.
+    fitted = theta2 @ np.asarray(case.B).T
+    residual = np.asarray(case.y)[None, :] - fitted
+    n, s = residual.shape[1], case.noise_scale
+    expected = -(residual**2).sum(1) / (2 * s**2) - 0.5 * n * np.log(2 * np.pi * s**2)
+    np.testing.assert_allclose(
+        nuts_run.posterior["log_likelihood_total"].values[0, :5], expected, rtol=1e-10
+    )
 
 
 def test_dropping_log_partition_gives_a_measurably_wrong_theta1(case, nuts_run):
