@@ -15,8 +15,12 @@ $$\log \hat Z_{\beta'} = \log \hat Z_\beta + \log \sum_i W_i\, e^{-(\beta'-\beta
 with $W$ the normalised weights. When the effective sample size drops below a threshold
 the particles are resampled (systematic resampling, from blackjax) and the weights reset:
 that is tempered SMC; with the threshold at 0 nothing is ever resampled and the estimate
-is Neal's AIS, $\log \hat Z = \operatorname{logmeanexp}(\log w)$. Either way $\hat Z$ is
-unbiased, so $\log \hat Z$ is a lower bound in expectation.
+is Neal's AIS, $\log \hat Z = \operatorname{logmeanexp}(\log w)$. Either way, with a
+fixed schedule $\hat Z$ is unbiased, so $\log \hat Z$ is a lower bound in expectation.
+The adaptive schedule below picks each temperature from the particles themselves,
+which biases $\hat Z$ by $O(1/n)$ (measured on a one-dimensional case:
+$\mathbb E[\hat Z/Z] = 1.11$ at $n = 16$, $1.03$ at 64, $1.008$ at 256); for strict
+bounds, rerun with the temperatures of an adaptive run as a fixed schedule.
 
 The same code runs the path backwards ($\beta: 1 \to 0$) from exact samples of $\pi_1$;
 it then estimates $\log(Z_0 / Z_1) = -\log Z_1$ without bias in $1/\hat Z$, and its
