@@ -89,7 +89,7 @@ def build_kernel(
     algorithm: str = "sgld",
     num_inner_steps: int = 2,
     num_integration_steps: int = 5,
-    friction: float = 0.01,
+    friction: float | None = None,
     temperature: float = 1.0,
     include_log_partition: bool = True,
 ):
@@ -109,8 +109,19 @@ def build_kernel(
             (e.g. an optax schedule).
         algorithm: ``"sgld"`` or ``"sghmc"``.
         num_inner_steps: MALA steps of the inner chains per outer step.
-        num_integration_steps: SGHMC leapfrog steps per outer step.
-        friction: SGHMC friction α.
+        num_integration_steps: SGHMC Euler steps per outer step. blackjax
+            redraws the momentum at every outer step and takes each step's
+            gradient at its start, so at a fixed count L the small-step limit
+            is biased (the variance comes out about L/(L−1) times too large);
+            shrink the step with ``step_size · num_integration_steps`` held
+            fixed.
+        friction: SGHMC friction γ, blackjax's ``alpha``: with the momentum of
+            unit variance, ``step_size`` is a time step and the momentum decays
+            as $e^{-\gamma t}$. Default 2/σ₂: the posterior's stiffest
+            scale is about σ₂/√2 (θ₂ − θ₁), and the Euler steps inflate a
+            variance by about $\varepsilon\omega^2/2\gamma$, so the friction
+            must grow with the stiffness (blackjax's 0.01 leaves the chain
+            barely damped).
         temperature: 1 samples the posterior; 0 makes SGLD a gradient step.
         include_log_partition: ``False`` drops −log Z(θ₁) (the agreement-penalty
             baseline); the inner chains then stay idle and their diagnostics
@@ -139,6 +150,8 @@ def build_kernel(
         outer = blackjax.sgld.build_kernel()
         extra = ()
     else:
+        if friction is None:
+            friction = 2.0 / sigma2
         outer = blackjax.sghmc.build_kernel(alpha=friction)
         extra = (num_integration_steps,)
 
