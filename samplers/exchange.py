@@ -17,6 +17,16 @@ accepts with probability
 $$\min\Big(1, \frac{\mathcal N(w;\theta_1,\sigma_2^2)}{\mathcal N(w;\theta_1^*,\sigma_2^2)}\Big),$$
 
 every other factor (q, the proposal, $e^{-\lambda C(w)}$, the unknown Z) cancelling.
+
+That proposal ignores Z, yet $\log Z$ can change by several nats across the
+posterior, which tilts θ₁ | θ₂ away from q and forces tiny moves. So the
+Crank–Nicolson move may instead be reversible with respect to
+$g \propto q\,e^{-S}$, with $S$ a diagonal quadratic stand-in for $\log Z$
+(a :class:`Surrogate`, fitted during warm-up to the exact gradient samples
+$(w - \theta_1^*)/\sigma_2^2$ that the auxiliary draws provide); the acceptance
+ratio then also holds $q(\theta_1^*)\,g(\theta_1) / (q(\theta_1)\,g(\theta_1^*))$.
+Any fixed $S$ keeps the chain exact; a good one makes the two ratios nearly
+cancel.
 θ₁ and θ₂ are strongly coupled when σ₂ is small, so each sweep also proposes
 shifting both by the same random vector, accepted by the same exchange device.
 The chain is exact as long as the rejection sampler finds $w$ within its cap; the
@@ -40,6 +50,11 @@ from samplers.rejection import rejection_loop
 __all__ = [
     "ExchangeState",
     "ExchangeInfo",
+    "Surrogate",
+    "SurrogateStats",
+    "init_surrogate_stats",
+    "update_surrogate_stats",
+    "fit_surrogate",
     "init",
     "build_kernel",
     "as_top_level_api",
@@ -66,6 +81,9 @@ class ExchangeInfo(NamedTuple):
         auxiliary_found: False if the rejection cap was hit (the move is rejected).
         translation_accepted: whether the joint shift of (θ₁, θ₂) was accepted.
         translation_acceptance_rate: its acceptance probability.
+        proposal: the θ₁* at which the auxiliary was drawn.
+        auxiliary: the exact auxiliary draw w ~ p(·|θ₁*) (NaN if not found),
+            so that ``(w - θ₁*) / σ₂²`` is an unbiased sample of ∇log Z(θ₁*).
     """
 
     acceptance_rate: Array
@@ -77,6 +95,70 @@ class ExchangeInfo(NamedTuple):
     auxiliary_found: Array
     translation_accepted: Array
     translation_acceptance_rate: Array
+    proposal: Array
+    auxiliary: Array
+
+
+class Surrogate(NamedTuple):
+    r"""A diagonal quadratic stand-in $S$ for $\log Z(\theta_1)$:
+    $\nabla S(\theta) = \text{gradient} + \text{curvature} \odot
+    (\theta - \text{center})$. All zeros gives the plain proposal."""
+
+    center: Array
+    gradient: Array
+    curvature: Array
+
+
+class SurrogateStats(NamedTuple):
+    """Running per-coordinate moments of gradient samples y at points x."""
+
+    count: Array
+    mean_x: Array
+    mean_y: Array
+    sxx: Array
+    sxy: Array
+
+
+def init_surrogate_stats(dim: int, dtype) -> SurrogateStats:
+    """No samples yet."""
+    zeros = jnp.zeros((dim,), dtype)
+    return SurrogateStats(jnp.zeros((), dtype), zeros, zeros, zeros, zeros)
+
+
+def update_surrogate_stats(
+    stats: SurrogateStats, x: Array, y: Array, use: Array
+) -> SurrogateStats:
+    """Add the sample (x, y) when ``use`` (Welford's centred updates)."""
+    count = stats.count + 1
+    dx = x - stats.mean_x
+    mean_x = stats.mean_x + dx / count
+    mean_y = stats.mean_y + (y - stats.mean_y) / count
+    new = SurrogateStats(
+        count,
+        mean_x,
+        mean_y,
+        stats.sxx + dx * (x - mean_x),
+        stats.sxy + dx * (y - mean_y),
+    )
+    return jax.tree.map(lambda a, b: jnp.where(use, a, b), new, stats)
+
+
+def fit_surrogate(stats: SurrogateStats, tau: float, min_count: int = 20) -> Surrogate:
+    """Least-squares line per coordinate through the gradient samples.
+
+    Below ``min_count`` samples it is all zeros. The slope's denominator gets a
+    ridge of 1% of the spread a move of size τ would give, so a coordinate the
+    proposals barely explored gets no curvature rather than a huge one.
+    """
+    ready = stats.count >= min_count
+    ridge = 0.01 * stats.count * tau**2
+    curvature = stats.sxy / (stats.sxx + ridge)
+    zeros = jnp.zeros_like(stats.mean_x)
+    return Surrogate(
+        stats.mean_x,
+        jnp.where(ready, stats.mean_y, zeros),
+        jnp.where(ready, curvature, zeros),
+    )
 
 
 def _conditional_logdensity(log_joint_fn, theta1):
@@ -123,16 +205,18 @@ def build_kernel(
         theta1_update: ``"exchange"`` (exact, as above) or ``"nested_ais"``:
             one MALA step of θ₁ with log Z and its gradient from nested AIS
             (:mod:`samplers.nested`), approximate; ``rho`` is then unused, the
-            MALA step size is ``translation_scale · τ`` and no joint shift is
-            made.
+            MALA proposal's noise has standard deviation
+            ``translation_scale · τ`` and no joint shift is made.
         num_inner_particles: particles of each nested AIS run.
 
     Returns:
         ``step(key, state, step_size, inverse_mass_matrix, rho,
-        translation_scale) -> (state, info)``, where ``rho`` in [0, 1) is the
-        Crank–Nicolson persistence of θ₁ and ``translation_scale`` the size, in
-        units of τ, of a joint shift of (θ₁, θ₂) — a second exchange move, whose
-        acceptance ratio also holds $\log p$ at both ends.
+        translation_scale, surrogate=None) -> (state, info)``, where ``rho`` in
+        [0, 1) is the Crank–Nicolson persistence of θ₁, ``translation_scale``
+        the size, in units of τ, of a joint shift of (θ₁, θ₂) — a second
+        exchange move, whose acceptance ratio also holds $\log p$ at both ends
+        — and ``surrogate`` an optional :class:`Surrogate` shaping the θ₁
+        proposal (exchange mode only).
     """
     if algorithm not in ("nuts", "hmc"):
         raise ValueError(f"`algorithm` must be 'nuts' or 'hmc', got {algorithm!r}.")
@@ -167,14 +251,15 @@ def build_kernel(
         """log N(w; θ₁, σ₂²) − log N(w; θ₁*, σ₂²) for an exact w ~ p(·|θ₁*): the
         exchange algorithm's unbiased stand-in for log Z(θ₁) − log Z(θ₁*)."""
         if not include_log_partition:
-            return jnp.zeros((), theta1.dtype), jnp.asarray(0), jnp.asarray(True)
+            nan = jnp.full_like(proposal, jnp.nan)
+            return jnp.zeros((), theta1.dtype), jnp.asarray(0), jnp.asarray(True), nan
         auxiliary = rejection_loop(
             key,
             potential_fn,
             proposal,
             sigma2,
             num_samples=1,
-            batch_size=rejection_batch_size,
+            batch_size=min(rejection_batch_size, max_rejection_draws),
             max_draws=max_rejection_draws,
         )
         w = auxiliary.samples[0]
@@ -182,20 +267,45 @@ def build_kernel(
         log_ratio = (jnp.sum((w - proposal) ** 2) - jnp.sum((w - theta1) ** 2)) / (
             2 * sigma2**2
         )
-        return jnp.where(found, log_ratio, -jnp.inf), auxiliary.num_draws, found
+        return (
+            jnp.where(found, log_ratio, -jnp.inf),
+            auxiliary.num_draws,
+            found,
+            jnp.where(found, w, jnp.nan),
+        )
 
     def accept(key, log_ratio, proposal, current):
         accepted = jnp.log(jr.uniform(key, dtype=log_ratio.dtype)) < log_ratio
         new = jax.tree.map(lambda p, c: jnp.where(accepted, p, c), proposal, current)
         return new, accepted, jnp.exp(jnp.minimum(log_ratio, 0.0))
 
-    def move_theta1(key, theta1, theta2, rho):
+    def move_theta1(key, theta1, theta2, rho, surrogate):
         key_proposal, key_auxiliary, key_accept = jr.split(key, 3)
         mean = tau**2 * (theta0 / sigma1**2 + theta2 / sigma2**2)
+        # g ∝ q·exp(-S): a diagonal Gaussian. Its precision is kept at least
+        # 1/σ₁², the least the exact θ₁ | θ₂ can have (∇²log Z ≥ -I/σ₂²).
+        precision = jnp.maximum(tau**-2 + surrogate.curvature, sigma1**-2)
+        centre = (
+            mean / tau**2
+            - surrogate.gradient
+            + (precision - tau**-2) * surrogate.center
+        ) / precision
         noise = jr.normal(key_proposal, theta1.shape, theta1.dtype)
-        proposal = mean + rho * (theta1 - mean) + jnp.sqrt(1 - rho**2) * tau * noise
-        log_ratio, draws, found = exchange_log_ratio(key_auxiliary, theta1, proposal)
-        return (*accept(key_accept, log_ratio, proposal, theta1), draws, found)
+        proposal = (
+            centre
+            + rho * (theta1 - centre)
+            + jnp.sqrt(1 - rho**2) * noise / jnp.sqrt(precision)
+        )
+
+        def log_q_over_g(theta):
+            return 0.5 * jnp.sum(
+                precision * (theta - centre) ** 2 - (theta - mean) ** 2 / tau**2
+            )
+
+        log_ratio, draws, found, w = exchange_log_ratio(key_auxiliary, theta1, proposal)
+        log_ratio = log_ratio + log_q_over_g(proposal) - log_q_over_g(theta1)
+        new, accepted, probability = accept(key_accept, log_ratio, proposal, theta1)
+        return new, accepted, probability, draws, found, proposal, w
 
     def translate(key, theta1, theta2, scale):
         # θ₁ and θ₂ shift together, along the ridge of their strong coupling
@@ -203,25 +313,42 @@ def build_kernel(
         key_proposal, key_auxiliary, key_accept = jr.split(key, 3)
         shift = scale * tau * jr.normal(key_proposal, theta1.shape, theta1.dtype)
         proposal = (theta1 + shift, theta2 + shift)
-        log_ratio, _, _ = exchange_log_ratio(key_auxiliary, theta1, proposal[0])
+        log_ratio, _, _, _ = exchange_log_ratio(key_auxiliary, theta1, proposal[0])
         log_ratio = log_ratio + log_joint_fn(*proposal) - log_joint_fn(theta1, theta2)
         return accept(key_accept, log_ratio, proposal, (theta1, theta2))
 
-    def step(key, state, step_size, inverse_mass_matrix, rho, translation_scale):
+    def step(
+        key,
+        state,
+        step_size,
+        inverse_mass_matrix,
+        rho,
+        translation_scale,
+        surrogate=None,
+    ):
         key_theta2, key_theta1, key_translate = jr.split(key, 3)
+        if surrogate is None:
+            zeros = jnp.zeros_like(state.theta1)
+            surrogate = Surrogate(zeros, zeros, zeros)
         theta2, acceptance, divergent, steps = move_theta2(
             key_theta2, state, step_size, inverse_mass_matrix
         )
         if theta1_update == "nested_ais":
+            # blackjax's MALA step ε draws noise of variance 2ε: this makes
+            # its standard deviation translation_scale · τ.
             theta1, accepted, probability = nested_move(
-                key_theta1, state.theta1, theta2.position, translation_scale * tau
+                key_theta1,
+                state.theta1,
+                theta2.position,
+                0.5 * (translation_scale * tau) ** 2,
             )
             draws, found = jnp.asarray(0), jnp.asarray(True)
             position, translated = theta2.position, jnp.asarray(False)
             translation_probability = jnp.zeros_like(probability)
+            proposal = auxiliary = jnp.full_like(theta1, jnp.nan)
         else:
-            theta1, accepted, probability, draws, found = move_theta1(
-                key_theta1, state.theta1, theta2.position, rho
+            theta1, accepted, probability, draws, found, proposal, auxiliary = (
+                move_theta1(key_theta1, state.theta1, theta2.position, rho, surrogate)
             )
             (theta1, position), translated, translation_probability = translate(
                 key_translate, theta1, theta2.position, translation_scale
@@ -236,6 +363,8 @@ def build_kernel(
             found,
             translated,
             translation_probability,
+            proposal,
+            auxiliary,
         )
         return ExchangeState(theta1, theta2._replace(position=position)), info
 

@@ -9,6 +9,7 @@ stop_gradient_intended)``, ``log_likelihood(theta, batch)``,
 """
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -57,8 +58,10 @@ _REQUIRED = (
 # The exchange move's auxiliary draw costs about 1/Z proposals; refuse (before
 # compiling) when a pilot at θ₀ predicts more than this many.
 _EXCHANGE_BUDGET = 10**4
-# Target acceptance of the exchange move's Crank-Nicolson step during warm-up.
+# Target acceptance of the exchange move's Crank-Nicolson step during warm-up,
+# and of the nested-AIS MALA step (Roberts & Rosenthal's optimal 0.574).
 _EXCHANGE_TARGET = 0.3
+_NESTED_MALA_TARGET = 0.574
 
 
 class Target(NamedTuple):
@@ -165,12 +168,13 @@ def sample(
     batch_size: int | None = None,
     num_inner: int = 16,
     num_inner_steps: int = 2,
-    num_integration_steps: int = 10,
+    num_integration_steps: int | None = None,
     stop_gradient_intended: bool = False,
     param_indices=None,
     max_full_params: int = 64,
     theta1_update: str = "auto",
     nested_particles: int = 64,
+    max_rejection_draws: int = 10**5,
     log_partition_every: int | None = None,
     log_partition_particles: int = 64,
     predict_inputs=None,
@@ -203,11 +207,16 @@ def sample(
             (the agreement penalty without −log Z) or ``"single_head"`` (no
             agreement term).
         step_size: SGLD/SGHMC step size, a float or a schedule
-            ``step -> size``; default ``0.01 σ₂²``.
+            ``step -> size``; default ``0.01 σ₂²`` for SGLD (a squared length)
+            and ``0.025 σ₂`` for SGHMC (a time step: blackjax's SGHMC has a
+            unit-variance momentum).
         batch_size: answers per SGLD/SGHMC minibatch; default all of them.
         num_inner: persistent inner particles (SGLD/SGHMC).
         num_inner_steps: inner MALA steps per outer step (SGLD/SGHMC).
-        num_integration_steps: leapfrog steps of HMC / SGHMC.
+        num_integration_steps: leapfrog steps of HMC (default 10) / Euler
+            steps of SGHMC per outer step (default: a trajectory time of σ₂,
+            ``round(σ₂ / step_size)``; blackjax redraws the momentum every
+            outer step, so a fixed count is biased as the step shrinks).
         stop_gradient_intended: the essay's stop-gradient on the intended head
             in C's gradient. Gradient dynamics only (SGLD/SGHMC): it is no
             density, so the exact methods refuse it.
@@ -229,6 +238,10 @@ def sample(
             its gradient from nested AIS; approximate, marked so in the
             attributes) or ``"auto"`` (exchange when affordable, else nested AIS).
         nested_particles: AIS particles per nested estimate.
+        max_rejection_draws: cap on the proposals of one exact auxiliary draw
+            of the exchange move. A draw that reaches it rejects its move,
+            which biases the chain towards larger Z; ``sample`` warns when any
+            kept sweep did (``sample_stats.auxiliary_found``).
         init_spread: chains start at θ₁ = θ₀ + init_spread·σ₁·ε and
             θ₂ = θ₁ + init_spread·σ₂·ε′.
         progress: show progress bars.
@@ -261,10 +274,18 @@ def sample(
             f"density, so method={method!r} cannot use it; use 'sgld' or 'sghmc'."
         )
     batch_size = _batch_size(batch_size, model)
+    sigma2 = float(model.sigma2)
     if step_size is None:
-        step_size = 0.01 * float(model.sigma2) ** 2
+        step_size = 0.01 * sigma2**2 if method != "sghmc" else 0.025 * sigma2
     elif not callable(step_size) and not float(step_size) > 0:
         raise ValueError(f"`step_size` must be positive, got {step_size}.")
+    if num_integration_steps is None and method == "sghmc":
+        # Hold the trajectory time near σ₂, the posterior's stiffest scale.
+        first = float(step_size(0)) if callable(step_size) else float(step_size)
+        num_integration_steps = max(1, round(sigma2 / first))
+    elif num_integration_steps is None:
+        num_integration_steps = 10
+    num_integration_steps = count(num_integration_steps, "num_integration_steps")
     if not init_spread >= 0:
         raise ValueError(f"`init_spread` must be at least 0, got {init_spread}.")
 
@@ -272,15 +293,19 @@ def sample(
         model, baseline=baseline, stop_gradient_intended=stop_gradient_intended
     )
     theta0 = jnp.asarray(model.theta0)
-    sigma1, sigma2 = float(model.sigma1), float(model.sigma2)
+    sigma1 = float(model.sigma1)
     if theta1_update not in ("auto", "exchange", "nested_ais"):
         raise ValueError(
             "`theta1_update` must be 'auto', 'exchange' or 'nested_ais', got "
             f"{theta1_update!r}."
         )
     nested_particles = count(nested_particles, "nested_particles", minimum=4)
+    max_rejection_draws = count(max_rejection_draws, "max_rejection_draws")
+    rejection_batch_size = 64
     if exact and target.include_log_partition and theta1_update != "nested_ais":
-        too_rare = _check_exchange_cost(key, target.potential, theta0, sigma2)
+        too_rare, rejection_batch_size = _check_exchange_cost(
+            key, target.potential, theta0, sigma2
+        )
         if too_rare and theta1_update == "exchange":
             raise ValueError(too_rare)
         theta1_update = "nested_ais" if too_rare else "exchange"
@@ -303,6 +328,8 @@ def sample(
             num_integration_steps=num_integration_steps,
             theta1_update=theta1_update,
             nested_particles=nested_particles,
+            rejection_batch_size=rejection_batch_size,
+            max_rejection_draws=max_rejection_draws,
         )
     else:
         states, (step_fn, positions_fn, info_fields) = _sgld_setup(
@@ -346,6 +373,7 @@ def sample(
         description=method,
     )
     records = jax.tree.map(lambda r: np.asarray(r)[:, num_burn:], records)
+    _warn_missed_auxiliaries(records, max_rejection_draws)
     attrs = {
         "method": method,
         "baseline": baseline or "two_stage",
@@ -359,8 +387,9 @@ def sample(
     return _to_datatree(records, model, indices, log_partition_every, attrs)
 
 
-def _check_exchange_cost(key, potential, theta0, sigma2) -> str | None:
-    """A message when agreement is too rare near θ₀ for exact exchange moves."""
+def _check_exchange_cost(key, potential, theta0, sigma2) -> tuple[str | None, int]:
+    """A message when agreement is too rare near θ₀ for exact exchange moves,
+    and the batch size of the auxiliary draws."""
     # A pilot of twice the budget: fewer than two acceptances means a cost per
     # auxiliary draw above the budget is likely. (No acceptance in a small pilot
     # would only bound Z from above, which proves nothing about the cost.)
@@ -374,16 +403,38 @@ def _check_exchange_cost(key, potential, theta0, sigma2) -> str | None:
     accepted = sum(
         int(pilot(jr.fold_in(pilot_key, i))) for i in range(num_pilot // chunk)
     )
+    # Batches of about twice the expected cost at θ₀ (the posterior usually sits
+    # where Z is smaller): fewer rounds of the loop, whose per-round overhead
+    # dominates on small models. Any batch size gives the same exact draws.
+    expected = num_pilot / max(accepted, 1)
+    batch = 2 ** round(math.log2(max(2.0 * expected, 1.0)))
+    batch = int(min(max(batch, 64), 1024, max(64, 2**20 // theta0.shape[0])))
     if accepted < 2:
         bound = f"< {2 / num_pilot:.1g}" if accepted == 0 else f"≈ {1 / num_pilot:.1g}"
-        return (
+        message = (
             f"Agreement is too rare near θ₀ for the exact exchange move: a pilot "
             f"accepted {accepted} of {num_pilot} proposals (Z {bound}, so more "
             f"than about {_EXCHANGE_BUDGET} proposals per auxiliary draw). Use "
             "theta1_update='nested_ais' (approximate), method='sgld' or 'sghmc', "
             "or a smaller `lam`."
         )
-    return None
+        return message, batch
+    return None, batch
+
+
+def _warn_missed_auxiliaries(records, max_rejection_draws):
+    found = records.get("stat_auxiliary_found")
+    if found is None or found.all():
+        return
+    missed = int(np.sum(~found))
+    warnings.warn(
+        f"{missed} of {found.size} kept exchange moves could not draw their "
+        f"auxiliary within max_rejection_draws={max_rejection_draws} proposals "
+        "and were rejected, which biases θ₁ towards larger Z. Raise "
+        "`max_rejection_draws` (see sample_stats.num_rejection_draws for the "
+        "cost), or use theta1_update='nested_ais'.",
+        stacklevel=3,
+    )
 
 
 def _initial(key, theta0, sigma1, sigma2, num_chains, spread):
@@ -400,6 +451,7 @@ class _ExactChain(NamedTuple):
     inverse_mass_matrix: Array
     log_move: Array  # log √(1-ρ²) of the exchange proposal
     log_translation: Array  # log of the joint shift's scale, in units of τ
+    surrogate_stats: exchange.SurrogateStats  # warm-up gradient samples of log Z
 
 
 def _exact_setup(
@@ -416,6 +468,8 @@ def _exact_setup(
     num_integration_steps,
     theta1_update,
     nested_particles,
+    rejection_batch_size=64,
+    max_rejection_draws=10**5,
 ):
     kernel = exchange.build_kernel(
         lambda t1, t2: target.log_joint(t1, t2),
@@ -428,6 +482,8 @@ def _exact_setup(
         include_log_partition=target.include_log_partition,
         theta1_update=theta1_update,
         num_inner_particles=nested_particles,
+        rejection_batch_size=rejection_batch_size,
+        max_rejection_draws=max_rejection_draws,
     )
     algorithm = blackjax.nuts if method == "nuts" else blackjax.hmc
     extra = {} if method == "nuts" else {"num_integration_steps": num_integration_steps}
@@ -460,12 +516,17 @@ def _exact_setup(
         inverse_mass,
         log_move,
         jnp.full((num_chains,), typical),
+        jax.vmap(lambda _: exchange.init_surrogate_stats(dim, theta1.dtype))(theta1),
     )
     nested = theta1_update == "nested_ais"
     adapt_move = target.include_log_partition and not nested
+    tau = (sigma1**-2 + sigma2**-2) ** -0.5
 
     def sweep(key, chain, index):
         rho = jnp.sqrt(1.0 - jnp.exp(2 * chain.log_move))
+        surrogate = (
+            exchange.fit_surrogate(chain.surrogate_stats, tau) if adapt_move else None
+        )
         state, info = kernel(
             key,
             chain.state,
@@ -473,27 +534,46 @@ def _exact_setup(
             chain.inverse_mass_matrix,
             rho,
             jnp.exp(chain.log_translation),
+            surrogate,
         )
         # Robbins–Monro on the proposal sizes during warm-up only; frozen
         # afterwards, so the sampling kernel is a fixed, exact one.
         warming = index < num_warmup
 
-        def adapted(log_size, probability):
-            update = 0.5 * (probability - _EXCHANGE_TARGET)
-            return jnp.where(warming, jnp.minimum(log_size + update, 0.0), log_size)
+        def adapted(log_size, probability, target=_EXCHANGE_TARGET, cap=0.0):
+            update = 0.5 * (probability - target)
+            return jnp.where(warming, jnp.minimum(log_size + update, cap), log_size)
 
-        log_move = chain.log_move
+        log_move, stats = chain.log_move, chain.surrogate_stats
         if adapt_move:
             log_move = adapted(log_move, info.exchange_acceptance_rate)
-        # In nested mode the second scale is the MALA step of θ₁.
-        log_translation = adapted(
-            chain.log_translation,
-            info.exchange_acceptance_rate
-            if nested
-            else info.translation_acceptance_rate,
-        )
+            # Each exact auxiliary w ~ p(·|θ₁*) gives an unbiased sample
+            # (w - θ₁*)/σ₂² of ∇log Z(θ₁*) for the proposal's surrogate.
+            stats = exchange.update_surrogate_stats(
+                stats,
+                info.proposal,
+                (info.auxiliary - info.proposal) / sigma2**2,
+                warming & info.auxiliary_found,
+            )
+        if nested:
+            # The second scale is then the noise of θ₁'s MALA step, in units
+            # of τ; up to 2τ, since MALA's optimal step exceeds the conditional
+            # scale in a few dimensions.
+            log_translation = adapted(
+                chain.log_translation,
+                info.exchange_acceptance_rate,
+                _NESTED_MALA_TARGET,
+                math.log(2.0),
+            )
+        else:
+            log_translation = adapted(
+                chain.log_translation, info.translation_acceptance_rate
+            )
         chain = chain._replace(
-            state=state, log_move=log_move, log_translation=log_translation
+            state=state,
+            log_move=log_move,
+            log_translation=log_translation,
+            surrogate_stats=stats,
         )
         return chain, info
 
@@ -504,6 +584,7 @@ def _exact_setup(
         "exchange_accepted": lambda info: info.exchange_accepted,
         "exchange_acceptance_rate": lambda info: info.exchange_acceptance_rate,
         "num_rejection_draws": lambda info: info.num_rejection_draws,
+        "auxiliary_found": lambda info: info.auxiliary_found,
         "translation_accepted": lambda info: info.translation_accepted,
     }
     return states, (sweep, _exact_positions, fields)

@@ -244,12 +244,33 @@ def test_find_map_baseline_is_deterministic_and_exact(case):
         (dict(key=0), "key"),
         (dict(theta1_update="gibbs"), "theta1_update"),
         (dict(nested_particles=2), "nested_particles"),
+        (dict(max_rejection_draws=0), "max_rejection_draws"),
+        (dict(num_integration_steps=0), "num_integration_steps"),
     ],
 )
 def test_bad_arguments_raise_before_compiling(case, kwargs, match):
     arguments = dict(key=jr.key(0), progress=False) | kwargs
     with pytest.raises((TypeError, ValueError), match=match):
         samplers.sample(case.model, **arguments)
+
+
+def test_exchange_moves_that_miss_their_auxiliary_are_reported(case):
+    # A cap of one proposal: most auxiliary draws miss it, and each miss
+    # rejects its move, a bias the user must hear about.
+    with pytest.warns(UserWarning, match="max_rejection_draws=1 "):
+        tree = samplers.sample(
+            case.model,
+            key=jr.key(8),
+            method="hmc",
+            num_chains=2,
+            num_samples=20,
+            num_warmup=5,
+            max_rejection_draws=1,
+            log_partition_every=0,
+            progress=False,
+        )
+    found = tree.sample_stats["auxiliary_found"].values
+    assert found.dtype == bool and not found.all()
 
 
 def test_a_model_without_the_functions_is_refused():
