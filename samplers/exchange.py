@@ -27,6 +27,7 @@ $(w - \theta_1^*)/\sigma_2^2$ that the auxiliary draws provide); the acceptance
 ratio then also holds $q(\theta_1^*)\,g(\theta_1) / (q(\theta_1)\,g(\theta_1^*))$.
 Any fixed $S$ keeps the chain exact; a good one makes the two ratios nearly
 cancel.
+
 θ₁ and θ₂ are strongly coupled when σ₂ is small, so each sweep also proposes
 shifting both by the same random vector, accepted by the same exchange device.
 The chain is exact as long as the rejection sampler finds $w$ within its cap; the
@@ -128,7 +129,7 @@ def init_surrogate_stats(dim: int, dtype) -> SurrogateStats:
 def update_surrogate_stats(
     stats: SurrogateStats, x: Array, y: Array, use: Array
 ) -> SurrogateStats:
-    """Add the sample (x, y) when ``use`` (Welford's centred updates)."""
+    """Add the sample (x, y) when ``use`` (Welford's centerd updates)."""
     count = stats.count + 1
     dx = x - stats.mean_x
     mean_x = stats.mean_x + dx / count
@@ -285,21 +286,21 @@ def build_kernel(
         # g ∝ q·exp(-S): a diagonal Gaussian. Its precision is kept at least
         # 1/σ₁², the least the exact θ₁ | θ₂ can have (∇²log Z ≥ -I/σ₂²).
         precision = jnp.maximum(tau**-2 + surrogate.curvature, sigma1**-2)
-        centre = (
+        center = (
             mean / tau**2
             - surrogate.gradient
             + (precision - tau**-2) * surrogate.center
         ) / precision
         noise = jr.normal(key_proposal, theta1.shape, theta1.dtype)
         proposal = (
-            centre
-            + rho * (theta1 - centre)
+            center
+            + rho * (theta1 - center)
             + jnp.sqrt(1 - rho**2) * noise / jnp.sqrt(precision)
         )
 
         def log_q_over_g(theta):
             return 0.5 * jnp.sum(
-                precision * (theta - centre) ** 2 - (theta - mean) ** 2 / tau**2
+                precision * (theta - center) ** 2 - (theta - mean) ** 2 / tau**2
             )
 
         log_ratio, draws, found, w = exchange_log_ratio(key_auxiliary, theta1, proposal)
