@@ -103,6 +103,26 @@ def use_exact_moves(fn, theta1, lam, sigma):
     samplers.ais.build_move = build_move
 
 
+def _anneal(smc, state, key, tempering_param):
+    """Step blackjax's SMC to temperature 1 (at most 5000 steps); sum the log Z
+    increments, since its state keeps no running log Z."""
+
+    def cond(carry):
+        state, _, _, count = carry
+        return (tempering_param(state) < 1) & (count < 5000)
+
+    def body(carry):
+        state, log_z, key, count = carry
+        key, key_step = jr.split(key)
+        state, info = smc.step(key_step, state)
+        return state, log_z + info.log_likelihood_increment, key, count + 1
+
+    # The default float type: the particles' type in both problems here.
+    log_z = jnp.zeros((), jnp.result_type(float))
+    _, log_z, _, count = jax.lax.while_loop(cond, body, (state, log_z, key, 0))
+    return log_z, count
+
+
 def build_blackjax(fn, theta1, lam, sigma, config):
     """blackjax adaptive tempered SMC with HMC moves (fixed, per-particle jittered
     step size, identity mass matrix); log Z is the sum of log_likelihood_increment."""
@@ -135,20 +155,7 @@ def build_blackjax(fn, theta1, lam, sigma, config):
         particles = theta1[None, :] + sigma * jr.normal(key_init, (n, d), theta1.dtype)
         state = smc.init(particles)
 
-        def cond(carry):
-            state, _, _, count = carry
-            return (state.tempering_param < 1) & (count < 5000)
-
-        def body(carry):
-            state, log_z, key, count = carry
-            key, key_step = jr.split(key)
-            state, info = smc.step(key_step, state)
-            return state, log_z + info.log_likelihood_increment, key, count + 1
-
-        _, log_z, _, count = jax.lax.while_loop(
-            cond, body, (state, jnp.zeros((), theta1.dtype), key_run, 0)
-        )
-        return log_z, count
+        return _anneal(smc, state, key_run, lambda state: state.tempering_param)
 
     return jax.jit(run)
 
@@ -204,20 +211,9 @@ def build_blackjax_tuned(fn, theta1, lam, sigma, config):
         particles = theta1[None, :] + sigma * jr.normal(key_init, (n, d), theta1.dtype)
         state = smc.init(particles)
 
-        def cond(carry):
-            state, _, _, count = carry
-            return (state.sampler_state.tempering_param < 1) & (count < 5000)
-
-        def body(carry):
-            state, log_z, key, count = carry
-            key, key_step = jr.split(key)
-            state, info = smc.step(key_step, state)
-            return state, log_z + info.log_likelihood_increment, key, count + 1
-
-        _, log_z, _, count = jax.lax.while_loop(
-            cond, body, (state, jnp.zeros((), theta1.dtype), key_run, 0)
+        return _anneal(
+            smc, state, key_run, lambda state: state.sampler_state.tempering_param
         )
-        return log_z, count
 
     return jax.jit(run)
 

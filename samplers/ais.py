@@ -55,7 +55,7 @@ from blackjax.smc.solver import dichotomy
 from jax import Array
 from jax.scipy.special import logsumexp
 
-from samplers.base import PotentialFn, SamplingAlgorithm
+from samplers.base import PotentialFn, SamplingAlgorithm, values_and_grads
 from samplers.moves import build_move
 
 __all__ = [
@@ -129,10 +129,6 @@ class AISInfo(NamedTuple):
     mean_potential: Array
 
 
-def _value_and_grad(potential_fn: PotentialFn, particles: Array) -> tuple[Array, Array]:
-    return jax.vmap(jax.value_and_grad(potential_fn))(particles)
-
-
 def num_islands(num_particles: int, precondition: bool) -> int:
     """Two islands when the moves are preconditioned from the cloud, else one.
 
@@ -154,7 +150,7 @@ def init(
 ) -> AISState:
     """Start from particles drawn exactly from $\\pi_\\beta$, with equal weights."""
     num_particles = particles.shape[0]
-    potential, potential_grad = _value_and_grad(potential_fn, particles)
+    potential, potential_grad = values_and_grads(potential_fn, particles)
     dtype = particles.dtype
     island_size = num_particles // islands
     return AISState(
@@ -335,7 +331,7 @@ def build_kernel(
         log_weights = log_weights.reshape(-1)
         # One value-and-gradient per particle per temperature: U for the next
         # reweighting and grad U for the next move's initial state.
-        potential, potential_grad = _value_and_grad(potential_fn, particles)
+        potential, potential_grad = values_and_grads(potential_fn, particles)
         # Steer the step size towards the target acceptance; it is set from past
         # temperatures only, so each move is still a fixed pi_beta-invariant kernel.
         step_size = state.step_size * jnp.exp(

@@ -9,6 +9,7 @@ Configuration is captured by closures built in `build_kernel`.
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
+import jax
 from jax import Array
 from jax.typing import ArrayLike
 
@@ -17,10 +18,18 @@ __all__ = [
     "InitFn",
     "StepFn",
     "SamplingAlgorithm",
+    "values_and_grads",
 ]
 
 #: A scalar function of a flat parameter vector, e.g. $\lambda C(\theta)$.
 PotentialFn = Callable[[Array], Array]
+
+
+def values_and_grads(
+    potential_fn: PotentialFn, particles: Array
+) -> tuple[Array, Array]:
+    """`(n,)` values and `(n, d)` gradients of `potential_fn` at `(n, d)` particles."""
+    return jax.vmap(jax.value_and_grad(potential_fn))(particles)
 
 
 class InitFn(Protocol):

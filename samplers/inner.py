@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
 
-from samplers.base import PotentialFn
+from samplers.base import PotentialFn, values_and_grads
 from samplers.log_partition import grad_log_partition_estimate
 from samplers.moves import build_move
 
@@ -49,17 +49,13 @@ class InnerState(NamedTuple):
     step_size: Array
 
 
-def _evaluate(potential_fn: PotentialFn, particles: Array) -> tuple[Array, Array]:
-    return jax.vmap(jax.value_and_grad(potential_fn))(particles)
-
-
 def init_inner(
     key: Array, theta1: Array, potential_fn: PotentialFn, sigma2, num_particles: int
 ) -> InnerState:
     """Particles drawn from the base N(θ₁, σ₂²), the start of the tempering path."""
     noise = jr.normal(key, (num_particles, theta1.shape[0]), theta1.dtype)
     particles = theta1[None, :] + sigma2 * noise
-    potential, grad = _evaluate(potential_fn, particles)
+    potential, grad = values_and_grads(potential_fn, particles)
     step_size = jnp.asarray(0.5, theta1.dtype)
     return InnerState(particles, potential, grad, theta1, step_size)
 
@@ -82,7 +78,7 @@ def build_inner_move(potential_fn: PotentialFn, sigma2, *, num_steps: int = 2):
             scale,
             inner.step_size,
         )
-        potential, grad = _evaluate(potential_fn, particles)
+        potential, grad = values_and_grads(potential_fn, particles)
         # Persistent chains are an approximation already; adapting their step size
         # all along keeps them mixing as θ₁ wanders.
         step_size = inner.step_size * jnp.exp(

@@ -32,7 +32,8 @@ from jax.scipy.special import logsumexp
 from jax.tree_util import Partial
 
 from samplers import ais, rejection
-from samplers._checks import count
+from samplers._checks import count, positive
+from samplers.base import values_and_grads
 from samplers.moves import MOVES
 
 __all__ = ["LogPartitionResult", "log_partition", "grad_log_partition_estimate"]
@@ -130,22 +131,6 @@ class _ByIdentity:
     __eq__ = object.__eq__
 
 
-def _positive(value, name):
-    if isinstance(value, jax.core.Tracer):
-        if jnp.shape(value) != ():
-            raise ValueError(
-                f"`{name}` must be a scalar, got shape {jnp.shape(value)}."
-            )
-        return value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"`{name}` must be a real number, got {value!r}.") from None
-    if not (math.isfinite(number) and number > 0):
-        raise ValueError(f"`{name}` must be finite and positive, got {number}.")
-    return number
-
-
 def _check_arguments(
     disagreement_fn, theta1, lam, sigma, key, num_particles, method, move
 ):
@@ -161,8 +146,8 @@ def _check_arguments(
         )
     if not jnp.issubdtype(theta1.dtype, jnp.floating):
         raise TypeError(f"`theta1` must have a floating dtype, got {theta1.dtype}.")
-    lam = _positive(lam, "lam")
-    sigma = _positive(sigma, "sigma")
+    lam = positive(lam, "lam")
+    sigma = positive(sigma, "sigma")
     if not (
         hasattr(key, "dtype")
         and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
@@ -259,7 +244,7 @@ def _run(
 
     if method == "rejection":
         particles = exact.samples
-        _, potential_grad = jax.vmap(jax.value_and_grad(potential_fn))(particles)
+        _, potential_grad = values_and_grads(potential_fn, particles)
         log_z = exact.log_z
         log_weights_normalised = jnp.full(
             (num_particles,), -math.log(num_particles), dtype

@@ -20,6 +20,8 @@ import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
 
+from samplers._checks import positive
+from samplers.base import values_and_grads
 from samplers.moves import build_move
 
 __all__ = ["ThermodynamicResult", "thermodynamic_integration"]
@@ -82,9 +84,7 @@ def thermodynamic_integration(
     theta1 = jnp.asarray(theta1)
     if theta1.ndim != 1 or not jnp.issubdtype(theta1.dtype, jnp.floating):
         raise ValueError("`theta1` must be a 1-D floating-point vector.")
-    for name, value in [("lam", lam), ("sigma", sigma)]:
-        if not float(value) > 0:
-            raise ValueError(f"`{name}` must be positive, got {value}.")
+    lam, sigma = positive(lam, "lam"), positive(sigma, "sigma")
     if num_nodes < 3 or num_nodes % 2 == 0:
         raise ValueError(f"`num_nodes` must be odd and at least 3, got {num_nodes}.")
     for name, value in [("num_chains", num_chains), ("num_steps", num_steps)]:
@@ -104,14 +104,13 @@ def _run(
     nodes = lam * jnp.linspace(0.0, 1.0, num_nodes, dtype=dtype) ** 2
     move = build_move(disagreement_fn, kind="mala", num_steps=1)
     scale = jnp.full((dim,), sigma, dtype)
-    value_and_grad = jax.vmap(jax.value_and_grad(disagreement_fn))
 
     def one_node(key, t):
         key_init, key_run = jr.split(key)
         positions = theta1[None, :] + sigma * jr.normal(
             key_init, (num_chains, dim), dtype
         )
-        potential, grad = value_and_grad(positions)
+        potential, grad = values_and_grads(disagreement_fn, positions)
 
         def transition(carry, key_and_phase):
             positions, potential, grad, step_size = carry
@@ -119,7 +118,7 @@ def _run(
             positions, acceptance = move(
                 key, positions, potential, grad, t, theta1, sigma, scale, step_size
             )
-            potential, grad = value_and_grad(positions)
+            potential, grad = values_and_grads(disagreement_fn, positions)
             tuned = step_size * jnp.exp(acceptance - _TARGET_ACCEPTANCE)
             step_size = jnp.where(warming, tuned, step_size)
             return (positions, potential, grad, step_size), (potential, acceptance)
