@@ -42,7 +42,47 @@ def quadratic(a, b, theta):
     return 0.5 * jnp.sum(jnp.square(residual))
 
 
+def skewed(c, t, theta):
+    # sum_i c_i h(theta_i - t_i), h(u) = (e^{a u} - 1 - a u) / a^2 with a = SKEW:
+    # u^2 / 2 near 0, steep on one side, linear on the other.
+    u = SKEW * (theta - t)
+    return jnp.sum(c * (jnp.expm1(u) - u)) / SKEW**2
+
+
+SKEW = 1.5
+
+
+def skewed_log_z(c, t, lam, sigma, num=4001, span=14.0):
+    """log Z of `skewed` (separable): a 1-D quadrature per coordinate, on a grid of
+    +-`span` widths around each coordinate's mode (converged to ~1e-10 nats in both
+    `num` and `span`)."""
+    x = (lam * c * t) / (1 / sigma**2 + lam * c)
+    for _ in range(100):  # Newton on the mode of log N(x; 0, sigma^2) - lam c h
+        grad = -x / sigma**2 - lam * c * np.expm1(SKEW * (x - t)) / SKEW
+        hess = -1 / sigma**2 - lam * c * np.exp(SKEW * (x - t))
+        x = x - grad / hess
+    width = 1 / np.sqrt(-hess)
+    offsets = np.linspace(-span, span, num)
+    grid = x[:, None] + width[:, None] * offsets[None, :]
+    u = SKEW * (grid - t[:, None])
+    log_f = (
+        -0.5 * (grid / sigma) ** 2
+        - 0.5 * np.log(2 * np.pi * sigma**2)
+        - lam * c[:, None] * (np.expm1(u) - u) / SKEW**2
+    )
+    peak = log_f.max(axis=1, keepdims=True)
+    integral = np.trapezoid(np.exp(log_f - peak), axis=1) * (offsets[1] - offsets[0])
+    return float(np.sum(np.log(integral * width) + peak[:, 0]))
+
+
 def make_problem(name, dtype):
+    if name == "skew":
+        d, lam, sigma = 10_000, 1.0, 1.0
+        c = 1e4 * np.arange(1, d + 1, dtype=float) ** -1.5
+        t = 0.8 * np.random.default_rng(0).standard_normal(d)
+        fn = Partial(skewed, jnp.asarray(c, dtype), jnp.asarray(t, dtype))
+        theta1 = jnp.zeros(d, dtype)
+        return fn, theta1, lam, sigma, skewed_log_z(c, t, lam, sigma)
     if name == "big":
         d, lam, sigma = 10_000, 1.0, 1.0
         c = 1e4 * np.arange(1, d + 1, dtype=float) ** -1.5
@@ -74,8 +114,13 @@ def run_ours(fn, theta1, lam, sigma, key, config):
         config.get("num_integration_steps", 5) if config.get("move") == "hmc" else 1
     )
     # One value-and-gradient per particle per temperature, plus the moves, plus the
-    # initial evaluation.
+    # initial evaluation; a fitted reference adds its pilot run, counted per
+    # particle of the main run.
     grads = 1 + num_temperatures * (1 + per_move)
+    if result.pilot is not None:
+        pilot_grads = 1 + int(result.pilot.num_temperatures) * (1 + per_move)
+        share = config["pilot_particles"] / config["num_particles"]
+        grads += pilot_grads * share
     return float(result.log_z), grads, num_temperatures
 
 
@@ -234,12 +279,49 @@ OURS = {
             target_ess=e,
         )
         for n, e in [(64, 0.5), (128, 0.7), (256, 0.8), (512, 0.8)]
+    ]
+    + [
+        dict(
+            num_particles=n,
+            move="hmc",
+            num_mcmc_steps=1,
+            num_integration_steps=10,
+            target_ess=0.9,
+            reference="fitted",
+            pilot_particles=p,
+        )
+        for n, p in [(256, 64), (512, 128), (1024, 128)]
+    ],
+    "skew": [
+        dict(
+            num_particles=n,
+            move="hmc",
+            num_mcmc_steps=1,
+            num_integration_steps=10,
+            target_ess=e,
+            **extra,
+        )
+        for n, e, extra in [
+            (256, 0.8, {}),
+            (512, 0.8, {}),
+            (512, 0.9, dict(reference="fitted", pilot_particles=128)),
+            (1024, 0.9, dict(reference="fitted", pilot_particles=128)),
+        ]
     ],
     "dense": [
         dict(num_particles=64, num_mcmc_steps=5),
         dict(num_particles=64, num_mcmc_steps=10),
         dict(num_particles=256, num_mcmc_steps=10),
         dict(num_particles=256, move="hmc", num_mcmc_steps=2, num_integration_steps=10),
+        dict(
+            num_particles=256, num_mcmc_steps=10, reference="fitted", pilot_particles=64
+        ),
+        dict(
+            num_particles=256,
+            num_mcmc_steps=10,
+            reference="fitted",
+            pilot_particles=256,
+        ),
     ],
 }
 
@@ -256,6 +338,7 @@ def _hmc(n, steps, length, step_size, ess, tuned=False):
 
 
 BLACKJAX = {
+    "skew": [_hmc(512, 1, 10, 0.15, 0.8, tuned=True)],
     "big": [
         _hmc(128, 2, 20, 0.01, 0.5),
         _hmc(128, 1, 10, 0.15, 0.7, tuned=True),
@@ -271,7 +354,7 @@ BLACKJAX = {
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--problem", choices=["big", "dense"], default="big")
+    parser.add_argument("--problem", choices=["big", "skew", "dense"], default="big")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--float32", action="store_true", help="default for big")
     parser.add_argument("--only", choices=["ours", "blackjax", "both"], default="both")
@@ -287,7 +370,7 @@ def main():
         parser.error("--exact-moves needs --problem big (a diagonal A)")
     # float32 for the d = 10^4 problem (speed; x64 off so that blackjax's own
     # default-precision arrays match), float64 for the small one.
-    use_float32 = args.float32 or args.problem == "big"
+    use_float32 = args.float32 or args.problem in ("big", "skew")
     jax.config.update("jax_enable_x64", not use_float32)
     dtype = jnp.float32 if use_float32 else jnp.float64
     fn, theta1, lam, sigma, truth = make_problem(args.problem, dtype)
@@ -307,7 +390,6 @@ def main():
     for name, config in runs:
         errors, times, grads, temps = [], [], [], []
         compiled = None
-        start = time.perf_counter()
         for rep in range(args.reps + 1):  # rep 0 compiles (timed separately, discarded)
             key = jr.key(1000 + rep)
             t0 = time.perf_counter()
@@ -339,7 +421,6 @@ def main():
         )
         rows.append(row)
         print(json.dumps(row), flush=True)
-        del start
     print()
     print(
         "| method | configuration | temperatures | grad evals / particle | total grad evals | error (nats) mean ± sd | seconds / run |"

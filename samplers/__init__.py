@@ -4,7 +4,7 @@ Nothing here imports numpyro or `posterior/`: every estimator works on JAX funct
 of a flat parameter vector.
 """
 
-from samplers import ais, moves, rejection
+from samplers import ais, moves, reference, rejection
 from samplers.base import SamplingAlgorithm
 from samplers.log_partition import (
     LogPartitionResult,
@@ -41,5 +41,6 @@ __all__ = [
     "SamplingAlgorithm",
     "ais",
     "moves",
+    "reference",
     "rejection",
 ]

@@ -205,7 +205,7 @@ def build_kernel(
     Args:
         potential_fn: $U(\theta)$, scalar function of a flat `(d,)` vector.
         mean: `(d,)` base mean $\mu$.
-        sigma: base standard deviation $\sigma$.
+        sigma: base standard deviation $\sigma$, a scalar or `(d,)` per coordinate.
         move: `"mala"` or `"hmc"` (blackjax kernels).
         num_mcmc_steps: MCMC transitions per temperature.
         num_integration_steps: leapfrog steps per HMC transition.

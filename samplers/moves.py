@@ -81,6 +81,9 @@ def build_move(
         key, positions, potential, potential_grad, beta, mean, sigma, scale, step_size
     ):
         num_particles, dim = positions.shape
+        # A scalar or a per-coordinate base scale (a fitted reference, see
+        # `samplers.reference`).
+        sigma = jnp.broadcast_to(jnp.asarray(sigma, positions.dtype), (dim,))
 
         def logdensity_z(z):
             theta = mean + scale * z
@@ -92,9 +95,10 @@ def build_move(
         # so that entering a new temperature costs no extra gradient evaluation.
         offset = positions - mean[None, :]
         logdensity = (
-            -0.5 * jnp.sum(jnp.square(offset / sigma), axis=-1) - beta * potential
+            -0.5 * jnp.sum(jnp.square(offset / sigma[None, :]), axis=-1)
+            - beta * potential
         )
-        grad_theta = -offset / sigma**2 - beta * potential_grad
+        grad_theta = -offset / jnp.square(sigma[None, :]) - beta * potential_grad
         state = state_type(
             offset / scale[None, :], logdensity, grad_theta * scale[None, :]
         )

@@ -183,6 +183,10 @@ def _quadratic(theta):
         ({"schedule": jnp.array([0.5, 0.9])}, "schedule"),
         ({"target_ess": 1.0}, "target_ess"),
         ({"end_samples": jnp.zeros((4, 2))}, "end_samples"),
+        ({"reference": "posterior"}, "reference"),
+        ({"reference": "fitted", "pilot_particles": 1}, "pilot_particles"),
+        ({"reference": "fitted", "pilot_particles": True}, "pilot_particles"),
+        ({"pilot_particles": 8}, "pilot_particles"),
     ],
 )
 def test_bad_arguments_raise_naming_the_argument(kwargs, match):

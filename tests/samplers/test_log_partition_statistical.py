@@ -91,7 +91,10 @@ def _exact_end_samples(case, num_replicates, num_particles, dtype=np.float64):
         ),
     ],
 )
-def test_ais_brackets_log_z_and_matches_gradient_on_linear_gaussian(exact, make):
+@pytest.mark.parametrize("reference", ["prior", "fitted"])
+def test_ais_brackets_log_z_and_matches_gradient_on_linear_gaussian(
+    exact, make, reference
+):
     case = make(exact)
     num_replicates, num_particles = 8, 64
     run = _replicated(
@@ -100,6 +103,7 @@ def test_ais_brackets_log_z_and_matches_gradient_on_linear_gaussian(exact, make)
         case.disagreement,
         num_particles=num_particles,
         num_mcmc_steps=10,
+        reference=reference,
     )
     result = run(
         jr.split(jr.key(0), num_replicates),
@@ -154,7 +158,8 @@ def test_ais_at_d_10000_and_a_thousand_nats_in_float32(exact):
     )
 
 
-def test_log_z_and_gradient_match_quadrature_in_2d(exact):
+@pytest.mark.parametrize("reference", ["prior", "fitted"])
+def test_log_z_and_gradient_match_quadrature_in_2d(exact, reference):
     x = jnp.linspace(-2.0, 2.0, 9)
     theta1 = np.array([0.5, -0.3])
     lam, sigma = 6.0, 1.5
@@ -171,6 +176,7 @@ def test_log_z_and_gradient_match_quadrature_in_2d(exact):
             key=key,
             method="ais",
             num_particles=256,
+            reference=reference,
         )
 
     result = jax.jit(jax.vmap(one))(jr.split(jr.key(2), num_replicates))

@@ -1,0 +1,168 @@
+"""The fitted-Gaussian path of `samplers.reference`: its parts against scipy and
+autodiff, and `log_partition(reference="fitted")` end to end on small cases."""
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+from scipy import stats
+
+from samplers import log_partition
+from samplers import reference as reference_path
+
+
+def test_fit_is_exact_for_a_diagonal_gaussian_from_any_cloud():
+    # Stein's identity: with the scores of N(mu, diag v) the fit recovers mu and v
+    # from five arbitrary, arbitrarily weighted points.
+    rng = np.random.default_rng(0)
+    mu, v = np.array([0.0, 1.0, -1.0]), np.array([1.0, 4.0, 0.25])
+    particles = rng.standard_normal((5, 3)) * 3.0
+    scores = -(particles - mu) / v
+    fitted = reference_path.fit(
+        jnp.asarray(particles),
+        jnp.asarray(rng.standard_normal(5)),
+        jnp.asarray(scores),
+        1.0,
+    )
+    np.testing.assert_allclose(fitted.mean, mu, atol=1e-12)
+    np.testing.assert_allclose(fitted.scale, np.sqrt(v), rtol=1e-12)
+
+
+def test_fit_follows_the_stein_formulas_and_falls_back_to_moments():
+    rng = np.random.default_rng(1)
+    particles = rng.standard_normal((50, 3))
+    log_weights = rng.standard_normal(50)
+    scores = rng.standard_normal((50, 3)) - 0.5 * particles
+    scores[:, 2] = particles[:, 2]  # a positive covariance: plain moments
+    weights = np.exp(log_weights) / np.exp(log_weights).sum()
+    mean = weights @ particles
+    variance = weights @ (particles - mean) ** 2
+    score_mean = weights @ scores
+    covariance = weights @ ((particles - mean) * (scores - score_mean))
+    assert np.all(covariance[:2] < 0) and covariance[2] > 0
+    stein_variance = variance / -covariance
+    expected_mean = np.where([1, 1, 0], mean + stein_variance * score_mean, mean)
+    expected_variance = np.where([1, 1, 0], stein_variance, variance)
+    fitted = reference_path.fit(
+        jnp.asarray(particles), jnp.asarray(log_weights), jnp.asarray(scores), 1.0
+    )
+    np.testing.assert_allclose(fitted.mean, expected_mean, rtol=1e-12)
+    np.testing.assert_allclose(fitted.scale, np.sqrt(expected_variance), rtol=1e-12)
+
+
+def test_fit_of_a_collapsed_cloud_falls_back_to_the_prior_scale():
+    particles = jnp.array([[1.0, 0.0], [1.0, 2.0], [1.0, 4.0]])
+    fitted = reference_path.fit(particles, jnp.zeros(3), -particles, 0.7)
+    assert float(fitted.scale[0]) == 0.7
+    assert float(fitted.mean[0]) == 1.0
+
+
+def test_fitted_path_is_exact_on_a_diagonal_gaussian_target(exact):
+    # Quadratic C with axis-aligned curvature: the fitted reference is the target
+    # itself, so one temperature suffices and every log-weight is the same.
+    case = exact.diagonal_case(
+        0, d=100, lam=1.0, sigma=1.0, condition=1e4, power=1.5, offset=0.8
+    )
+    result = log_partition(
+        case.disagreement,
+        jnp.asarray(case.theta1),
+        lam=case.lam,
+        sigma=case.sigma,
+        key=jr.key(0),
+        method="ais",
+        num_particles=16,
+        reference="fitted",
+    )
+    assert int(result.num_temperatures) == 1
+    np.testing.assert_allclose(result.log_z, case.log_z, rtol=1e-10)
+    prior = log_partition(
+        case.disagreement,
+        jnp.asarray(case.theta1),
+        lam=case.lam,
+        sigma=case.sigma,
+        key=jr.key(0),
+        method="ais",
+        num_particles=16,
+    )
+    assert abs(float(prior.log_z) - case.log_z) > 1e-3
+
+
+def test_the_path_keeps_the_target_density():
+    # log N(t; theta1, sigma^2) - U(t) == log q(t) - U_q(t) + offset for every t:
+    # the fitted path ends at the same unnormalised target, with log Z shifted by
+    # the offset.
+    rng = np.random.default_rng(1)
+    d, sigma = 4, 0.8
+    theta1 = jnp.asarray(rng.standard_normal(d))
+    fitted = reference_path.Reference(
+        jnp.asarray(rng.standard_normal(d)), jnp.asarray(rng.uniform(0.2, 2.0, d))
+    )
+
+    def potential_fn(t):
+        return jnp.sum(jnp.sin(t) ** 2) + 0.3 * jnp.sum(t**4)
+
+    potential_q = reference_path.potential(potential_fn, theta1, sigma, fitted)
+    offset = float(reference_path.log_z_offset(sigma, fitted))
+    points = rng.standard_normal((5, d))
+    for point in points:
+        target = stats.norm.logpdf(point, theta1, sigma).sum() - potential_fn(point)
+        along_path = (
+            stats.norm.logpdf(point, fitted.mean, fitted.scale).sum()
+            - potential_q(jnp.asarray(point))
+            + offset
+        )
+        np.testing.assert_allclose(along_path, target, rtol=1e-12)
+    grads_q = jax.vmap(jax.grad(potential_q))(jnp.asarray(points))
+    np.testing.assert_allclose(
+        reference_path.target_grad(jnp.asarray(points), grads_q, theta1, sigma, fitted),
+        jax.vmap(jax.grad(potential_fn))(jnp.asarray(points)),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+
+
+@pytest.fixture(scope="module")
+def case(exact):
+    return exact.dense_case(0, d=2, m=2, lam=1.0, sigma=0.8, offset=1.0)
+
+
+def _run(case, key, **kwargs):
+    kwargs = {"method": "ais", "num_particles": 16, "reference": "fitted", **kwargs}
+    return log_partition(
+        case.disagreement,
+        jnp.asarray(case.theta1),
+        lam=case.lam,
+        sigma=case.sigma,
+        key=key,
+        **kwargs,
+    )
+
+
+def test_fitted_result_reports_its_pilot_and_reference(case):
+    result = _run(case, jr.key(0), pilot_particles=6)
+    assert result.reference.mean.shape == (case.dim,)
+    assert np.all(np.asarray(result.reference.scale) > 0)
+    pilot_steps = int(result.pilot.num_temperatures)
+    assert float(result.pilot.info.beta[pilot_steps - 1]) == 1.0
+    # The main path runs from the fitted Gaussian: fewer temperatures than the
+    # pilot's path from the prior needs (here one or two).
+    assert int(result.num_temperatures) <= pilot_steps
+    prior = _run(case, jr.key(0), reference="prior")
+    assert prior.pilot is None and prior.reference is None
+    # No path, no pilot: plain rejection ignores the reference.
+    exact = _run(case, jr.key(0), method="rejection")
+    assert exact.pilot is None and exact.reference is None
+
+
+def test_fitted_same_key_gives_same_numbers_and_vmaps(case):
+    first, second = _run(case, jr.key(7)), _run(case, jr.key(7))
+    jax.tree.map(np.testing.assert_array_equal, first, second)
+    keys = jr.split(jr.key(3), 3)
+    batched = jax.vmap(lambda key: _run(case, key))(keys)
+    for index in range(3):
+        looped = _run(case, keys[index])
+        np.testing.assert_allclose(batched.log_z[index], looped.log_z, rtol=1e-10)
+        np.testing.assert_allclose(
+            batched.grad_log_z[index], looped.grad_log_z, rtol=1e-8, atol=1e-12
+        )
