@@ -314,6 +314,7 @@ OURS = {
             (512, 0.8, {}),
             (512, 0.9, dict(reference="fitted", pilot_particles=128)),
             (1024, 0.9, dict(reference="fitted", pilot_particles=128)),
+            (1536, 0.9, dict(reference="fitted", pilot_particles=128)),
         ]
     ],
     "dense": [
