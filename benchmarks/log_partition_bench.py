@@ -277,60 +277,42 @@ def run_blackjax(compiled, key, config):
     return float(log_z), grads, int(count)
 
 
+def _ours_hmc(n, ess, **extra):
+    """Our HMC configuration of the d = 10^4 rows: one move of 10 leapfrog steps
+    per temperature."""
+    return dict(
+        num_particles=n,
+        move="hmc",
+        num_mcmc_steps=1,
+        num_integration_steps=10,
+        target_ess=ess,
+        **extra,
+    )
+
+
+def _fitted(pilot):
+    return dict(reference="fitted", pilot_particles=pilot)
+
+
 OURS = {
-    "big": [
-        dict(
-            num_particles=n,
-            move="hmc",
-            num_mcmc_steps=1,
-            num_integration_steps=10,
-            target_ess=e,
-        )
-        for n, e in [(64, 0.5), (128, 0.7), (256, 0.8), (512, 0.8)]
-    ]
+    "big": [_ours_hmc(n, e) for n, e in [(64, 0.5), (128, 0.7), (256, 0.8), (512, 0.8)]]
     + [
-        dict(
-            num_particles=n,
-            move="hmc",
-            num_mcmc_steps=1,
-            num_integration_steps=10,
-            target_ess=0.9,
-            reference="fitted",
-            pilot_particles=p,
-        )
-        for n, p in [(256, 64), (512, 128), (1024, 128)]
+        _ours_hmc(n, 0.9, **_fitted(p)) for n, p in [(256, 64), (512, 128), (1024, 128)]
     ],
     "skew": [
-        dict(
-            num_particles=n,
-            move="hmc",
-            num_mcmc_steps=1,
-            num_integration_steps=10,
-            target_ess=e,
-            **extra,
-        )
-        for n, e, extra in [
-            (256, 0.8, {}),
-            (512, 0.8, {}),
-            (512, 0.9, dict(reference="fitted", pilot_particles=128)),
-            (1024, 0.9, dict(reference="fitted", pilot_particles=128)),
-            (1536, 0.9, dict(reference="fitted", pilot_particles=128)),
-        ]
+        _ours_hmc(256, 0.8),
+        _ours_hmc(512, 0.8),
+        _ours_hmc(512, 0.9, **_fitted(128)),
+        _ours_hmc(1024, 0.9, **_fitted(128)),
+        _ours_hmc(1536, 0.9, **_fitted(128)),
     ],
     "dense": [
         dict(num_particles=64, num_mcmc_steps=5),
         dict(num_particles=64, num_mcmc_steps=10),
         dict(num_particles=256, num_mcmc_steps=10),
         dict(num_particles=256, move="hmc", num_mcmc_steps=2, num_integration_steps=10),
-        dict(
-            num_particles=256, num_mcmc_steps=10, reference="fitted", pilot_particles=64
-        ),
-        dict(
-            num_particles=256,
-            num_mcmc_steps=10,
-            reference="fitted",
-            pilot_particles=256,
-        ),
+        dict(num_particles=256, num_mcmc_steps=10, **_fitted(64)),
+        dict(num_particles=256, num_mcmc_steps=10, **_fitted(256)),
     ],
 }
 

@@ -23,6 +23,28 @@ pytestmark = pytest.mark.statistical
 ALPHA = 1e-3
 
 
+def _assert_unbiased(disagreement, theta1, log_z, num_runs, **kwargs):
+    """Rerun with the temperatures of one adaptive run as a fixed schedule and
+    check that the mean of Z-hat / Z is 1 within its standard error; return it."""
+    theta1 = jnp.asarray(theta1)
+    adaptive = log_partition(disagreement, theta1, key=jr.key(2), **kwargs)
+    schedule = np.asarray(
+        adaptive.annealing.info.beta[: int(adaptive.num_temperatures)]
+    )
+
+    def one(key):
+        return log_partition(
+            disagreement, theta1, key=key, schedule=schedule, **kwargs
+        ).log_z
+
+    estimates = jax.jit(jax.vmap(one))(jr.split(jr.key(3), num_runs))
+    ratio = np.exp(np.asarray(estimates) - log_z)
+    se = ratio.std(ddof=1) / math.sqrt(num_runs)
+    z = stats.norm.isf(ALPHA / 2)
+    assert abs(ratio.mean() - 1.0) < z * se, (ratio.mean(), se)
+    return se
+
+
 def test_fixed_schedule_gives_an_unbiased_z():
     # d = 1 and few particles, so that a bias of O(1/n) would be large: the
     # adaptive schedule's is about +11 % at 16 particles on this case.
@@ -31,26 +53,16 @@ def test_fixed_schedule_gives_an_unbiased_z():
     )
     model = case.model
     theta1 = jnp.asarray([1.0])
-    kwargs = dict(lam=model.lam, sigma=model.sigma2, method="ais", num_particles=16)
-    adaptive = log_partition(model.disagreement, theta1, key=jr.key(2), **kwargs)
-    schedule = np.asarray(
-        adaptive.annealing.info.beta[: int(adaptive.num_temperatures)]
+    se = _assert_unbiased(
+        model.disagreement,
+        theta1,
+        float(case.log_partition(theta1)),
+        2048,
+        lam=model.lam,
+        sigma=model.sigma2,
+        method="ais",
+        num_particles=16,
     )
-    num_runs = 2048
-    run = jax.jit(
-        jax.vmap(
-            lambda key: (
-                log_partition(
-                    model.disagreement, theta1, key=key, schedule=schedule, **kwargs
-                ).log_z
-            )
-        )
-    )
-    log_z = np.asarray(run(jr.split(jr.key(3), num_runs)))
-    ratio = np.exp(log_z - float(case.log_partition(theta1)))
-    se = ratio.std(ddof=1) / math.sqrt(num_runs)
-    z = stats.norm.isf(ALPHA / 2)
-    assert abs(ratio.mean() - 1.0) < z * se, (ratio.mean(), se)
     # A real check, not a vacuous one: the standard error resolves a few
     # per cent, well inside the adaptive schedule's bias at this size.
     assert se < 0.03
@@ -66,8 +78,11 @@ def test_fitted_reference_keeps_z_unbiased(exact):
     theta1 = np.array([0.5, -0.3])
     lam, sigma = 6.0, 1.5
     log_z, _ = exact.tanh_quadrature(np.asarray(x), theta1, lam, sigma)
-    disagreement = jax.tree_util.Partial(exact.tanh_disagreement, x)
-    kwargs = dict(
+    se = _assert_unbiased(
+        jax.tree_util.Partial(exact.tanh_disagreement, x),
+        theta1,
+        log_z,
+        4096,
         lam=lam,
         sigma=sigma,
         method="ais",
@@ -75,28 +90,6 @@ def test_fitted_reference_keeps_z_unbiased(exact):
         reference="fitted",
         pilot_particles=16,
     )
-    adaptive = log_partition(disagreement, jnp.asarray(theta1), key=jr.key(2), **kwargs)
-    schedule = np.asarray(
-        adaptive.annealing.info.beta[: int(adaptive.num_temperatures)]
-    )
-    num_runs = 4096
-    run = jax.jit(
-        jax.vmap(
-            lambda key: (
-                log_partition(
-                    disagreement,
-                    jnp.asarray(theta1),
-                    key=key,
-                    schedule=schedule,
-                    **kwargs,
-                ).log_z
-            )
-        )
-    )
-    ratio = np.exp(np.asarray(run(jr.split(jr.key(3), num_runs))) - log_z)
-    se = ratio.std(ddof=1) / math.sqrt(num_runs)
-    z = stats.norm.isf(ALPHA / 2)
-    assert abs(ratio.mean() - 1.0) < z * se, (ratio.mean(), se)
     # Not vacuous: the estimate does vary, and the standard error resolves a few
     # per cent.
     assert 1e-4 < se < 0.03

@@ -78,39 +78,39 @@ def test_fit_of_a_collapsed_cloud_falls_back_to_the_prior_scale():
     assert float(fitted.mean[0]) == 1.0
 
 
+@pytest.fixture(scope="module")
+def case(exact):
+    return exact.dense_case(0, d=2, m=2, lam=1.0, sigma=0.8, offset=1.0)
+
+
+def _run(case, key, **kwargs):
+    kwargs = {"method": "ais", "num_particles": 16, "reference": "fitted", **kwargs}
+    return log_partition(
+        case.disagreement,
+        jnp.asarray(case.theta1),
+        lam=case.lam,
+        sigma=case.sigma,
+        key=key,
+        **kwargs,
+    )
+
+
 def test_fitted_path_is_exact_on_a_diagonal_gaussian_target(exact):
     # Quadratic C with axis-aligned curvature: the fitted reference is the target
     # itself, so one temperature suffices and every log-weight is the same.
-    case = exact.diagonal_case(
+    diagonal = exact.diagonal_case(
         0, d=100, lam=1.0, sigma=1.0, condition=1e4, power=1.5, offset=0.8
     )
-    result = log_partition(
-        case.disagreement,
-        jnp.asarray(case.theta1),
-        lam=case.lam,
-        sigma=case.sigma,
-        key=jr.key(0),
-        method="ais",
-        num_particles=16,
-        reference="fitted",
-    )
+    result = _run(diagonal, jr.key(0))
     assert int(result.num_temperatures) == 1
-    np.testing.assert_allclose(result.log_z, case.log_z, rtol=1e-10)
+    np.testing.assert_allclose(result.log_z, diagonal.log_z, rtol=1e-10)
     # The control-variate gradient is exact on an axis-aligned quadratic, provided
     # the particles' grad U is recovered from grad U_q along the fitted path.
     np.testing.assert_allclose(
-        result.grad_log_z, case.grad_log_z, rtol=1e-8, atol=1e-10
+        result.grad_log_z, diagonal.grad_log_z, rtol=1e-8, atol=1e-10
     )
-    prior = log_partition(
-        case.disagreement,
-        jnp.asarray(case.theta1),
-        lam=case.lam,
-        sigma=case.sigma,
-        key=jr.key(0),
-        method="ais",
-        num_particles=16,
-    )
-    assert abs(float(prior.log_z) - case.log_z) > 1e-3
+    prior = _run(diagonal, jr.key(0), reference="prior")
+    assert abs(float(prior.log_z) - diagonal.log_z) > 1e-3
 
 
 def test_the_path_keeps_the_target_density():
@@ -144,23 +144,6 @@ def test_the_path_keeps_the_target_density():
         jax.vmap(jax.grad(potential_fn))(jnp.asarray(points)),
         rtol=1e-10,
         atol=1e-12,
-    )
-
-
-@pytest.fixture(scope="module")
-def case(exact):
-    return exact.dense_case(0, d=2, m=2, lam=1.0, sigma=0.8, offset=1.0)
-
-
-def _run(case, key, **kwargs):
-    kwargs = {"method": "ais", "num_particles": 16, "reference": "fitted", **kwargs}
-    return log_partition(
-        case.disagreement,
-        jnp.asarray(case.theta1),
-        lam=case.lam,
-        sigma=case.sigma,
-        key=key,
-        **kwargs,
     )
 
 
