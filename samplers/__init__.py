@@ -11,16 +11,10 @@ from samplers.log_partition import (
     grad_log_partition_estimate,
     log_partition,
 )
+from samplers.mode import MAPResult, find_map
 from samplers.rejection import RejectionResult, rejection_sample
-from samplers.sample import (
-    BASELINES,
-    METHODS,
-    MAPResult,
-    Target,
-    build_target,
-    find_map,
-    sample,
-)
+from samplers.sample import METHODS, sample
+from samplers.target import BASELINES, Target, build_target
 from samplers.thermodynamic import ThermodynamicResult, thermodynamic_integration
 
 __all__ = [

@@ -5,8 +5,9 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import Array
 
-__all__ = ["count", "positive"]
+__all__ = ["batch_size", "count", "param_indices", "positive", "typed_key"]
 
 
 def count(value, name: str, minimum: int = 1) -> int:
@@ -33,3 +34,38 @@ def positive(value, name: str):
     if not (math.isfinite(number) and number > 0):
         raise ValueError(f"`{name}` must be finite and positive, got {number}.")
     return number
+
+
+def batch_size(batch_size, model) -> int:
+    """Answers per minibatch: all of them by default, never more."""
+    if batch_size is None:
+        return int(model.num_answers)
+    batch_size = count(batch_size, "batch_size")
+    if batch_size > model.num_answers:
+        raise ValueError(
+            f"`batch_size`={batch_size} exceeds the {model.num_answers} answers."
+        )
+    return batch_size
+
+
+def typed_key(key) -> Array:
+    """A single typed PRNG key."""
+    if not (isinstance(key, Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
+        raise TypeError("`key` must be a typed PRNG key: jax.random.key(seed).")
+    if key.shape != ():
+        raise ValueError(f"`key` must be a single key, got shape {key.shape}.")
+    return key
+
+
+def param_indices(param_indices, num_params: int, max_full_params: int) -> np.ndarray:
+    """The coordinates of θ to store."""
+    if param_indices is None:
+        return np.arange(min(num_params, max_full_params))
+    indices = np.asarray(param_indices)
+    if indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
+        raise TypeError("`param_indices` must be a 1-D array of integers.")
+    if indices.size == 0 or indices.min() < 0 or indices.max() >= num_params:
+        raise ValueError(
+            f"`param_indices` must be non-empty and within 0..{num_params - 1}."
+        )
+    return indices

@@ -16,7 +16,7 @@ from scipy import stats
 
 import posterior
 from samplers import exchange
-from samplers.sample import build_target
+from samplers.target import build_target
 
 pytestmark = pytest.mark.statistical
 

@@ -1,0 +1,228 @@
+r"""Exact Gibbs sweeps for ``sample(method="nuts" | "hmc")``.
+
+θ₂ | θ₁ moves by blackjax NUTS/HMC, adapted per chain by window adaptation at
+the chain's starting θ₁; θ₁ | θ₂ by the exchange algorithm with exact auxiliary
+draws, or by MALA with nested AIS (:mod:`samplers.exchange`). Warm-up adapts the
+θ₁ proposals by Robbins–Monro; sampling then runs a fixed, exact kernel.
+"""
+
+import math
+import warnings
+from typing import NamedTuple
+
+import blackjax
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+from jax import Array
+
+from samplers import exchange, rejection
+
+__all__ = ["EXCHANGE_BUDGET", "check_exchange_cost", "setup", "warn_missed_auxiliaries"]
+
+# compiling) when a pilot at θ₀ predicts more than this many.
+EXCHANGE_BUDGET = 10**4
+# Target acceptance of the exchange move's Crank-Nicolson step during warm-up,
+# and of the nested-AIS MALA step (Roberts & Rosenthal's optimal 0.574).
+_EXCHANGE_TARGET = 0.3
+_NESTED_MALA_TARGET = 0.574
+
+
+def check_exchange_cost(key, potential, theta0, sigma2) -> tuple[str | None, int]:
+    """A message when agreement is too rare near θ₀ for exact exchange moves,
+    and the batch size of the auxiliary draws."""
+    # A pilot of twice the budget: fewer than two acceptances means a cost per
+    # auxiliary draw above the budget is likely. (No acceptance in a small pilot
+    # would only bound Z from above, which proves nothing about the cost.)
+    num_pilot = 2 * EXCHANGE_BUDGET
+    # In chunks, so that a large network never holds 2·10⁴ parameter vectors.
+    chunk = 500
+    pilot = jax.jit(
+        lambda k: rejection.pilot_acceptance(k, potential, theta0, sigma2, chunk)
+    )
+    pilot_key = jr.fold_in(key, 7)
+    accepted = sum(
+        int(pilot(jr.fold_in(pilot_key, i))) for i in range(num_pilot // chunk)
+    )
+    # Batches of about twice the expected cost at θ₀ (the posterior usually sits
+    # where Z is smaller): fewer rounds of the loop, whose per-round overhead
+    # dominates on small models. Any batch size gives the same exact draws.
+    expected = num_pilot / max(accepted, 1)
+    batch = 2 ** round(math.log2(max(2.0 * expected, 1.0)))
+    batch = int(min(max(batch, 64), 1024, max(64, 2**20 // theta0.shape[0])))
+    if accepted < 2:
+        bound = f"< {2 / num_pilot:.1g}" if accepted == 0 else f"≈ {1 / num_pilot:.1g}"
+        message = (
+            f"Agreement is too rare near θ₀ for the exact exchange move: a pilot "
+            f"accepted {accepted} of {num_pilot} proposals (Z {bound}, so more "
+            f"than about {EXCHANGE_BUDGET} proposals per auxiliary draw). Use "
+            "theta1_update='nested_ais' (approximate), method='sgld' or 'sghmc', "
+            "or a smaller `lam`."
+        )
+        return message, batch
+    return None, batch
+
+
+def warn_missed_auxiliaries(records, max_rejection_draws):
+    found = records.get("stat_auxiliary_found")
+    if found is None or found.all():
+        return
+    missed = int(np.sum(~found))
+    warnings.warn(
+        f"{missed} of {found.size} kept exchange moves could not draw their "
+        f"auxiliary within max_rejection_draws={max_rejection_draws} proposals "
+        "and were rejected, which biases θ₁ towards larger Z. Raise "
+        "`max_rejection_draws` (see sample_stats.num_rejection_draws for the "
+        "cost), or use theta1_update='nested_ais'.",
+        stacklevel=3,
+    )
+
+
+class _ExactChain(NamedTuple):
+    state: exchange.ExchangeState
+    step_size: Array
+    inverse_mass_matrix: Array
+    log_move: Array  # log √(1-ρ²) of the exchange proposal
+    log_translation: Array  # log of the joint shift's scale, in units of τ
+    surrogate_stats: exchange.SurrogateStats  # warm-up gradient samples of log Z
+
+
+def setup(
+    key,
+    target,
+    theta0,
+    theta1,
+    theta2,
+    sigma1,
+    sigma2,
+    *,
+    method,
+    num_warmup,
+    num_integration_steps,
+    theta1_update,
+    nested_particles,
+    rejection_batch_size=64,
+    max_rejection_draws=10**5,
+):
+    kernel = exchange.build_kernel(
+        lambda t1, t2: target.log_joint(t1, t2),
+        target.potential,
+        theta0,
+        sigma1,
+        sigma2,
+        algorithm=method,
+        num_integration_steps=num_integration_steps,
+        include_log_partition=target.include_log_partition,
+        theta1_update=theta1_update,
+        num_inner_particles=nested_particles,
+        rejection_batch_size=rejection_batch_size,
+        max_rejection_draws=max_rejection_draws,
+    )
+    algorithm = blackjax.nuts if method == "nuts" else blackjax.hmc
+    extra = {} if method == "nuts" else {"num_integration_steps": num_integration_steps}
+    num_chains, dim = theta1.shape
+
+    def adapt(key, t1, t2):
+        adaptation = blackjax.window_adaptation(
+            algorithm, lambda t: target.log_joint(t1, t), **extra
+        )
+        (state, parameters), _ = adaptation.run(key, t2, num_steps=max(num_warmup, 1))
+        return (
+            state.position,
+            parameters["step_size"],
+            parameters["inverse_mass_matrix"],
+        )
+
+    theta2, step_size, inverse_mass = jax.jit(jax.vmap(adapt))(
+        jr.split(key, num_chains), theta1, theta2
+    )
+    # Start both θ₁ moves at a typical size for d coordinates (for the baseline,
+    # whose θ₁ | θ₂ is Gaussian, ρ = 0 is an exact Gibbs draw).
+    typical = math.log(min(1.0, 2.0 / math.sqrt(dim)))
+    start = typical if target.include_log_partition else 0.0
+    log_move = jnp.full((num_chains,), start)
+    states = _ExactChain(
+        jax.vmap(
+            lambda a, b: exchange.init(a, b, lambda t1, t2: target.log_joint(t1, t2))
+        )(theta1, theta2),
+        step_size,
+        inverse_mass,
+        log_move,
+        jnp.full((num_chains,), typical),
+        jax.vmap(lambda _: exchange.init_surrogate_stats(dim, theta1.dtype))(theta1),
+    )
+    nested = theta1_update == "nested_ais"
+    adapt_move = target.include_log_partition and not nested
+    tau = (sigma1**-2 + sigma2**-2) ** -0.5
+
+    def sweep(key, chain, index):
+        rho = jnp.sqrt(1.0 - jnp.exp(2 * chain.log_move))
+        surrogate = (
+            exchange.fit_surrogate(chain.surrogate_stats, tau) if adapt_move else None
+        )
+        state, info = kernel(
+            key,
+            chain.state,
+            chain.step_size,
+            chain.inverse_mass_matrix,
+            rho,
+            jnp.exp(chain.log_translation),
+            surrogate,
+        )
+        # Robbins–Monro on the proposal sizes during warm-up only; frozen
+        # afterwards, so the sampling kernel is a fixed, exact one.
+        warming = index < num_warmup
+
+        def adapted(log_size, probability, target=_EXCHANGE_TARGET, cap=0.0):
+            update = 0.5 * (probability - target)
+            return jnp.where(warming, jnp.minimum(log_size + update, cap), log_size)
+
+        log_move, stats = chain.log_move, chain.surrogate_stats
+        if adapt_move:
+            log_move = adapted(log_move, info.exchange_acceptance_rate)
+            # Each exact auxiliary w ~ p(·|θ₁*) gives an unbiased sample
+            # (w - θ₁*)/σ₂² of ∇log Z(θ₁*) for the proposal's surrogate.
+            stats = exchange.update_surrogate_stats(
+                stats,
+                info.proposal,
+                (info.auxiliary - info.proposal) / sigma2**2,
+                warming & info.auxiliary_found,
+            )
+        if nested:
+            # The second scale is then the noise of θ₁'s MALA step, in units
+            # of τ; up to 2τ, since MALA's optimal step exceeds the conditional
+            # scale in a few dimensions.
+            log_translation = adapted(
+                chain.log_translation,
+                info.exchange_acceptance_rate,
+                _NESTED_MALA_TARGET,
+                math.log(2.0),
+            )
+        else:
+            log_translation = adapted(
+                chain.log_translation, info.translation_acceptance_rate
+            )
+        chain = chain._replace(
+            state=state,
+            log_move=log_move,
+            log_translation=log_translation,
+            surrogate_stats=stats,
+        )
+        return chain, info
+
+    fields = {
+        "acceptance_rate": lambda info: info.acceptance_rate,
+        "diverging": lambda info: info.is_divergent,
+        "n_steps": lambda info: info.num_integration_steps,
+        "exchange_accepted": lambda info: info.exchange_accepted,
+        "exchange_acceptance_rate": lambda info: info.exchange_acceptance_rate,
+        "num_rejection_draws": lambda info: info.num_rejection_draws,
+        "auxiliary_found": lambda info: info.auxiliary_found,
+        "translation_accepted": lambda info: info.translation_accepted,
+    }
+    return states, (sweep, _exact_positions, fields)
+
+
+def _exact_positions(chain):
+    return chain.state.theta1, chain.state.theta2.position

@@ -1,0 +1,95 @@
+r"""The sampler-facing target of a two-stage model, for one baseline.
+
+``model`` is any object with the plain functions of ``posterior.TwoStageModel``
+(this package never imports ``posterior``): ``theta0``, ``num_params``, ``lam``,
+``sigma1``, ``sigma2``, ``num_answers``, ``answers``, ``disagreement(theta, *,
+stop_gradient_intended)``, ``log_likelihood(theta, batch)``,
+``pointwise_log_likelihood(theta)``, ``log_prior(theta1)`` and
+``intended(theta, inputs)``.
+"""
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax.numpy as jnp
+from jax import Array
+
+__all__ = ["BASELINES", "Target", "build_target", "check_model"]
+
+#: ``None``: the two-stage posterior. ``"no_log_partition"``: the agreement
+#: penalty without −log Z(θ₁). ``"single_head"``: no agreement term at all.
+BASELINES = (None, "no_log_partition", "single_head")
+_REQUIRED = (
+    "theta0",
+    "num_params",
+    "lam",
+    "sigma1",
+    "sigma2",
+    "num_answers",
+    "answers",
+    "disagreement",
+    "log_likelihood",
+    "pointwise_log_likelihood",
+    "log_prior",
+    "intended",
+)
+# The exchange move's auxiliary draw costs about 1/Z proposals; refuse (before
+
+
+class Target(NamedTuple):
+    """The functions a sampler needs, for one baseline.
+
+    Attributes:
+        log_joint: ``(theta1, theta2, batch) -> scalar``: every term but −log Z.
+        potential: λC(θ), 0 for the single-head baseline (a density: no
+            stop-gradient).
+        lam: the λ in force.
+        include_log_partition: whether −log Z(θ₁) is part of the target.
+    """
+
+    log_joint: Callable[[Array, Array, Any], Array]
+    potential: Callable[[Array], Array]
+    lam: float
+    include_log_partition: bool
+
+
+def _log_normal(x, mean, sigma):
+    return -jnp.sum((x - mean) ** 2) / (2 * sigma**2) - 0.5 * x.shape[-1] * math.log(
+        2 * math.pi * sigma**2
+    )
+
+
+def build_target(
+    model, *, baseline: str | None = None, stop_gradient_intended: bool = False
+) -> Target:
+    """The sampler-facing functions of ``model`` for a baseline (see `BASELINES`)."""
+    if baseline not in BASELINES:
+        raise ValueError(f"`baseline` must be one of {BASELINES}, got {baseline!r}.")
+    lam = 0.0 if baseline == "single_head" else float(model.lam)
+    sigma2 = float(model.sigma2)
+
+    def log_joint(theta1, theta2, batch=None):
+        agreement = model.disagreement(
+            theta2, stop_gradient_intended=stop_gradient_intended
+        )
+        return (
+            model.log_likelihood(theta2, batch)
+            + model.log_prior(theta1)
+            + _log_normal(theta2, theta1, sigma2)
+            - lam * agreement
+        )
+
+    def potential(theta):
+        return lam * model.disagreement(theta)
+
+    return Target(log_joint, potential, lam, baseline is None and lam > 0)
+
+
+def check_model(model) -> None:
+    missing = [name for name in _REQUIRED if not hasattr(model, name)]
+    if missing:
+        raise TypeError(
+            f"`model` lacks {missing}; pass a posterior.TwoStageModel or an object "
+            "with the same functions."
+        )
