@@ -7,7 +7,14 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-__all__ = ["batch_size", "count", "param_indices", "positive", "typed_key"]
+__all__ = [
+    "batch_size",
+    "count",
+    "initial_positions",
+    "param_indices",
+    "positive",
+    "typed_key",
+]
 
 
 def count(value, name: str, minimum: int = 1) -> int:
@@ -69,3 +76,40 @@ def param_indices(param_indices, num_params: int, max_full_params: int) -> np.nd
             f"`param_indices` must be non-empty and within 0..{num_params - 1}."
         )
     return indices
+
+
+def initial_positions(init, theta0, num_chains: int) -> tuple[Array, Array]:
+    """``(num_chains, d)`` starting θ₁ and θ₂ from ``sample``'s ``init``.
+
+    ``None`` starts at θ₀. A result of ``find_map`` (anything with ``theta1`` and
+    ``theta2``) or a pair gives the point; a ``(d,)`` point serves every chain.
+    """
+    if init is None:
+        start = (theta0, theta0)
+    elif hasattr(init, "theta1") and hasattr(init, "theta2"):
+        start = (init.theta1, init.theta2)
+    elif isinstance(init, tuple | list) and len(init) == 2:
+        start = tuple(init)
+    else:
+        raise TypeError(
+            "`init` must be None, a MAPResult (from find_map) or a pair "
+            f"(theta1, theta2); got {type(init).__name__}."
+        )
+    dim = theta0.shape[0]
+    out = []
+    for name, value in zip(("theta1", "theta2"), start, strict=True):
+        value = jnp.asarray(value)
+        if not jnp.issubdtype(value.dtype, jnp.floating):
+            raise TypeError(
+                f"`init`'s {name} must be floating point, got {value.dtype}."
+            )
+        if value.shape not in ((dim,), (num_chains, dim)):
+            raise ValueError(
+                f"`init`'s {name} must have shape ({dim},) or ({num_chains}, {dim}) "
+                f"for {num_chains} chains, got {value.shape}."
+            )
+        if not bool(jnp.all(jnp.isfinite(value))):
+            raise ValueError(f"`init`'s {name} has NaN or infinite entries.")
+        value = value.astype(theta0.dtype)
+        out.append(jnp.broadcast_to(value, (num_chains, dim)))
+    return out[0], out[1]

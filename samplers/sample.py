@@ -51,6 +51,7 @@ def sample(
     log_partition_particles: int = 64,
     predict_inputs=None,
     pointwise_log_likelihood: bool = True,
+    init=None,
     init_spread: float = 0.1,
     progress: bool = True,
 ):
@@ -114,8 +115,13 @@ def sample(
             of the exchange move. A draw that reaches it rejects its move,
             which biases the chain towards larger Z; ``sample`` warns when any
             kept sweep did (``sample_stats.auxiliary_found``).
-        init_spread: chains start at θ₁ = θ₀ + init_spread·σ₁·ε and
-            θ₂ = θ₁ + init_spread·σ₂·ε′.
+        init: where the chains start: ``None`` (θ₁ = θ₂ = θ₀), a
+            :class:`~samplers.MAPResult` (a warm start from :func:`find_map`) or
+            a pair ``(theta1, theta2)`` of flat vectors, ``(d,)`` for every
+            chain or ``(num_chains, d)`` one per chain.
+        init_spread: chains start at θ₁ = θ₁⁰ + init_spread·σ₁·ε and
+            θ₂ = θ₂⁰ + init_spread·σ₂·ε′ about the starting point of ``init``,
+            so that chains started from one point are overdispersed.
         progress: show progress bars.
 
     Returns:
@@ -185,7 +191,10 @@ def sample(
         theta1_update = "exchange"
 
     key_init, key_warmup, key_sample = jr.split(key, 3)
-    theta1, theta2 = _initial(key_init, theta0, sigma1, sigma2, num_chains, init_spread)
+    start1, start2 = _checks.initial_positions(init, theta0, num_chains)
+    theta1, theta2 = _initial(
+        key_init, start1, start2, sigma1, sigma2, num_chains, init_spread
+    )
     if exact:
         states, (step_fn, positions_fn, info_fields) = gibbs.setup(
             key_warmup,
@@ -259,9 +268,9 @@ def sample(
     return to_datatree(records, model, indices, log_partition_every, attrs)
 
 
-def _initial(key, theta0, sigma1, sigma2, num_chains, spread):
+def _initial(key, start1, start2, sigma1, sigma2, num_chains, spread):
     key1, key2 = jr.split(key)
-    shape = (num_chains, theta0.shape[0])
-    theta1 = theta0[None, :] + spread * sigma1 * jr.normal(key1, shape, theta0.dtype)
-    theta2 = theta1 + spread * sigma2 * jr.normal(key2, shape, theta0.dtype)
+    shape = (num_chains, start1.shape[-1])
+    theta1 = start1 + spread * sigma1 * jr.normal(key1, shape, start1.dtype)
+    theta2 = start2 + spread * sigma2 * jr.normal(key2, shape, start2.dtype)
     return theta1, theta2
