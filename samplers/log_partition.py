@@ -158,6 +158,10 @@ def _check_arguments(
         )
     if not jnp.issubdtype(theta1.dtype, jnp.floating):
         raise TypeError(f"`theta1` must have a floating dtype, got {theta1.dtype}.")
+    if not isinstance(theta1, jax.core.Tracer) and not np.all(
+        np.isfinite(np.asarray(theta1))
+    ):
+        raise ValueError("`theta1` has NaN or infinite entries.")
     lam = positive(lam, "lam")
     sigma = positive(sigma, "sigma")
     if not (
@@ -507,6 +511,8 @@ def log_partition(
     else:
         pilot_particles = count(pilot_particles, "pilot_particles", minimum=2)
     count(num_mcmc_steps, "num_mcmc_steps", minimum=0)
+    batch_size = count(batch_size, "batch_size")
+    max_rejection_draws = count(max_rejection_draws, "max_rejection_draws")
     count(num_integration_steps, "num_integration_steps")
     if end_samples is not None:
         shape = jnp.shape(end_samples)
@@ -561,7 +567,7 @@ def log_partition(
         ("resample_threshold", float(resample_threshold)),
         ("precondition", bool(precondition)),
     )
-    return _run_jit(
+    result = _run_jit(
         disagreement_fn,
         theta1,
         lam,
@@ -580,3 +586,13 @@ def log_partition(
         reference=reference,
         pilot_particles=pilot_particles,
     )
+    if result.rejection is not None:
+        # The pilot bounds the expected cost only; an unlucky or mis-guessed run
+        # can still hit the cap, and its numbers mean nothing.
+        rejection.check_complete(
+            result.rejection,
+            num_particles,
+            4 * max_rejection_draws,
+            "Use method='ais'; for `upper=True`, pass exact `end_samples`.",
+        )
+    return result

@@ -23,7 +23,13 @@ from jax import Array
 
 from samplers.base import PotentialFn
 
-__all__ = ["RejectionResult", "rejection_sample", "rejection_loop", "pilot_acceptance"]
+__all__ = [
+    "RejectionResult",
+    "check_complete",
+    "pilot_acceptance",
+    "rejection_loop",
+    "rejection_sample",
+]
 
 
 class RejectionResult(NamedTuple):
@@ -37,7 +43,7 @@ class RejectionResult(NamedTuple):
         num_draws: total draws up to the last acceptance, `sum(num_tries)`.
         inverse_z: `mean(num_tries)`, unbiased for $1/Z$.
         log_z: $\\log\\frac{n-1}{T-1}$ (log of the unbiased estimate of $Z$;
-            $\\log(1/T)$ when $n = 1$).
+            $\\log(1/T)$ when $n = 1$); NaN when the cap stopped the run short.
         log_z_stderr: delta-method standard error $\\sqrt{(1-\\hat Z)/n}$ of `log_z`.
     """
 
@@ -132,6 +138,9 @@ def rejection_loop(
         jnp.log(jnp.maximum(n - 1, 1.0)) - jnp.log(jnp.maximum(total - 1, 1.0)),
         -jnp.log(jnp.maximum(total, 1.0)),
     )
+    # A run stopped by the cap has no valid estimate (with no acceptance the
+    # formula above would even report Z = 1): NaN, never a number that looks right.
+    log_z = jnp.where(num_accepted < num_samples, jnp.nan, log_z)
     inverse_z = total / jnp.maximum(n, 1.0)
     log_z_stderr = jnp.sqrt(
         jnp.maximum(1.0 - jnp.exp(log_z), 0.0) / jnp.maximum(n, 1.0)
@@ -158,8 +167,9 @@ def rejection_sample(
     $Z$; if `num_samples / Z` exceeds `max_draws` a `ValueError` says so, before the
     main loop runs. With no acceptance in the pilot, $Z$ is bounded by $3/$`num_pilot`
     (the 95% "rule of three"). Inside `jit`/`vmap` the pilot is not concrete and the
-    check is skipped. The loop stops at `4 * max_draws` draws and reports
-    `num_accepted < num_samples`.
+    check is skipped. The loop stops at `4 * max_draws` draws; a concrete run
+    stopped there raises `RuntimeError`, a traced one reports
+    `num_accepted < num_samples` and a NaN `log_z`.
 
     Args:
         potential_fn: $U = \\lambda C \\ge 0$.
@@ -187,7 +197,7 @@ def rejection_sample(
                 f"{-math.log(z_guess):.1f} nats), more than max_draws={max_draws}. "
                 "Use method='ais', or raise max_draws."
             )
-    return rejection_loop(
+    result = rejection_loop(
         key_main,
         potential_fn,
         mean,
@@ -198,3 +208,21 @@ def rejection_sample(
         # unlucky run (4x the expected draws of a passing pilot).
         max_draws=4 * max_draws,
     )
+    check_complete(result, num_samples, 4 * max_draws)
+    return result
+
+
+def check_complete(
+    result: RejectionResult, num_samples: int, cap: int, hint: str = "Use AIS."
+) -> None:
+    """Raises when a concrete run hit its cap before `num_samples` acceptances."""
+    if isinstance(result.num_accepted, jax.core.Tracer):
+        return
+    accepted = int(result.num_accepted)
+    if accepted < num_samples:
+        raise RuntimeError(
+            f"Rejection sampling accepted {accepted} of the {num_samples} samples "
+            f"asked for within its cap of {cap} proposals: Z is too small for the "
+            "exact sampler here (about -log Z > "
+            f"{math.log(cap / max(accepted, 1)):.1f} nats). {hint}"
+        )
