@@ -59,6 +59,10 @@ class AbstractLikelihood(eqx.Module):
 
 
 def _check_binary(answers: np.ndarray) -> None:
+    if answers.ndim != 1:
+        raise ValueError(
+            f"`answers` must have shape (num_answers,), got {answers.shape}."
+        )
     if not np.all((answers == 0) | (answers == 1)):
         raise ValueError("`answers` must be 0 or 1 for this likelihood.")
 
@@ -88,6 +92,12 @@ class Categorical(AbstractLikelihood):
                 f"shape (num_classes,), but the head has shape {output_shape}."
             )
         num_classes = output_shape[0]
+        if answers.ndim != 1:
+            raise ValueError(
+                "`answers` must be class indices of shape (num_answers,) for a "
+                f"categorical likelihood, got shape {answers.shape} (one-hot or "
+                "column answers: take `argmax(-1)` or `ravel()` first)."
+            )
         integral = np.issubdtype(answers.dtype, np.integer) or bool(
             np.all(answers == np.round(answers))  # NaN fails this too
         )
@@ -185,13 +195,20 @@ _NAMED = {
 }
 
 
-def resolve_likelihood(likelihood: str | AbstractLikelihood) -> AbstractLikelihood:
-    """Turns a likelihood name into an instance; instances pass through."""
+def resolve_likelihood(
+    likelihood: str | AbstractLikelihood | Callable[[Array, Array], Array],
+) -> AbstractLikelihood:
+    """Turns a likelihood name into an instance; instances pass through, and a
+    plain callable ``(output, answer) -> log p`` becomes :class:`FromCallable`
+    (as ``divergence=`` takes a callable)."""
     if isinstance(likelihood, AbstractLikelihood):
         return likelihood
-    if likelihood not in _NAMED:
+    if callable(likelihood):
+        return FromCallable(likelihood)
+    if not isinstance(likelihood, str) or likelihood not in _NAMED:
         raise ValueError(
-            f"`likelihood` must be one of {sorted(_NAMED)} or an AbstractLikelihood "
-            f"(e.g. FromCallable, FromDistribution), got {likelihood!r}."
+            f"`likelihood` must be one of {sorted(_NAMED)}, an AbstractLikelihood "
+            "(e.g. FromDistribution) or a callable (output, answer) -> log p for "
+            f"one example, got {likelihood!r}."
         )
     return _NAMED[likelihood]()

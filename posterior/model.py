@@ -155,6 +155,49 @@ class TwoStageModel:
         if isinstance(self.likelihood, Categorical):
             # Whole-number floats pass the check; the NumPyro site needs integers.
             self.answers = self.answers.astype(jnp.int32)
+        self._check_terms_at_theta0()
+
+    def _check_terms_at_theta0(self) -> None:
+        """The user's divergence and likelihood, tried once at θ₀: a vector, a
+        negative value or a NaN there would otherwise be averaged, flip the sign of
+        log Z or poison every chain without a word."""
+        intended, instrumental = self.heads(self.theta0, self.agreement_inputs)
+        try:
+            shape = jax.eval_shape(self.divergence, intended[0], instrumental[0])
+        except Exception as error:
+            raise ValueError(
+                f"`divergence` fails on the heads' outputs at θ₀: {error}"
+            ) from error
+        if getattr(shape, "shape", None) != ():
+            raise ValueError(
+                "`divergence` must return a scalar for one input, got shape "
+                f"{getattr(shape, 'shape', type(shape).__name__)}."
+            )
+        values = np.asarray(jax.vmap(self.divergence)(intended, instrumental))
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise ValueError(
+                f"`divergence` is NaN or infinite at θ₀ on agreement inputs "
+                f"{bad[:5].tolist()}."
+            )
+        # Rounding may leave -1e-16 where heads agree; a real negative value would
+        # make e^{-λC} exceed 1 and log Z positive.
+        if values.min() < -1e-6 * max(1.0, float(np.abs(values).max())):
+            raise ValueError(
+                "`divergence` must be >= 0 (zero where the heads agree); at θ₀ it is "
+                f"{values.min():.3g} on agreement input {int(values.argmin())}."
+            )
+        log_probs = np.asarray(self.pointwise_log_likelihood(self.theta0))
+        if log_probs.shape != (self.num_answers,):
+            raise ValueError(
+                f"`likelihood` must give one log-probability per answer, shape "
+                f"({self.num_answers},), got {log_probs.shape}."
+            )
+        bad = np.flatnonzero(~np.isfinite(log_probs))
+        if bad.size:
+            raise ValueError(
+                f"`likelihood` is NaN or infinite at θ₀ on answers {bad[:5].tolist()}."
+            )
 
     # -- the network ---------------------------------------------------------
 
