@@ -11,8 +11,10 @@ __all__ = [
     "batch_size",
     "count",
     "initial_positions",
+    "model_dtype",
     "param_indices",
     "positive",
+    "predict_inputs",
     "typed_key",
 ]
 
@@ -53,6 +55,40 @@ def batch_size(batch_size, model) -> int:
             f"`batch_size`={batch_size} exceeds the {model.num_answers} answers."
         )
     return batch_size
+
+
+def model_dtype(theta0) -> None:
+    """The parameters in JAX's default float type, which blackjax's kernels use
+    for step sizes and adaptation: a float32 network under x64 would otherwise
+    fail deep inside them on mixed float32/float64 branches."""
+    default = jnp.result_type(float)
+    if theta0.dtype != default:
+        raise TypeError(
+            f"`model`'s parameters are {theta0.dtype} but JAX's default float is "
+            f"{default} (jax_enable_x64={jax.config.jax_enable_x64}); the samplers "
+            "need them to match. Cast the network, e.g. `jax.tree.map(lambda l: "
+            f"l.astype(jnp.{default}) if eqx.is_inexact_array(l) else l, net)`, "
+            "or set jax_enable_x64 to match it."
+        )
+
+
+def predict_inputs(inputs, model) -> None:
+    """Inputs the intended head can take: a batch of the network's inputs."""
+    if inputs is None:
+        return
+    leaves = jax.tree.leaves(inputs)
+    if not leaves or any(np.ndim(leaf) == 0 for leaf in leaves):
+        raise ValueError("`predict_inputs` must be a batch of inputs (leading axis).")
+    if any(
+        jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact)
+        and not bool(jnp.all(jnp.isfinite(jnp.asarray(leaf))))
+        for leaf in leaves
+    ):
+        raise ValueError("`predict_inputs` has NaN or infinite entries.")
+    try:
+        jax.eval_shape(model.intended, model.theta0, inputs)
+    except Exception as error:
+        raise ValueError(f"`predict_inputs` do not fit the network: {error}") from error
 
 
 def typed_key(key) -> Array:

@@ -1,15 +1,18 @@
 r"""``find_map``: the maximum a posteriori (θ₁, θ₂) of a two-stage model, by optax."""
 
 import math
+import warnings
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 import optax
 from jax import Array
 
 from samplers import _checks, optimize
+from samplers.health import SamplingWarning
 from samplers.log_partition import log_partition
 from samplers.run import run_chains
 from samplers.target import build_target, check_model
@@ -67,13 +70,19 @@ def find_map(
         baseline: as in :func:`sample`.
         stop_gradient_intended: the essay's stop-gradient on the intended head
             in C's gradient (changes the dynamics; no density is involved).
-        log_partition_particles: AIS particles for log Z at the optimum.
+        log_partition_particles: AIS particles for log Z at the optimum; 0
+            skips that estimate (``log_partition`` is then NaN).
         progress: show a progress bar.
     """
     check_model(model)
     key = _checks.typed_key(key)
     num_steps = _checks.count(num_steps, "num_steps")
     batch_size = _checks.batch_size(batch_size, model)
+    num_inner = _checks.count(num_inner, "num_inner")
+    num_inner_steps = _checks.count(num_inner_steps, "num_inner_steps")
+    log_partition_particles = _checks.count(
+        log_partition_particles, "log_partition_particles", minimum=0
+    )
     if optimizer is None:
         optimizer = optax.adam(1e-2)
     if not isinstance(optimizer, optax.GradientTransformation):
@@ -110,8 +119,24 @@ def find_map(
     # When num_steps has no divisor near num_steps / 20 the bar's last chunk runs
     # a few steps past it; for an optimiser that is harmless.
     theta1, theta2 = final.theta1[0], final.theta2[0]
+    loss = np.asarray(records["loss"][0])
+    finite = bool(jnp.all(jnp.isfinite(theta1)) & jnp.all(jnp.isfinite(theta2)))
+    if not (np.all(np.isfinite(loss)) and finite):
+        first = (
+            int(np.argmax(~np.isfinite(loss))) if not np.isfinite(loss).all() else -1
+        )
+        warnings.warn(
+            "find_map went NaN or infinite"
+            + (f" at step {first}" if first >= 0 else "")
+            + ": its optimum is meaningless. Lower the optimizer's learning rate, "
+            "or check the model where the optimiser went.",
+            SamplingWarning,
+            stacklevel=2,
+        )
     log_z = jnp.full((), jnp.nan, theta0.dtype)
-    if target.lam > 0 and target.include_log_partition:
+    log_joint = target.log_joint(theta1, theta2) if finite else log_z
+    wanted = target.lam > 0 and target.include_log_partition
+    if finite and wanted and log_partition_particles:
         log_z = log_partition(
             model.disagreement,
             theta1,
@@ -124,7 +149,7 @@ def find_map(
     return MAPResult(
         theta1,
         theta2,
-        target.log_joint(theta1, theta2),
+        log_joint,
         log_z,
         -log_z / math.log(2.0),
         records["loss"][0],

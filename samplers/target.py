@@ -15,6 +15,8 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 from jax import Array
 
+from samplers import _checks
+
 __all__ = ["BASELINES", "Target", "build_target", "check_model"]
 
 #: ``None``: the two-stage posterior. ``"no_log_partition"``: the agreement
@@ -93,3 +95,4 @@ def check_model(model) -> None:
             f"`model` lacks {missing}; pass a posterior.TwoStageModel or an object "
             "with the same functions."
         )
+    _checks.model_dtype(jnp.asarray(model.theta0))
