@@ -6,6 +6,7 @@ of a flat parameter vector.
 
 from samplers import ais, moves, reference, rejection
 from samplers.base import SamplingAlgorithm
+from samplers.health import ConvergenceWarning, Diagnosis, SamplingWarning, diagnose
 from samplers.log_partition import (
     LogPartitionResult,
     grad_log_partition_estimate,
@@ -19,6 +20,10 @@ from samplers.thermodynamic import ThermodynamicResult, thermodynamic_integratio
 
 __all__ = [
     "sample",
+    "diagnose",
+    "Diagnosis",
+    "SamplingWarning",
+    "ConvergenceWarning",
     "find_map",
     "MAPResult",
     "METHODS",

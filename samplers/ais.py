@@ -507,7 +507,10 @@ def anneal(
 
     def cond(carry):
         state, _, index = carry
-        return (state.beta != beta_end) & (index < max_num_temperatures)
+        # A NaN weight (a NaN C, or a NaN start) never reaches the end: stop there
+        # with a NaN estimate instead of bisecting to the cap.
+        finite = jnp.all(jnp.isfinite(state.log_z))
+        return (state.beta != beta_end) & (index < max_num_temperatures) & finite
 
     def body(carry):
         state, info, index = carry

@@ -18,6 +18,7 @@ import numpy as np
 from jax import Array
 
 from samplers import exchange, rejection
+from samplers.health import SamplingWarning
 
 __all__ = ["EXCHANGE_BUDGET", "check_exchange_cost", "setup", "warn_missed_auxiliaries"]
 
@@ -75,6 +76,7 @@ def warn_missed_auxiliaries(records, max_rejection_draws):
         "and were rejected, which biases θ₁ towards larger Z. Raise "
         "`max_rejection_draws` (see sample_stats.num_rejection_draws for the "
         "cost), or use theta1_update='nested_ais'.",
+        SamplingWarning,
         stacklevel=3,
     )
 

@@ -11,7 +11,9 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import logsumexp
 
+from samplers.ais import num_islands
 from samplers.diagnostics import to_inference_data
 from samplers.log_partition import log_partition
 
@@ -46,7 +48,7 @@ def build_record(
         if log_partition_every and target.lam > 0:
 
             def estimate(theta1):
-                return log_partition(
+                result = log_partition(
                     model.disagreement,
                     theta1,
                     lam=target.lam,
@@ -54,14 +56,25 @@ def build_record(
                     key=key,
                     method="ais",
                     num_particles=log_partition_particles,
-                ).log_z
+                )
+                return (
+                    result.log_z,
+                    result.ess / log_partition_particles,
+                    _island_se(result.log_weights, log_partition_particles),
+                    (~result.annealing.reached_end).astype(theta1.dtype),
+                )
 
-            out["log_partition"] = jax.lax.cond(
-                (draw >= num_burn) & ((draw - num_burn) % log_partition_every == 0),
-                estimate,
-                lambda t: jnp.full((), jnp.nan, t.dtype),
-                theta1,
-            )
+            def skip(theta1):
+                return (jnp.full((), jnp.nan, theta1.dtype),) * 4
+
+            due = (draw >= num_burn) & ((draw - num_burn) % log_partition_every == 0)
+            # A NaN θ₁ would only waste an annealing run; it is flagged elsewhere.
+            finite = jnp.all(jnp.isfinite(theta1))
+            log_z, ess, se, capped = jax.lax.cond(due & finite, estimate, skip, theta1)
+            out["log_partition"] = log_z
+            out["stat_log_partition_ess"] = ess
+            out["stat_log_partition_se"] = se
+            out["stat_log_partition_capped"] = capped
         if pointwise:
             out["pointwise"] = pointwise_values
         if predict_inputs is not None:
@@ -71,6 +84,17 @@ def build_record(
         return out
 
     return record
+
+
+def _island_se(log_weights, num_particles):
+    """A standard error of log Ẑ from AIS's two islands, run apart (one degree of
+    freedom per estimate, so read it averaged over draws): with island estimates
+    a and b, log Ẑ ≈ (a + b)/2 and its SE ≈ |a − b|/2. NaN with one island."""
+    islands = num_islands(num_particles, True)
+    if islands < 2:
+        return jnp.full((), jnp.nan, log_weights.dtype)
+    per_island = logsumexp(log_weights.reshape(islands, -1), axis=1)
+    return jnp.std(per_island, ddof=1) / math.sqrt(islands)
 
 
 def to_datatree(records, model, indices, log_partition_every, attrs):

@@ -57,12 +57,15 @@ class NestedSGLDInfo(NamedTuple):
         inner_ess: effective sample size of the inner particles once reweighted
             to the new θ₁ (K when θ₁ did not move away from them).
         inner_step_size: the inner chains' step size.
+        diverging: the step gave a NaN or infinite position (a gradient that
+            overflowed, a NaN likelihood or C); the chain then stays where it was.
     """
 
     step_size: Array
     inner_acceptance_rate: Array
     inner_ess: Array
     inner_step_size: Array
+    diverging: Array
 
 
 def init(
@@ -176,8 +179,15 @@ def build_kernel(
             _, ess = inner_grad_log_z(inner, theta1, sigma2)
         else:
             ess = jnp.full((), jnp.nan, eps.dtype)
-        info = NestedSGLDInfo(eps, acceptance, ess, inner.step_size)
-        return NestedSGLDState(theta1, theta2, inner), info
+        new = NestedSGLDState(theta1, theta2, inner)
+        # A non-finite step would poison every later one: keep the old state and
+        # flag the step, so that the run reports it instead of returning NaN draws.
+        finite = jnp.all(
+            jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(new)])
+        )
+        new = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, state)
+        info = NestedSGLDInfo(eps, acceptance, ess, inner.step_size, ~finite)
+        return new, info
 
     return step
 

@@ -43,5 +43,6 @@ def setup(
         "step_size": lambda info: info.step_size,
         "inner_acceptance_rate": lambda info: info.inner_acceptance_rate,
         "inner_ess": lambda info: info.inner_ess,
+        "diverging": lambda info: info.diverging,
     }
     return states, (kernel, lambda s: (s.theta1, s.theta2), fields)

@@ -1,0 +1,211 @@
+r"""Is a run to be trusted? Checks of a finished ``sample`` run, per chain.
+
+:func:`diagnose` reads the DataTree that ``sample`` returns and lists every sign
+that its numbers may be wrong; ``sample`` calls it at the end of every run and
+warns with each problem found, naming the chain, the fraction and what to do.
+Users may call it on any tree from ``sample`` (or one loaded from NetCDF).
+
+The checks and their thresholds:
+
+- **Non-finite values** (NaN or ±inf) in any recorded draw: any at all.
+- **Divergences** (``sample_stats.diverging``: a divergent NUTS/HMC trajectory,
+  or an SGLD/SGHMC step whose position went non-finite and was undone): more
+  than :data:`MAX_DIVERGING` of a chain's kept steps.
+- **Inner particles** (SGLD/SGHMC): a mean ESS below :data:`MIN_INNER_ESS` of
+  the particles, so that ∇log Z comes from one or two of them.
+- **log Z records**: an AIS ESS below :data:`MIN_INNER_ESS` of the particles, a
+  run that hit its cap of temperatures, or a mean standard error (from AIS's two
+  islands) above :data:`MAX_LOG_Z_SE` nats, which is how a large λ shows itself
+  behind a healthy ESS.
+- **Convergence** of the scalar summaries (C(θ₂), L(θ₂) and log Ẑ(θ₁) when
+  recorded at every draw): rank-normalised split R-hat above :data:`MAX_RHAT`, or
+  a bulk ESS below :data:`MIN_ESS_PER_CHAIN` per chain, the thresholds of Vehtari,
+  Gelman, Simpson, Carpenter & Bürkner (2021), *Rank-normalization, folding, and
+  localization: an improved R-hat*. R-hat of raw network weights is expected to
+  be poor even in a good run (a network's posterior is invariant under
+  permutations of hidden units and sign flips), so it is not checked.
+"""
+
+import warnings
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "ConvergenceWarning",
+    "Diagnosis",
+    "SamplingWarning",
+    "diagnose",
+    "warn",
+]
+
+MAX_DIVERGING = 0.01
+MIN_INNER_ESS = 0.1
+MAX_LOG_Z_SE = 0.5
+MAX_RHAT = 1.01
+MIN_ESS_PER_CHAIN = 100
+SCALARS = ("disagreement", "log_likelihood_total", "log_partition")
+
+
+class SamplingWarning(UserWarning):
+    """A run's numbers may be wrong: NaN, divergences, collapsed ESS, capped
+    budgets."""
+
+
+class ConvergenceWarning(SamplingWarning):
+    """The chains have not mixed, or have not reached stationarity, by the
+    R-hat and ESS of the scalar summaries."""
+
+
+class Diagnosis(NamedTuple):
+    """What :func:`diagnose` found.
+
+    Attributes:
+        problems: ``(category, message)`` pairs, empty for a healthy run.
+        rhat: R-hat of each scalar summary (NaN with one chain).
+        ess_bulk: bulk ESS of each scalar summary.
+        diverging: fraction of divergent kept steps, per chain.
+    """
+
+    problems: list[tuple[type[Warning], str]]
+    rhat: dict[str, float]
+    ess_bulk: dict[str, float]
+    diverging: np.ndarray | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _chains(mask) -> str:
+    chains = np.flatnonzero(mask)
+    return ", ".join(str(c) for c in chains[:8]) + (" …" if chains.size > 8 else "")
+
+
+def _finite_problems(tree):
+    problems = []
+    for name, values in tree.posterior.data_vars.items():
+        bad = ~np.isfinite(np.asarray(values, dtype=float))
+        if name == "log_partition" or name == "bits_saved":
+            continue  # NaN between recorded draws by design; checked below
+        per_chain = bad.reshape(bad.shape[0], -1).mean(axis=1)
+        if per_chain.any():
+            problems.append(
+                f"{name} is NaN or infinite in chains {_chains(per_chain > 0)} "
+                f"(up to {per_chain.max():.1%} of the draws): the sampler met a "
+                "NaN likelihood, disagreement or gradient. Lower the step size, "
+                "lengthen the warm-up, or check the model at the chains' values."
+            )
+    return problems
+
+
+def _diverging(stats):
+    if "diverging" not in stats:
+        return None, []
+    fraction = np.asarray(stats["diverging"], dtype=float).mean(axis=1)
+    bad = fraction > MAX_DIVERGING
+    if not bad.any():
+        return fraction, []
+    return fraction, [
+        f"{fraction.max():.1%} of the kept steps diverged in chains "
+        f"{_chains(bad)} (threshold {MAX_DIVERGING:.0%}; see "
+        "sample_stats.diverging). Lower the step size (SGLD/SGHMC) or lengthen "
+        "the warm-up (NUTS/HMC adapts its step there)."
+    ]
+
+
+def _inner_problems(tree, stats):
+    problems = []
+    num_inner = tree.attrs.get("num_inner")
+    if "inner_ess" in stats and num_inner:
+        fraction = _row_means(np.asarray(stats["inner_ess"], dtype=float))
+        fraction = fraction / num_inner
+        bad = fraction < MIN_INNER_ESS
+        if bad.any():
+            problems.append(
+                f"The inner particles' ESS collapsed to {fraction.min():.1%} of "
+                f"{num_inner} in chains {_chains(bad)}: ∇log Z rests on one or two "
+                "particles. Raise `num_inner_steps`, lower the step size, or raise "
+                "`num_inner`."
+            )
+    if "log_partition_ess" in stats:
+        ess = np.asarray(stats["log_partition_ess"], dtype=float)
+        done = np.isfinite(ess)
+        low = np.where(done, ess < MIN_INNER_ESS, False).any(axis=1)
+        capped = (np.nan_to_num(np.asarray(stats["log_partition_capped"])) > 0).any(
+            axis=1
+        )
+        mean_se = _row_means(np.asarray(stats["log_partition_se"], dtype=float))
+        for mask, what in [
+            (low, f"an AIS ESS below {MIN_INNER_ESS:.0%} of the particles"),
+            (capped, "AIS runs that hit their cap of temperatures"),
+            (
+                mean_se > MAX_LOG_Z_SE,
+                f"a standard error of {mean_se.max():.2g} nats (above {MAX_LOG_Z_SE})",
+            ),
+        ]:
+            if mask.any():
+                problems.append(
+                    f"The recorded log Z (bits saved) has {what} in chains "
+                    f"{_chains(mask)}: raise `log_partition_particles`."
+                )
+    return problems
+
+
+def _row_means(values):
+    """Mean of each chain's finite entries; NaN for a chain with none (a NaN
+    compares False, so such a chain is judged by the other checks)."""
+    finite = np.isfinite(values)
+    total = np.where(finite, values, 0.0).sum(axis=1)
+    count = finite.sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _convergence(tree):
+    import arviz as az
+
+    names = [
+        n
+        for n in SCALARS
+        if n in tree.posterior.data_vars
+        and np.isfinite(np.asarray(tree.posterior[n])).all()
+    ]
+    if not names:
+        return {}, {}, []
+    num_chains, num_draws = tree.posterior[names[0]].shape[:2]
+    ess = {n: float(az.ess(tree, var_names=[n], method="bulk")[n]) for n in names}
+    rhat = {n: float("nan") for n in names}
+    if num_chains > 1:
+        rhat = {n: float(az.rhat(tree, var_names=[n])[n]) for n in names}
+    problems = []
+    high = {n: r for n, r in rhat.items() if r > MAX_RHAT}
+    low = {n: e for n, e in ess.items() if e < MIN_ESS_PER_CHAIN * num_chains}
+    if high or low:
+        parts = [f"R-hat {r:.3g} for {n}" for n, r in high.items()]
+        parts += [f"bulk ESS {e:.0f} for {n}" for n, e in low.items()]
+        problems.append(
+            f"The chains have not converged: {', '.join(parts)} (want R-hat ≤ "
+            f"{MAX_RHAT} and ESS ≥ {MIN_ESS_PER_CHAIN} per chain, over {num_chains} "
+            f"chains × {num_draws} draws). Run longer (more `num_warmup` and "
+            "`num_samples`), start the chains from `find_map` (`init=`), or use "
+            "more chains."
+        )
+    return rhat, ess, problems
+
+
+def diagnose(tree) -> Diagnosis:
+    """Every check above on a tree from ``sample``; nothing is warned."""
+    stats = tree["sample_stats"] if "sample_stats" in tree.children else {}
+    problems = [(SamplingWarning, m) for m in _finite_problems(tree)]
+    diverging, messages = _diverging(stats)
+    problems += [(SamplingWarning, m) for m in messages]
+    problems += [(SamplingWarning, m) for m in _inner_problems(tree, stats)]
+    rhat, ess, messages = _convergence(tree)
+    problems += [(ConvergenceWarning, m) for m in messages]
+    return Diagnosis(problems, rhat, ess, diverging)
+
+
+def warn(diagnosis: Diagnosis, stacklevel: int = 2) -> None:
+    """One warning per problem, of its category."""
+    for category, message in diagnosis.problems:
+        warnings.warn(message, category, stacklevel=stacklevel + 1)
