@@ -10,11 +10,13 @@ from jax import Array
 __all__ = [
     "batch_size",
     "count",
+    "flat_vector",
     "initial_positions",
     "model_dtype",
     "param_indices",
     "positive",
     "predict_inputs",
+    "scalar_function",
     "typed_key",
 ]
 
@@ -36,6 +38,9 @@ def positive(value, name: str):
                 f"`{name}` must be a scalar, got shape {jnp.shape(value)}."
             )
         return value
+    # float() would take True as 1.0 and "0.5" as 0.5: neither is a number here.
+    if isinstance(value, bool | np.bool_ | str | bytes):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -94,7 +99,11 @@ def predict_inputs(inputs, model) -> None:
 def typed_key(key) -> Array:
     """A single typed PRNG key."""
     if not (isinstance(key, Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)):
-        raise TypeError("`key` must be a typed PRNG key: jax.random.key(seed).")
+        got = getattr(key, "dtype", type(key).__name__)
+        raise TypeError(
+            f"`key` must be a typed PRNG key, jax.random.key(seed), got {got} (a "
+            "raw jax.random.PRNGKey is a uint32 array)."
+        )
     if key.shape != ():
         raise ValueError(f"`key` must be a single key, got shape {key.shape}.")
     return key
@@ -149,3 +158,47 @@ def initial_positions(init, theta0, num_chains: int) -> tuple[Array, Array]:
         value = value.astype(theta0.dtype)
         out.append(jnp.broadcast_to(value, (num_chains, dim)))
     return out[0], out[1]
+
+
+def flat_vector(value, name: str) -> Array:
+    """A flat ``(d,)`` floating-point vector, finite where concrete (a tracer's
+    shape and dtype are checked, its values are not)."""
+    if not hasattr(value, "ndim"):
+        value = np.asarray(value)
+    if value.ndim != 1 or value.shape[0] < 1:
+        raise ValueError(
+            f"`{name}` must be a flat vector of shape (d,), got shape {value.shape}."
+        )
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        raise TypeError(f"`{name}` must have a floating dtype, got {value.dtype}.")
+    if not isinstance(value, jax.core.Tracer) and not np.all(
+        np.isfinite(np.asarray(value))
+    ):
+        raise ValueError(f"`{name}` has NaN or infinite entries.")
+    return jnp.asarray(value)
+
+
+def scalar_function(fn, theta, name: str) -> None:
+    """``fn`` maps one vector shaped like ``theta`` to a real scalar.
+
+    Found by tracing it once for shapes (nothing runs or compiles): a vector
+    would otherwise fail deep inside a compiled sampler, or be summed without a
+    word.
+    """
+    if not callable(fn):
+        raise TypeError(f"`{name}` must be callable theta -> scalar, got {fn!r}.")
+    point = jax.ShapeDtypeStruct(theta.shape, theta.dtype)
+    try:
+        out = jax.eval_shape(fn, point)
+    except Exception as error:
+        raise ValueError(
+            f"`{name}` fails on a vector of shape {theta.shape} ({theta.dtype}): "
+            f"{error}"
+        ) from error
+    shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
+    if shape != () or not jnp.issubdtype(dtype, jnp.floating):
+        got = type(out).__name__ if shape is None else f"shape {shape}, dtype {dtype}"
+        raise ValueError(
+            f"`{name}` must return a real scalar for one vector theta of shape "
+            f"{theta.shape}, got {got}."
+        )

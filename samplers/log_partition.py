@@ -33,7 +33,7 @@ from jax.tree_util import Partial
 
 from samplers import ais, rejection
 from samplers import reference as reference_path
-from samplers._checks import count, positive
+from samplers._checks import count, flat_vector, positive, scalar_function
 from samplers.base import values_and_grads
 from samplers.moves import MOVES
 
@@ -146,22 +146,8 @@ class _ByIdentity:
 def _check_arguments(
     disagreement_fn, theta1, lam, sigma, key, num_particles, method, move
 ):
-    if not callable(disagreement_fn):
-        raise TypeError(
-            f"`disagreement_fn` must be callable theta -> scalar, got {disagreement_fn!r}."
-        )
-    if not hasattr(theta1, "ndim"):
-        theta1 = np.asarray(theta1)
-    if theta1.ndim != 1 or theta1.shape[0] < 1:
-        raise ValueError(
-            f"`theta1` must be a flat vector of shape (d,), got shape {theta1.shape}."
-        )
-    if not jnp.issubdtype(theta1.dtype, jnp.floating):
-        raise TypeError(f"`theta1` must have a floating dtype, got {theta1.dtype}.")
-    if not isinstance(theta1, jax.core.Tracer) and not np.all(
-        np.isfinite(np.asarray(theta1))
-    ):
-        raise ValueError("`theta1` has NaN or infinite entries.")
+    theta1 = flat_vector(theta1, "theta1")
+    scalar_function(disagreement_fn, theta1, "disagreement_fn")
     lam = positive(lam, "lam")
     sigma = positive(sigma, "sigma")
     if not (
@@ -177,7 +163,7 @@ def _check_arguments(
         raise ValueError(f"`method` must be one of {_METHODS}, got {method!r}.")
     if move not in MOVES:
         raise ValueError(f"`move` must be one of {MOVES}, got {move!r}.")
-    return jnp.asarray(theta1), lam, sigma, num_particles
+    return theta1, lam, sigma, num_particles
 
 
 def _check_schedule(schedule):
@@ -192,6 +178,25 @@ def _check_schedule(schedule):
             f"(0 is implicit), got {array}."
         )
     return array
+
+
+def _check_end_samples(end_samples, dim: int) -> None:
+    shape = jnp.shape(end_samples)
+    if len(shape) != 2 or shape[1] != dim or shape[0] < 1:
+        raise ValueError(f"`end_samples` must have shape (n, {dim}), got {shape}.")
+    dtype = jnp.result_type(end_samples)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"`end_samples` must have a floating dtype, got {dtype}.")
+    if isinstance(end_samples, jax.core.Tracer):
+        return
+    finite = np.isfinite(np.asarray(end_samples))
+    if not finite.all():
+        rows = np.flatnonzero(~finite.all(axis=1))
+        raise ValueError(
+            f"`end_samples` has NaN or infinite entries in {rows.size} of its "
+            f"{shape[0]} rows (first: {rows[:5].tolist()}); reverse AIS needs "
+            "exact, finite samples of p(theta' | theta1)."
+        )
 
 
 def _estimates(particles, log_weights_normalised, log_z, potential_grad, theta1, sigma):
@@ -215,6 +220,7 @@ def _run(
     sigma,
     key,
     end_samples,
+    exact,
     *,
     method,
     num_particles,
@@ -228,11 +234,16 @@ def _run(
     reference,
     pilot_particles,
 ):
-    """Everything after the checks; traceable (jit/vmap) for method='ais'."""
+    """Everything after the checks; traceable (jit/vmap) for method='ais'.
+
+    `exact` is the rejection run when `log_partition` made it before compiling
+    this (concrete arguments), else None and it is made here if needed.
+    """
 
     def potential_fn(theta):
         return lam * disagreement_fn(theta)
 
+    # `_key_exact` gives the same key_exact to a run made before compiling this.
     key_init, key_forward, key_exact, key_reverse = jr.split(key, 4)
     dtype = theta1.dtype
     anneal_kwargs = dict(
@@ -241,24 +252,25 @@ def _run(
         max_num_temperatures=max_num_temperatures,
         **dict(kernel_kwargs),
     )
-    annealing = reverse = exact = None
+    annealing = reverse = None
     nan = jnp.full((), jnp.nan, dtype)
     log_z_thermodynamic = nan
     num_temperatures = jnp.asarray(0)
 
-    if method == "rejection" or (upper and end_samples is None):
-        # The budget was checked by a pilot before tracing (see `log_partition`).
-        exact = rejection.rejection_loop(
-            key_exact,
-            potential_fn,
+    if exact is None and (method == "rejection" or (upper and end_samples is None)):
+        # Traced arguments: the run happens here, unchecked (see `log_partition`).
+        exact = _rejection(
+            disagreement_fn,
             theta1,
+            lam,
             sigma,
-            num_samples=num_particles,
+            key_exact,
+            num_particles=num_particles,
             batch_size=batch_size,
-            max_draws=4 * max_rejection_draws,
+            max_rejection_draws=max_rejection_draws,
         )
-        if end_samples is None:
-            end_samples = exact.samples
+    if exact is not None and end_samples is None:
+        end_samples = exact.samples
 
     # The paths start from the prior, or from a Gaussian fitted to a pilot run (see
     # `samplers.reference`); `offset` is log Z minus what the path estimates.
@@ -358,6 +370,40 @@ def _run(
         pilot=pilot,
         reference=fitted,
     )
+
+
+def _rejection(
+    disagreement_fn,
+    theta1,
+    lam,
+    sigma,
+    key_exact,
+    *,
+    num_particles,
+    batch_size,
+    max_rejection_draws,
+):
+    """The exact rejection run of `_run` (its `key_exact`), capped at 4x the budget
+    the pilot checked."""
+    return rejection.rejection_loop(
+        key_exact,
+        lambda theta: lam * disagreement_fn(theta),
+        theta1,
+        sigma,
+        num_samples=num_particles,
+        batch_size=batch_size,
+        max_draws=4 * max_rejection_draws,
+    )
+
+
+_rejection_jit = jax.jit(
+    _rejection, static_argnames=("num_particles", "batch_size", "max_rejection_draws")
+)
+
+
+def _key_exact(key):
+    """The subkey `_run` gives the rejection run."""
+    return jr.split(key, 4)[2]
 
 
 _STATIC = (
@@ -515,11 +561,7 @@ def log_partition(
     max_rejection_draws = count(max_rejection_draws, "max_rejection_draws")
     count(num_integration_steps, "num_integration_steps")
     if end_samples is not None:
-        shape = jnp.shape(end_samples)
-        if len(shape) != 2 or shape[1] != theta1.shape[0]:
-            raise ValueError(
-                f"`end_samples` must have shape (n, {theta1.shape[0]}), got {shape}."
-            )
+        _check_end_samples(end_samples, theta1.shape[0])
         upper = True
 
     traced = any(isinstance(x, jax.core.Tracer) for x in (theta1, lam, sigma, key))
@@ -560,6 +602,29 @@ def log_partition(
     if method == "auto":
         method = "ais"
 
+    exact = None
+    if needs_exact and not traced:
+        # Run the exact sampler on its own, before the annealing is compiled: a run
+        # that meets its cap (the pilot bounds the expected cost only; an unlucky
+        # or mis-guessed run can still hit it) then fails in a moment, not after
+        # the whole AIS program has compiled, and its numbers are never used.
+        exact = _rejection_jit(
+            disagreement_fn,
+            theta1,
+            lam,
+            sigma,
+            _key_exact(key),
+            num_particles=num_particles,
+            batch_size=batch_size,
+            max_rejection_draws=max_rejection_draws,
+        )
+        rejection.check_complete(
+            exact,
+            num_particles,
+            4 * max_rejection_draws,
+            "Use method='ais'; for `upper=True`, pass exact `end_samples`.",
+        )
+
     kernel_kwargs = (
         ("move", move),
         ("num_mcmc_steps", num_mcmc_steps),
@@ -574,6 +639,7 @@ def log_partition(
         sigma,
         key,
         None if end_samples is None else jnp.asarray(end_samples),
+        exact,
         method=method,
         num_particles=num_particles,
         schedule=None if schedule is None else jnp.asarray(schedule),
@@ -586,9 +652,9 @@ def log_partition(
         reference=reference,
         pilot_particles=pilot_particles,
     )
-    if result.rejection is not None:
-        # The pilot bounds the expected cost only; an unlucky or mis-guessed run
-        # can still hit the cap, and its numbers mean nothing.
+    if result.rejection is not None and exact is None:
+        # A run made inside `_run` (only with traced arguments, where this check
+        # returns at once; kept should a concrete call ever reach it).
         rejection.check_complete(
             result.rejection,
             num_particles,
