@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
 
-from samplers._checks import positive
+from samplers._checks import count, flat_vector, positive, scalar_function, typed_key
 from samplers.base import values_and_grads
 from samplers.moves import build_move
 
@@ -81,15 +81,17 @@ def thermodynamic_integration(
         num_warmup: transitions per chain before averaging (step-size tuning).
         num_steps: transitions per chain that are averaged.
     """
-    theta1 = jnp.asarray(theta1)
-    if theta1.ndim != 1 or not jnp.issubdtype(theta1.dtype, jnp.floating):
-        raise ValueError("`theta1` must be a 1-D floating-point vector.")
+    theta1 = flat_vector(theta1, "theta1")
+    scalar_function(disagreement_fn, theta1, "disagreement_fn")
     lam, sigma = positive(lam, "lam"), positive(sigma, "sigma")
-    if num_nodes < 3 or num_nodes % 2 == 0:
+    key = typed_key(key)
+    num_nodes = count(num_nodes, "num_nodes", minimum=3)
+    if num_nodes % 2 == 0:
         raise ValueError(f"`num_nodes` must be odd and at least 3, got {num_nodes}.")
-    for name, value in [("num_chains", num_chains), ("num_steps", num_steps)]:
-        if value < 2:
-            raise ValueError(f"`{name}` must be at least 2, got {value}.")
+    # Two chains at least: the standard error comes from the spread of their means.
+    num_chains = count(num_chains, "num_chains", minimum=2)
+    num_warmup = count(num_warmup, "num_warmup", minimum=0)
+    num_steps = count(num_steps, "num_steps", minimum=2)
     return _run(
         disagreement_fn, theta1, float(lam), float(sigma), key,
         num_nodes, num_chains, num_warmup, num_steps,
