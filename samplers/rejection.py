@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
 
+from samplers._checks import count, flat_vector, positive, scalar_function, typed_key
 from samplers.base import PotentialFn
 
 __all__ = [
@@ -171,12 +172,16 @@ def rejection_sample(
     stopped there raises `RuntimeError`, a traced one reports
     `num_accepted < num_samples` and a NaN `log_z`.
 
+    Arguments are checked before anything runs; on traced arguments (inside
+    `jit`/`vmap`) only their shapes and dtypes are.
+
     Args:
-        potential_fn: $U = \\lambda C \\ge 0$.
-        mean: `(d,)` $\\theta_1$.
-        sigma: $\\sigma$.
-        key: PRNG key.
-        num_samples: exact samples wanted.
+        potential_fn: $U = \\lambda C \\ge 0$, a function of one `(d,)` vector
+            returning a scalar.
+        mean: `(d,)` $\\theta_1$, floating point.
+        sigma: $\\sigma > 0$, a scalar.
+        key: a typed key, `jax.random.key(seed)`.
+        num_samples: exact samples wanted (at least 1).
         batch_size: proposals evaluated at once.
         max_draws: budget of proposals.
         num_pilot: proposals of the pilot batch.
@@ -184,6 +189,14 @@ def rejection_sample(
     Returns:
         A `RejectionResult`.
     """
+    mean = flat_vector(mean, "mean")
+    scalar_function(potential_fn, mean, "potential_fn")
+    sigma = positive(sigma, "sigma")
+    key = typed_key(key)
+    num_samples = count(num_samples, "num_samples")
+    batch_size = count(batch_size, "batch_size")
+    max_draws = count(max_draws, "max_draws")
+    num_pilot = count(num_pilot, "num_pilot")
     key_pilot, key_main = jr.split(key)
     accepted = pilot_acceptance(key_pilot, potential_fn, mean, sigma, num_pilot)
     if not isinstance(accepted, jax.core.Tracer):
