@@ -10,11 +10,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["positive_scalar", "data_tree", "flat_theta"]
+__all__ = ["count", "positive_scalar", "data_tree", "flat_theta", "typed_key"]
+
+
+def count(value, name: str, minimum: int = 1) -> int:
+    """An integer of at least ``minimum`` (bools and whole floats are not counts)."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise TypeError(f"`{name}` must be an integer, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be at least {minimum}, got {value}.")
+    return int(value)
 
 
 def positive_scalar(value, name: str) -> float:
     """A finite float > 0."""
+    # float() would take True as 1.0 and "0.5" as 0.5: neither is a number here.
+    if isinstance(value, bool | np.bool_ | str | bytes):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -66,3 +78,19 @@ def flat_theta(theta, dim: int, name: str = "theta") -> jax.Array:
     if theta.shape != (dim,):
         raise ValueError(f"`{name}` must have shape ({dim},), got {theta.shape}.")
     return theta
+
+
+def typed_key(key, name: str = "key") -> jax.Array:
+    """A single typed PRNG key (a tracer's dtype and shape are checked too)."""
+    if not (
+        isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    ):
+        got = getattr(key, "dtype", type(key).__name__)
+        raise TypeError(
+            f"`{name}` must be a typed PRNG key, jax.random.key(seed), got {got} "
+            "(a raw jax.random.PRNGKey is a uint32 array: wrap it with "
+            "jax.random.wrap_key_data)."
+        )
+    if key.shape != ():
+        raise ValueError(f"`{name}` must be a single key, got shape {key.shape}.")
+    return key

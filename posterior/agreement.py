@@ -85,9 +85,20 @@ CATEGORICAL_DIVERGENCES = frozenset(
 
 
 def resolve_divergence(divergence: str | Divergence) -> Divergence:
-    """Turns a divergence name into its function; callables pass through."""
+    """Turns a divergence name into its function; callables pass through.
+
+    Raises:
+        TypeError: for anything neither a name nor a callable.
+        ValueError: for an unknown name.
+    """
     if callable(divergence):
         return divergence
+    if not isinstance(divergence, str):
+        raise TypeError(
+            f"`divergence` must be a name, one of {sorted(DIVERGENCES)}, or a "
+            "callable (intended, instrumental) -> scalar, got "
+            f"{type(divergence).__name__} {divergence!r}."
+        )
     if divergence not in DIVERGENCES:
         raise ValueError(
             f"`divergence` must be one of {sorted(DIVERGENCES)} or a callable "

@@ -16,6 +16,8 @@ import numpy as np
 import numpyro.distributions as dist
 from jaxtyping import Array, Float
 
+from . import _checks
+
 __all__ = [
     "AbstractLikelihood",
     "Categorical",
@@ -114,8 +116,11 @@ class Gaussian(AbstractLikelihood):
     scale: float = 1.0
 
     def __check_init__(self):
-        if not self.scale > 0:
-            raise ValueError(f"`scale` must be positive, got {self.scale}.")
+        # A traced scale (a Gaussian built inside jit) cannot be read; any other
+        # must be a finite number > 0: an infinite one makes every answer
+        # equally likely, log-probability -inf.
+        if not isinstance(self.scale, jax.core.Tracer):
+            _checks.positive_scalar(self.scale, "scale")
 
     def distribution(self, outputs: Array) -> dist.Distribution:
         event_dims = outputs.ndim - 1
@@ -205,7 +210,13 @@ def resolve_likelihood(
         return likelihood
     if callable(likelihood):
         return FromCallable(likelihood)
-    if not isinstance(likelihood, str) or likelihood not in _NAMED:
+    if not isinstance(likelihood, str):
+        raise TypeError(
+            f"`likelihood` must be a name, one of {sorted(_NAMED)}, an "
+            "AbstractLikelihood or a callable (output, answer) -> log p, got "
+            f"{type(likelihood).__name__} {likelihood!r}."
+        )
+    if likelihood not in _NAMED:
         raise ValueError(
             f"`likelihood` must be one of {sorted(_NAMED)}, an AbstractLikelihood "
             "(e.g. FromDistribution) or a callable (output, answer) -> log p for "

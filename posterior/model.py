@@ -145,11 +145,11 @@ class TwoStageModel:
                 f"`divergence`={divergence!r} compares answer distributions and "
                 f"needs heads of logits, shape (num_classes,); got {output_shape}."
             )
+        pairs = isinstance(self.likelihood, BradleyTerry)
+        if pairs:
+            _check_pairs(self.answer_inputs, "answer_inputs")
         answer_shape = _head_shape(
-            network,
-            self.answer_inputs,
-            "answer_inputs",
-            pairs=isinstance(self.likelihood, BradleyTerry),
+            network, self.answer_inputs, "answer_inputs", pairs=pairs
         )
         self.likelihood.check(answer_shape, np.asarray(self.answers))
         if isinstance(self.likelihood, Categorical):
@@ -360,6 +360,17 @@ class TwoStageModel:
 
 def _first(tree: PyTree) -> PyTree:
     return jax.tree.map(lambda leaf: leaf[0], tree)
+
+
+def _check_pairs(inputs: PyTree, name: str) -> None:
+    """Pairwise inputs: every leaf of shape ``(num_answers, 2, ...)``. Only the
+    first two items are compared, so a third would be dropped without a word."""
+    for leaf in jax.tree.leaves(inputs):
+        if leaf.ndim < 2 or leaf.shape[1] != 2:
+            raise ValueError(
+                f"`{name}` must hold pairs for the Bradley-Terry likelihood, shape "
+                f"(num_answers, 2, *input_shape), got {leaf.shape}."
+            )
 
 
 def _head_shape(
