@@ -125,9 +125,9 @@ class LinearGaussianCase:
     ) -> "LinearGaussianCase":
         """A random instance: Gaussian features scaled by 1/√d, θ₀ ~ N(0, I),
         answers from a random true weight plus noise."""
-        for name, value in [("d", d), ("m", m), ("n", n)]:
-            if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+        key = _checks.typed_key(key)
+        d, m, n = (_checks.count(v, name) for v, name in [(d, "d"), (m, "m"), (n, "n")])
+        noise_scale = _checks.positive_scalar(noise_scale, "noise_scale")
         key_w, key_s, key_d, key_true, key_noise = jr.split(key, 5)
         features = lambda k, num: jr.normal(k, (num, 2, d + 1)) / math.sqrt(d)  # noqa: E731
         answer_inputs = features(key_d, n)
@@ -265,12 +265,16 @@ class Grid2DCase:
     def __init__(
         self, model: TwoStageModel, *, grid_size: int = 241, width: float = 7.0
     ):
+        if not isinstance(model, TwoStageModel):
+            raise TypeError(
+                f"`model` must be a TwoStageModel, got {type(model).__name__}."
+            )
         if model.num_params != 2:
             raise ValueError(
                 f"`model` must have exactly 2 parameters, got {model.num_params}."
             )
-        if grid_size < 16:
-            raise ValueError(f"`grid_size` must be at least 16, got {grid_size}.")
+        grid_size = _checks.count(grid_size, "grid_size", minimum=16)
+        width = _checks.positive_scalar(width, "width")
         self.model = model
         self.grid_size = grid_size
         half = width * (model.sigma1 + model.sigma2)
@@ -297,6 +301,7 @@ class Grid2DCase:
         grid_size: int = 241,
     ) -> "Grid2DCase":
         """A :class:`TanhTwoHead` model with random inputs and answers."""
+        key = _checks.typed_key(key)
         key_w, key_s, key_d, key_noise = jr.split(key, 4)
         network = TanhTwoHead(0.5 * jr.normal(key_w, (2,)))
         answer_inputs = jr.normal(key_d, (num_answers,))

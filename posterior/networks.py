@@ -15,6 +15,8 @@ import jax.numpy as jnp
 import jax.random as jr
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from . import _checks
+
 __all__ = ["AbstractTwoHeadNetwork", "TwoHeadMLP", "LinearTwoHead"]
 
 
@@ -57,16 +59,23 @@ class TwoHeadMLP(AbstractTwoHeadNetwork):
         key: PRNGKeyArray,
     ):
         """Args:
-        in_size: length of one input vector.
-        out_size: number of answer classes (logits), or ``"scalar"`` for a real
-            answer.
-        width: width of the trunk and of its output features.
+        in_size: length of one input vector (at least 1), or ``"scalar"`` for
+            an input that is one number without an axis.
+        out_size: number of answer classes (logits, at least 1), or
+            ``"scalar"`` for a real answer.
+        width: width of the trunk and of its output features (at least 1).
         depth: number of hidden layers in the trunk (at least 1).
         activation: trunk non-linearity, also applied to the trunk's output.
-        key: PRNG key for the initialisation, which is also θ₀ of the prior.
+        key: a typed PRNG key, ``jax.random.key(seed)``, for the
+            initialisation, which is also θ₀ of the prior.
         """
-        if depth < 1:
-            raise ValueError(f"`depth` must be at least 1, got {depth}.")
+        in_size = _size(in_size, "in_size")
+        out_size = _size(out_size, "out_size")
+        width = _checks.count(width, "width")
+        depth = _checks.count(depth, "depth")
+        if not callable(activation):
+            raise TypeError(f"`activation` must be callable, got {activation!r}.")
+        key = _checks.typed_key(key)
         key_trunk, key_intended, key_instrumental = jr.split(key, 3)
         self.trunk = eqx.nn.MLP(
             in_size,
@@ -83,6 +92,18 @@ class TwoHeadMLP(AbstractTwoHeadNetwork):
     def __call__(self, x: ArrayLike) -> tuple[Array, Array]:
         features = self.trunk(jnp.asarray(x))
         return self.intended(features), self.instrumental(features)
+
+
+def _size(value, name: str) -> int | str:
+    """A layer size: a positive integer, or ``"scalar"`` (equinox's word for one
+    number without an axis)."""
+    if isinstance(value, str):
+        if value != "scalar":
+            raise ValueError(
+                f"`{name}` must be a positive integer or 'scalar', got {value!r}."
+            )
+        return value
+    return _checks.count(value, name)
 
 
 class LinearTwoHead(AbstractTwoHeadNetwork):
