@@ -59,9 +59,20 @@ def test_scales_must_be_finite_and_positive(name, value):
 
 
 @pytest.mark.parametrize("name", ["lam", "sigma1", "sigma2"])
-def test_scales_must_be_numbers(name):
-    with pytest.raises(TypeError, match=name):
-        _model(**{name: "big"})
+@pytest.mark.parametrize("value", ["big", "0.5", True, np.True_])
+def test_scales_must_be_numbers(name, value):
+    # float() would read "0.5" and True as numbers.
+    with pytest.raises(TypeError, match=f"`{name}`"):
+        _model(**{name: value})
+
+
+@pytest.mark.parametrize("name", ["likelihood", "divergence"])
+def test_likelihood_and_divergence_of_the_wrong_type(name):
+    # A wrong type is a TypeError; an unknown name stays a ValueError.
+    with pytest.raises(TypeError, match=f"`{name}`"):
+        _model(**{name: 42})
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        _model(**{name: "no such name"})
 
 
 # ------------------------------------------------------------- data
@@ -187,6 +198,24 @@ def test_network_needs_floating_point_parameters():
 def test_network_must_be_callable():
     with pytest.raises(TypeError, match="network"):
         _model({"weight": jnp.ones(3)})
+
+
+def test_two_head_mlp_takes_scalar_inputs_and_outputs():
+    # "scalar" is equinox's size of one number without an axis; the size checks
+    # must keep it.
+    net = TwoHeadMLP("scalar", "scalar", width=3, depth=1, key=jr.fold_in(KEY, 5))
+    intended, instrumental = net(jnp.asarray(0.5))
+    assert intended.shape == instrumental.shape == ()
+
+
+def test_two_head_mlp_key_may_be_traced():
+    # Typed keys are checked by dtype and shape, so an ensemble built under vmap
+    # still works.
+    keys = jr.split(jr.fold_in(KEY, 6), 2)
+    nets = eqx.filter_vmap(lambda k: TwoHeadMLP(IN_SIZE, 2, width=3, depth=1, key=k))(
+        keys
+    )
+    assert nets.intended.weight.shape == (2, 2, 3)
 
 
 # ------------------------------------------------------------- theta
