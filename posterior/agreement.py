@@ -45,7 +45,10 @@ def kl(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""]:
     """
     log_p1 = jax.nn.log_softmax(intended)
     log_p2 = jax.nn.log_softmax(instrumental)
-    return jnp.sum(jnp.exp(log_p1) * (log_p1 - log_p2))
+    value = jnp.sum(jnp.exp(log_p1) * (log_p1 - log_p2))
+    # Rounding in log_softmax leaves about -1e-16 for logits equal up to a
+    # constant; clamp at the minimum 0, where the gradient vanishes anyway.
+    return jnp.maximum(value, 0.0)
 
 
 def reverse_kl(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""]:
@@ -62,7 +65,8 @@ def jensen_shannon(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array,
     log_m = jnp.logaddexp(log_p1, log_p2) - jnp.log(2.0)
     kl1 = jnp.sum(jnp.exp(log_p1) * (log_p1 - log_m))
     kl2 = jnp.sum(jnp.exp(log_p2) * (log_p2 - log_m))
-    return 0.5 * (kl1 + kl2)
+    # Clamped at 0 as in `kl`: rounding in logaddexp can leave -1e-16.
+    return jnp.maximum(0.5 * (kl1 + kl2), 0.0)
 
 
 def total_variation(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""]:
