@@ -2,22 +2,33 @@
 
 Chain ``c`` at step ``t`` uses the key ``fold_in(split(key, num_chains)[c], t)``, so
 the draws depend only on the key, never on how the chains are laid out over
-devices or on how the run is cut into chunks for the progress bar.
+devices, on how the run is cut into chunks for the progress bar, or on the run's
+length: a run of n draws is the first n draws of every longer one. That is what
+lets a run stop at a checkpoint and resume, or be extended, exactly
+(:mod:`samplers.checkpoint`).
 """
 
+import os
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import jax.random as jr
+import numpy as np
 from jax import Array
 from jax.sharding import NamedSharding, PartitionSpec
+
+from samplers import checkpoint as checkpoints
 
 __all__ = ["chain_sharding", "run_chains"]
 
 StepFn = Callable[[Array, Any, Array], tuple[Any, Any]]
 RecordFn = Callable[[Array, Any, Any, Array], dict[str, Array]]
+
+# The last fold_in index of a chain's key is its record stream; steps use the
+# indices below it, so no step shares a key with a record.
+_RECORD_STREAM = 2**32 - 1
 
 
 def chain_sharding(num_chains: int) -> NamedSharding | None:
@@ -53,6 +64,10 @@ def run_chains(
     progress: bool = True,
     num_chunks: int = 20,
     description: str = "sampling",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    resume: str | os.PathLike | checkpoints.Checkpoint | None = None,
+    settings: dict | None = None,
 ) -> tuple[Any, dict[str, Array]]:
     """Advance every chain ``num_steps`` steps, recording every ``thin``-th one.
 
@@ -64,12 +79,26 @@ def run_chains(
         record_fn: ``(key, state, info, draw) -> dict`` of the curated arrays to
             keep; it runs inside the scan, so only what it returns is ever
             stored. ``draw`` is the same for every chain, so a ``lax.cond`` on it
-            stays a branch under ``vmap``.
+            stays a branch under ``vmap``. Its key, ``fold_in(fold_in(chain_key,
+            2**32 - 1), draw)``, is one no step uses and does not depend on
+            ``num_steps``.
         thin: keep one step in ``thin``.
         progress: show a tqdm bar, advanced once per chunk.
         num_chunks: how many calls of one compiled program the run is cut into,
             for the bar (1 without a bar).
         description: the bar's label.
+        checkpoint: a file to write the states and the records so far to
+            (:mod:`samplers.checkpoint`), every ``checkpoint_every`` draws and
+            at the end.
+        checkpoint_every: draws (of ``thin`` steps) between checkpoints; default
+            about a twentieth of the run. A checkpoint is written after the first
+            chunk that reaches each multiple, so chunks are made no longer.
+        resume: a checkpoint (path or :class:`~samplers.checkpoint.Checkpoint`)
+            of this run: the chains continue from its states and draws, to the
+            draws an uninterrupted run gives. One of fewer draws than
+            ``num_steps // thin`` is extended; one of more is cut.
+        settings: what else changes the draws (``samplers.checkpoint.
+            describe_settings``), stored in checkpoints and checked on resuming.
 
     Returns:
         The states after the last call (which may have run up to one chunk past
@@ -77,20 +106,19 @@ def run_chains(
     """
     if num_steps % thin:
         raise ValueError(f"`num_steps`={num_steps} is not a multiple of `thin`={thin}.")
+    if num_steps >= _RECORD_STREAM:
+        raise ValueError(f"`num_steps` must be below 2**32 - 1, got {num_steps}.")
     # Weakly typed leaves (from Python scalars) come back strongly typed after a
     # step; fixing the types first keeps every chunk on one compiled program.
     states = jax.tree.map(lambda leaf: jnp.asarray(leaf, dtype=leaf.dtype), states)
     num_chains = jax.tree.leaves(states)[0].shape[0]
     chain_keys = jr.split(key, num_chains)
     sharding = chain_sharding(num_chains)
-    if sharding is not None:
-        states, chain_keys = jax.device_put((states, chain_keys), sharding)
-
     num_draws = num_steps // thin
-    num_chunks = num_chunks if progress else 1
-    draws_per_chunk = _chunk_size(num_draws, num_chunks)
 
     def one_chain(chain_key, state, first_draw, count):
+        record_keys = jr.fold_in(chain_key, _RECORD_STREAM)
+
         def one_draw(state, draw):
             def one_step(i, carry):
                 state, _ = carry
@@ -101,8 +129,7 @@ def run_chains(
                 jr.fold_in(chain_key, draw * thin), state, draw * thin
             )
             state, info = jax.lax.fori_loop(1, thin, one_step, (state, info))
-            # A key no step uses: fold_in indices of steps are below num_steps.
-            record_key = jr.fold_in(jr.fold_in(chain_key, num_steps), draw)
+            record_key = jr.fold_in(record_keys, draw)
             return state, record_fn(record_key, state, info, draw)
 
         return jax.lax.scan(one_draw, state, first_draw + jnp.arange(count))
@@ -113,26 +140,76 @@ def run_chains(
             chain_keys, states, first_draw, count
         )
 
+    if resume is not None and not isinstance(resume, checkpoints.Checkpoint):
+        resume = checkpoints.load(resume)
+    num_done = 0 if resume is None else resume.num_draws_done
+    num_chunks = num_chunks if progress else 1
+    draws_per_chunk = _chunk_size(max(num_draws - num_done, 1), num_chunks)
+    if checkpoint is not None:
+        if checkpoint_every is None:
+            checkpoint_every = _chunk_size(num_draws, 20)
+        draws_per_chunk = min(draws_per_chunk, checkpoint_every)
+    if sharding is not None:
+        states, chain_keys = jax.device_put((states, chain_keys), sharding)
+
+    # Records so far: the resumed ones (host arrays), then one part per chunk.
+    records = []
+    if checkpoint is not None or resume is not None:
+        # The records' layout from a trace of the first call (no compiling),
+        # which that call then reuses.
+        traced = advance.trace(chain_keys, states, num_done, draws_per_chunk)
+        run = checkpoints.describe_run(
+            states, traced.out_info[1], key=key, thin=thin, settings=settings
+        )
+    if resume is not None:
+        checkpoints.check_compatible(resume, run)
+        states = checkpoints.restore_states(resume, states)
+        if sharding is not None:
+            states = jax.device_put(states, sharding)
+        record_structure = jax.tree.structure(traced.out_info[1])
+        records.append(jax.tree.unflatten(record_structure, resume.records))
+
     # Equal chunks keep to one compiled program; the last one may run past
     # num_draws, and its extra draws are dropped (they come after every kept one,
     # so the kept draws do not change).
-    num_calls = -(-num_draws // draws_per_chunk)
-    bar = _progress_bar(num_draws * thin, description) if progress else None
-    records = []
-    for call in range(num_calls):
-        states, chunk = advance(
-            chain_keys, states, call * draws_per_chunk, draws_per_chunk
-        )
+    bar = None
+    if progress:
+        start = min(num_done, num_draws) * thin
+        bar = _progress_bar(num_draws * thin, start, description)
+    # Host copies of the records for the checkpoints: each part is copied once.
+    on_host, num_copied = None, 0
+    while num_done < num_draws:
+        states, chunk = advance(chain_keys, states, num_done, draws_per_chunk)
         records.append(chunk)
+        previous, num_done = num_done, num_done + draws_per_chunk
         if bar is not None:
             jax.block_until_ready(chunk)
-            bar.update(min(draws_per_chunk, num_draws - call * draws_per_chunk) * thin)
+            bar.update((min(num_done, num_draws) - previous) * thin)
+        if checkpoint is not None and (
+            num_done // checkpoint_every > previous // checkpoint_every
+            or num_done >= num_draws
+        ):
+            on_host = _concatenate([on_host, *jax.device_get(records[num_copied:])])
+            num_copied = len(records)
+            checkpoints.save(
+                checkpoint,
+                states,
+                on_host,
+                num_draws_done=num_done,
+                description=run,
+            )
     if bar is not None:
         bar.close()
     stacked = jax.tree.map(
         lambda *parts: jnp.concatenate(parts, axis=1)[:, :num_draws], *records
     )
     return states, stacked
+
+
+def _concatenate(parts):
+    """One host pytree of the parts' draws (axis 1); ``None`` parts are skipped."""
+    parts = [part for part in parts if part is not None]
+    return jax.tree.map(lambda *leaves: np.concatenate(leaves, axis=1), *parts)
 
 
 def _chunk_size(num_draws: int, num_chunks: int) -> int:
@@ -144,7 +221,9 @@ def _chunk_size(num_draws: int, num_chunks: int) -> int:
     return size
 
 
-def _progress_bar(total: int, description: str):
+def _progress_bar(total: int, initial: int, description: str):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=description, unit="step", leave=False)
+    return tqdm(
+        total=total, initial=initial, desc=description, unit="step", leave=False
+    )
