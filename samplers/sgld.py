@@ -137,17 +137,7 @@ def build_kernel(
         raise ValueError(f"`algorithm` must be 'sgld' or 'sghmc', got {algorithm!r}.")
     schedule = step_size if callable(step_size) else (lambda _: step_size)
     inner_move = build_inner_move(potential_fn, sigma2, num_steps=num_inner_steps)
-    grad_logdensity = jax.grad(
-        lambda position, batch: logdensity_fn(position[0], position[1], batch)
-    )
-
-    def grad_estimator(position, minibatch):
-        batch, inner = minibatch
-        grad_theta1, grad_theta2 = grad_logdensity(position, batch)
-        if not include_log_partition:
-            return grad_theta1, grad_theta2
-        grad_log_z, _ = inner_grad_log_z(inner, position[0], sigma2)
-        return grad_theta1 - grad_log_z, grad_theta2
+    grad_estimator = gradient_estimator(logdensity_fn, sigma2, include_log_partition)
 
     if algorithm == "sgld":
         outer = blackjax.sgld.build_kernel()
@@ -158,7 +148,10 @@ def build_kernel(
         outer = blackjax.sghmc.build_kernel(alpha=friction)
         extra = (num_integration_steps,)
 
-    def step(key: Array, state: NestedSGLDState, step_index: Array):
+    def step(key: Array, state: NestedSGLDState, step_index: Array, scale=None):
+        """One outer step; with ``scale = (s₁, s₂)`` it is taken in the
+        coordinates θ/s (a constant diagonal preconditioner, see
+        :mod:`samplers.precondition`), the step size in those units."""
         key_batch, key_inner, key_outer = jr.split(key, 3)
         batch = jr.choice(key_batch, num_data, (batch_size,), replace=False)
         if include_log_partition:
@@ -166,15 +159,24 @@ def build_kernel(
         else:
             inner, acceptance = state.inner, jnp.full((), jnp.nan, state.theta1.dtype)
         eps = jnp.asarray(schedule(step_index), state.theta1.dtype)
-        theta1, theta2 = outer(
+        if scale is None:
+            scale = (jnp.ones_like(state.theta1), jnp.ones_like(state.theta2))
+        s1, s2 = scale
+
+        def scaled_estimator(z, minibatch):
+            g1, g2 = grad_estimator((z[0] * s1, z[1] * s2), minibatch)
+            return g1 * s1, g2 * s2
+
+        z1, z2 = outer(
             key_outer,
-            (state.theta1, state.theta2),
-            grad_estimator,
+            (state.theta1 / s1, state.theta2 / s2),
+            scaled_estimator,
             (batch, inner),
             eps,
             *extra,
             temperature=temperature,
         )
+        theta1, theta2 = z1 * s1, z2 * s2
         if include_log_partition:
             _, ess = inner_grad_log_z(inner, theta1, sigma2)
         else:
@@ -190,6 +192,24 @@ def build_kernel(
         return new, info
 
     return step
+
+
+def gradient_estimator(logdensity_fn: LogDensityFn, sigma2, include_log_partition):
+    """``((θ₁, θ₂), (batch, inner)) -> (g₁, g₂)``: the minibatch gradient of the
+    log posterior, −∇log Z(θ₁) from the inner particles included."""
+    grad_logdensity = jax.grad(
+        lambda position, batch: logdensity_fn(position[0], position[1], batch)
+    )
+
+    def grad_estimator(position, minibatch):
+        batch, inner = minibatch
+        grad_theta1, grad_theta2 = grad_logdensity(position, batch)
+        if not include_log_partition:
+            return grad_theta1, grad_theta2
+        grad_log_z, _ = inner_grad_log_z(inner, position[0], sigma2)
+        return grad_theta1 - grad_log_z, grad_theta2
+
+    return grad_estimator
 
 
 def as_top_level_api(logdensity_fn, potential_fn, sigma2, **kwargs):

@@ -1,11 +1,25 @@
-r"""Chains of nested SGLD / SGHMC for ``sample(method="sgld" | "sghmc")``."""
+r"""Chains of nested SGLD / SGHMC for ``sample(method="sgld" | "sghmc")``.
+
+With ``adaptive=True`` every chain carries a diagonal preconditioner adapted in
+warm-up windows and frozen afterwards (:mod:`samplers.precondition`), so that the
+kept draws come from a fixed kernel.
+"""
+
+from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import jax.random as jr
+from jax import Array
 
-from samplers import sgld
+from samplers import precondition, sgld
 
 __all__ = ["setup"]
+
+
+class _AdaptiveChain(NamedTuple):
+    state: sgld.NestedSGLDState
+    preconditioner: precondition.Preconditioner
 
 
 def setup(
@@ -22,27 +36,75 @@ def setup(
     num_inner,
     num_inner_steps,
     num_integration_steps,
+    adaptive=False,
+    num_warmup=0,
 ):
     num_chains = theta1.shape[0]
+    num_data = int(model.num_answers)
     kernel = sgld.build_kernel(
         target.log_joint,
         target.potential,
         sigma2,
-        num_data=int(model.num_answers),
+        num_data=num_data,
         batch_size=batch_size,
         step_size=step_size,
         algorithm=method,
         num_inner_steps=num_inner_steps,
         num_integration_steps=num_integration_steps,
+        # In adapted coordinates the stiffest frequency is 1: friction √2 damps
+        # it critically, as 2/σ₂ does in θ for a stiffest scale of σ₂/√2.
+        friction=2.0**0.5 if adaptive else None,
         include_log_partition=target.include_log_partition,
     )
+    key_inner, key_scale = jr.split(key)
     states = jax.vmap(
         lambda k, a, b: sgld.init(k, a, b, target.potential, sigma2, num_inner)
-    )(jr.split(key, num_chains), theta1, theta2)
+    )(jr.split(key_inner, num_chains), theta1, theta2)
     fields = {
         "step_size": lambda info: info.step_size,
         "inner_acceptance_rate": lambda info: info.inner_acceptance_rate,
         "inner_ess": lambda info: info.inner_ess,
         "diverging": lambda info: info.diverging,
     }
-    return states, (kernel, lambda s: (s.theta1, s.theta2), fields)
+    if not adaptive:
+        return states, (kernel, lambda s: (s.theta1, s.theta2), fields)
+
+    full_batch = lambda t1, t2: target.log_joint(t1, t2)  # noqa: E731
+    preconditioners = jax.jit(
+        jax.vmap(lambda k, a, b: precondition.init(k, full_batch, a, b))
+    )(jr.split(key_scale, num_chains), theta1, theta2)
+    chains = _AdaptiveChain(states, preconditioners)
+    gradient = sgld.gradient_estimator(
+        target.log_joint, sigma2, target.include_log_partition
+    )
+    ends = jnp.asarray(precondition.window_ends(num_warmup) or (-1,))
+    # Gradients are averaged from the end of the initial buffer (10% of the
+    # warm-up, where the chains leave their start) to each window's end.
+    collect_from = int(0.1 * num_warmup)
+
+    def step(key, chain: _AdaptiveChain, index: Array):
+        key_step, key_batch, key_update = jr.split(key, 3)
+        state, info = kernel(key_step, chain.state, index, chain.preconditioner.scale)
+        adapter = chain.preconditioner
+
+        def collect(adapter):
+            batch = jr.choice(key_batch, num_data, (batch_size,), replace=False)
+            g = gradient((state.theta1, state.theta2), (batch, state.inner))
+            finite = jnp.all(jnp.isfinite(g[0])) & jnp.all(jnp.isfinite(g[1]))
+            return jax.lax.cond(
+                finite, precondition.accumulate, lambda a, _: a, adapter, g
+            )
+
+        collecting = (index >= collect_from) & (index < num_warmup)
+        adapter = jax.lax.cond(collecting, collect, lambda a: a, adapter)
+        adapter = jax.lax.cond(
+            jnp.any(index + 1 == ends),
+            lambda a: precondition.update(
+                key_update, a, full_batch, state.theta1, state.theta2
+            ),
+            lambda a: a,
+            adapter,
+        )
+        return _AdaptiveChain(state, adapter), info
+
+    return chains, (step, lambda c: (c.state.theta1, c.state.theta2), fields)
