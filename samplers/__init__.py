@@ -4,7 +4,7 @@ Nothing here imports numpyro or `posterior/`: every estimator works on JAX funct
 of a flat parameter vector.
 """
 
-from samplers import ais, moves, reference, rejection
+from samplers import ais, moves, precondition, reference, rejection
 from samplers.base import SamplingAlgorithm
 from samplers.health import ConvergenceWarning, Diagnosis, SamplingWarning, diagnose
 from samplers.log_partition import (
@@ -40,6 +40,7 @@ __all__ = [
     "SamplingAlgorithm",
     "ais",
     "moves",
+    "precondition",
     "reference",
     "rejection",
 ]

@@ -13,10 +13,12 @@ __all__ = [
     "flat_vector",
     "initial_positions",
     "model_dtype",
+    "non_negative",
     "param_indices",
     "positive",
     "predict_inputs",
     "scalar_function",
+    "step_size",
     "typed_key",
 ]
 
@@ -75,6 +77,35 @@ def model_dtype(theta0) -> None:
             f"l.astype(jnp.{default}) if eqx.is_inexact_array(l) else l, net)`, "
             "or set jax_enable_x64 to match it."
         )
+
+
+def non_negative(value, name: str) -> float:
+    """A finite real number >= 0."""
+    if isinstance(value, bool | str) or not isinstance(value, int | float | np.number):
+        raise TypeError(f"`{name}` must be a real number, got {value!r}.")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"`{name}` must be finite and at least 0, got {value}.")
+    return float(value)
+
+
+def step_size(value, num_steps: int) -> None:
+    """A finite positive float, or a schedule that is one at its first and
+    last step (where a schedule usually takes its extremes)."""
+    if callable(value):
+        for index in (0, num_steps - 1):
+            try:
+                size = float(value(index))
+            except Exception as error:
+                raise TypeError(
+                    f"`step_size` schedule failed at step {index}: {error}"
+                ) from error
+            if not (math.isfinite(size) and size > 0):
+                raise ValueError(
+                    f"`step_size` schedule gives {size} at step {index}; it must "
+                    "be finite and positive."
+                )
+        return
+    positive(value, "step_size")
 
 
 def predict_inputs(inputs, model) -> None:

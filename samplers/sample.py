@@ -15,8 +15,10 @@ import jax.random as jr
 import numpy as np
 from jax import Array
 
-from samplers import _checks, gibbs, stochastic
+from samplers import _checks, gibbs, health, precondition, stochastic
+from samplers import checkpoint as checkpoints
 from samplers._checks import count
+from samplers.mode import find_map
 from samplers.record import build_record, to_datatree
 from samplers.run import run_chains
 from samplers.target import build_target, check_model
@@ -24,6 +26,9 @@ from samplers.target import build_target, check_model
 __all__ = ["METHODS", "sample"]
 
 METHODS = ("nuts", "hmc", "sgld", "sghmc")
+# Above this many parameters SGLD/SGHMC start from a MAP by default: a network's
+# warm-up cannot also be its training.
+MAP_START_PARAMS = 100
 
 
 def sample(
@@ -54,6 +59,9 @@ def sample(
     init=None,
     init_spread: float = 0.1,
     progress: bool = True,
+    checkpoint=None,
+    checkpoint_every: int | None = None,
+    resume=None,
 ):
     r"""Draw (θ₁, θ₂) from the two-stage posterior and return an ArviZ DataTree.
 
@@ -80,9 +88,10 @@ def sample(
             (the agreement penalty without −log Z) or ``"single_head"`` (no
             agreement term).
         step_size: SGLD/SGHMC step size, a float or a schedule
-            ``step -> size``; default ``0.01 σ₂²`` for SGLD (a squared length)
-            and ``0.025 σ₂`` for SGHMC (a time step: blackjax's SGHMC has a
-            unit-variance momentum).
+            ``step -> size`` (for SGLD a squared length, for SGHMC a time step:
+            blackjax's SGHMC has a unit-variance momentum). Default: adapted in
+            warm-up, with a diagonal preconditioner, to a variance bias of 5%
+            in the stiffest direction (:mod:`samplers.precondition`).
         batch_size: answers per SGLD/SGHMC minibatch; default all of them.
         num_inner: persistent inner particles (SGLD/SGHMC).
         num_inner_steps: inner MALA steps per outer step (SGLD/SGHMC).
@@ -97,8 +106,8 @@ def sample(
             when there are at most ``max_full_params``, else the first ones.
         max_full_params: see ``param_indices``.
         log_partition_every: estimate log Z(θ₁) by AIS every this many kept
-            draws (0: never). Default: every draw for up to 100 parameters, else
-            ten per chain. Every draw: in the posterior group; otherwise in its
+            draws (0: never). Default: never for a baseline; else every draw for
+            up to 100 parameters, else ten per chain. Every draw: in the posterior group; otherwise in its
             own group ``log_partition``.
         log_partition_particles: AIS particles per estimate.
         predict_inputs: inputs for which to store the intended head's outputs
@@ -115,14 +124,29 @@ def sample(
             of the exchange move. A draw that reaches it rejects its move,
             which biases the chain towards larger Z; ``sample`` warns when any
             kept sweep did (``sample_stats.auxiliary_found``).
-        init: where the chains start: ``None`` (θ₁ = θ₂ = θ₀), a
-            :class:`~samplers.MAPResult` (a warm start from :func:`find_map`) or
-            a pair ``(theta1, theta2)`` of flat vectors, ``(d,)`` for every
-            chain or ``(num_chains, d)`` one per chain.
+        init: where the chains start: ``None`` (θ₁ = θ₂ = θ₀, except for
+            SGLD/SGHMC on models of more than 100 parameters, which start from
+            ``"map"``), ``"theta0"`` (θ₀ always), ``"map"`` (one
+            :func:`find_map` run with its defaults,
+            on the same minibatches, baseline and inner chains), a
+            :class:`~samplers.MAPResult` or a pair ``(theta1, theta2)`` of flat
+            vectors, ``(d,)`` for every chain or ``(num_chains, d)`` one per
+            chain.
         init_spread: chains start at θ₁ = θ₁⁰ + init_spread·σ₁·ε and
             θ₂ = θ₂⁰ + init_spread·σ₂·ε′ about the starting point of ``init``,
             so that chains started from one point are overdispersed.
         progress: show progress bars.
+        checkpoint: a file path: the whole sampler state (chains, inner
+            particles, adaptation, keys and the draws so far) is written there
+            every ``checkpoint_every`` draws and at the end, atomically, as
+            ``.npz`` (see docs/long_runs.md).
+        checkpoint_every: draws between checkpoints (each ``thin`` steps,
+            warm-up draws included); default about a twentieth of the run.
+        resume: a checkpoint of a run with these same arguments, bar
+            ``num_samples``, ``progress`` and the checkpoint ones: the run
+            continues from it to exactly the draws of an uninterrupted run
+            (the set-up before the chains, such as NUTS's window adaptation, is
+            repeated). With a larger ``num_samples`` it extends a finished run.
 
     Returns:
         An xarray DataTree with groups posterior (``theta1``, ``theta2``,
@@ -142,7 +166,9 @@ def sample(
     indices = _checks.param_indices(
         param_indices, num_params, count(max_full_params, "max_full_params")
     )
-    if log_partition_every is None:
+    if log_partition_every is None and baseline is not None:
+        log_partition_every = 0  # a baseline's log Z costs time nobody asked for
+    elif log_partition_every is None:
         log_partition_every = 1 if num_params <= 100 else max(1, num_samples // 10)
     log_partition_every = count(log_partition_every, "log_partition_every", minimum=0)
     exact = method in ("nuts", "hmc")
@@ -153,19 +179,75 @@ def sample(
         )
     batch_size = _checks.batch_size(batch_size, model)
     sigma2 = float(model.sigma2)
+    if exact and step_size is not None:
+        raise ValueError(
+            f"`step_size` applies to 'sgld' and 'sghmc' only; method={method!r} "
+            "adapts its step size in warm-up (window adaptation)."
+        )
+    num_inner = count(num_inner, "num_inner")
+    num_inner_steps = count(num_inner_steps, "num_inner_steps")
+    log_partition_particles = count(log_partition_particles, "log_partition_particles")
+    _checks.predict_inputs(predict_inputs, model)
+    # No step size: SGLD/SGHMC adapt a preconditioner and their step in warm-up.
+    adaptive = step_size is None and not exact
     if step_size is None:
-        step_size = 0.01 * sigma2**2 if method != "sghmc" else 0.025 * sigma2
-    elif not callable(step_size) and not float(step_size) > 0:
-        raise ValueError(f"`step_size` must be positive, got {step_size}.")
-    if num_integration_steps is None and method == "sghmc":
+        step_size = precondition.adapted_step(method)
+    else:
+        _checks.step_size(step_size, (num_warmup + num_samples * thin) or 1)
+    if num_integration_steps is None and method == "sghmc" and adaptive:
+        num_integration_steps = precondition.SGHMC_STEPS
+    elif num_integration_steps is None and method == "sghmc":
         # Hold the trajectory time near σ₂, the posterior's stiffest scale.
         first = float(step_size(0)) if callable(step_size) else float(step_size)
         num_integration_steps = max(1, round(sigma2 / first))
     elif num_integration_steps is None:
         num_integration_steps = 10
     num_integration_steps = count(num_integration_steps, "num_integration_steps")
-    if not init_spread >= 0:
-        raise ValueError(f"`init_spread` must be at least 0, got {init_spread}.")
+    init_spread = _checks.non_negative(init_spread, "init_spread")
+    if init is None and not exact and num_params > MAP_START_PARAMS:
+        init = "map"
+    if isinstance(init, str) and init not in ("map", "theta0"):
+        raise ValueError(
+            f"`init` must be 'map' or 'theta0' when a string, got {init!r}."
+        )
+    if isinstance(init, str) and init == "theta0":
+        init = None
+    if not exact and theta1_update != "auto":
+        raise ValueError(
+            "`theta1_update` chooses the θ₁ move of 'nuts' and 'hmc'; "
+            f"method={method!r} moves θ₁ by its own gradient steps."
+        )
+    # Every argument that changes the draws (num_samples only adds draws): a
+    # checkpoint of other settings is refused here, before anything compiles.
+    settings = checkpoints.describe_settings(
+        model,
+        key=key,
+        method=method,
+        num_chains=num_chains,
+        num_warmup=num_warmup,
+        thin=thin,
+        baseline=baseline,
+        step_size=step_size,
+        batch_size=batch_size,
+        num_inner=num_inner,
+        num_inner_steps=num_inner_steps,
+        num_integration_steps=num_integration_steps,
+        stop_gradient_intended=stop_gradient_intended,
+        param_indices=indices,
+        theta1_update=theta1_update,
+        nested_particles=nested_particles,
+        max_rejection_draws=max_rejection_draws,
+        log_partition_every=log_partition_every,
+        log_partition_particles=log_partition_particles,
+        predict_inputs=predict_inputs,
+        pointwise_log_likelihood=pointwise_log_likelihood,
+        init=init,
+        init_spread=init_spread,
+        adaptive=adaptive,
+    )
+    checkpoint_every, resume = checkpoints.check_arguments(
+        checkpoint, checkpoint_every, resume, settings
+    )
 
     target = build_target(
         model, baseline=baseline, stop_gradient_intended=stop_gradient_intended
@@ -191,6 +273,20 @@ def sample(
         theta1_update = "exchange"
 
     key_init, key_warmup, key_sample = jr.split(key, 3)
+    if isinstance(init, str):
+        # A network's chains must start where the data put them: SG-MCMC from θ₀
+        # would spend its whole warm-up training the network.
+        init = find_map(
+            model,
+            key=jr.fold_in(key, 3),
+            batch_size=batch_size,
+            num_inner=num_inner,
+            num_inner_steps=num_inner_steps,
+            baseline=baseline,
+            stop_gradient_intended=stop_gradient_intended,
+            log_partition_particles=0,
+            progress=progress,
+        )
     start1, start2 = _checks.initial_positions(init, theta0, num_chains)
     theta1, theta2 = _initial(
         key_init, start1, start2, sigma1, sigma2, num_chains, init_spread
@@ -226,6 +322,8 @@ def sample(
             num_inner=num_inner,
             num_inner_steps=num_inner_steps,
             num_integration_steps=num_integration_steps,
+            adaptive=adaptive,
+            num_warmup=num_warmup,
         )
 
     # Warm-up and sampling run as one compiled scan (compiling a kernel costs
@@ -252,6 +350,10 @@ def sample(
         thin=thin,
         progress=progress,
         description=method,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        settings=settings,
     )
     records = jax.tree.map(lambda r: np.asarray(r)[:, num_burn:], records)
     gibbs.warn_missed_auxiliaries(records, max_rejection_draws)
@@ -261,11 +363,16 @@ def sample(
         "approximate": int(not exact or theta1_update == "nested_ais"),
         "theta1_update": theta1_update if exact else "sgld",
         "stop_gradient_intended": int(stop_gradient_intended),
+        "adaptive": int(adaptive),
         "lam": target.lam,
         "sigma1": sigma1,
         "sigma2": sigma2,
     }
-    return to_datatree(records, model, indices, log_partition_every, attrs)
+    if not exact and target.include_log_partition:
+        attrs["num_inner"] = num_inner
+    tree = to_datatree(records, model, indices, log_partition_every, attrs)
+    health.warn(health.diagnose(tree), stacklevel=2)
+    return tree
 
 
 def _initial(key, start1, start2, sigma1, sigma2, num_chains, spread):

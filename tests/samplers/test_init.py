@@ -53,10 +53,22 @@ def test_a_map_result_is_a_warm_start(case):
     np.testing.assert_allclose(theta2[0], found.theta2, atol=1e-6)
 
 
+def test_init_map_starts_at_the_exact_mode(case):
+    # The linear-Gaussian posterior's mode is its mean; find_map's default 2000
+    # Adam steps reach it to well within the posterior's spread.
+    theta1, theta2 = _first_draw(case.model, "map")
+    mean, cov = case.posterior_mean_cov()
+    d = case.model.num_params
+    sd = np.sqrt(np.diag(cov))
+    assert np.all(np.abs(theta1[0] - mean[:d]) < 0.05 * sd[:d])
+    assert np.all(np.abs(theta2[0] - mean[d:]) < 0.05 * sd[d:])
+
+
 @pytest.mark.parametrize(
     "init, error, match",
     [
-        ("map", TypeError, "`init` must be"),
+        ("mode", ValueError, "`init` must be 'map' or 'theta0'"),
+        (0.5, TypeError, "`init` must be"),
         ((jnp.zeros(4), jnp.zeros(3)), ValueError, "`init`'s theta1 must have shape"),
         ((jnp.zeros(3), jnp.zeros((5, 3))), ValueError, "`init`'s theta2"),
         ((jnp.zeros(3, int), jnp.zeros(3)), TypeError, "floating point"),

@@ -374,6 +374,7 @@ def test_sgld_on_a_two_head_mlp_with_the_stop_gradient_option():
         num_warmup=5,
         batch_size=4,
         step_size=1e-3,
+        init="theta0",
         param_indices=[0, 5, 30],
         predict_inputs=inputs[:3],
         log_partition_every=0,
