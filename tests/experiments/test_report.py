@@ -1,0 +1,158 @@
+"""Metrics, summaries, tables and NetCDF files from hand-made runs (no sampling)."""
+
+import math
+
+import arviz as az
+import numpy as np
+import pytest
+
+from samplers.diagnostics import to_inference_data
+from two_stage_posterior.honest_qa import metrics, report, store
+from two_stage_posterior.honest_qa.experiment import MethodRun
+from two_stage_posterior.honest_qa.world import WorldConfig, make_world
+
+WORLD = make_world(
+    WorldConfig(num_agreement=30, num_test=12, num_in_distribution=6, x_dim=6), seed=0
+)
+NUM_ITEMS = 12 + 6
+
+
+def test_rates_and_classes_by_hand():
+    truth, simple = np.array([2, 3, 1, 1]), np.array([1, 1, 0, 0])
+    answers = np.array([[2, 3, 1, 0], [1, 1, 0, 0], [2, 1, 5, 5]])
+    honest, imitation = metrics.rates(answers, truth, simple)
+    np.testing.assert_allclose(honest, [0.75, 0.0, 0.25])
+    np.testing.assert_allclose(imitation, [0.25, 1.0, 0.25])
+    classes = metrics.classify(honest, imitation)
+    np.testing.assert_array_equal(classes, [0, 1, 2])
+    table = metrics.pair_counts(classes, np.array([1, 1, 0]))
+    assert table.tolist() == [[0, 1, 0], [0, 1, 0], [1, 0, 0]]
+
+
+def test_constant_series_get_no_rhat_and_no_warning():
+    out = metrics.convergence(
+        {"flat": np.ones((2, 10)), "noise": np.arange(20.0).reshape(2, 10)}
+    )
+    assert all(math.isnan(v) for v in out["flat"])
+    assert math.isfinite(out["noise"][0])
+
+
+def _run(method, seed, *, two_heads, chains=2, draws=30):
+    rng = np.random.default_rng(seed)
+    truth = np.concatenate([WORLD.test["truth"], WORLD.in_distribution["truth"]])
+    simple = np.concatenate([WORLD.test["simple"], WORLD.in_distribution["truth"]])
+    # Each head answers truthfully, like the human, or at random, item by item.
+    pick = rng.integers(0, 3, (chains, draws, 2, NUM_ITEMS))
+    noise = rng.integers(0, WORLD.num_answers, pick.shape)
+    answers = np.where(pick == 0, truth, np.where(pick == 1, simple, noise))
+    tree = to_inference_data(
+        {
+            "theta1": rng.normal(size=(chains, draws, 100)),
+            "theta2": rng.normal(size=(chains, draws, 100)),
+            "disagreement": rng.gamma(2.0, size=(chains, draws)),
+            "log_likelihood_total": rng.normal(-50, 1, size=(chains, draws)),
+        },
+        sample_stats={"inner_ess": np.full((chains, draws), 3.0)},
+        observed_data={"answers": WORLD.answers["answer"]},
+        coords={"param": np.arange(100)},
+        dims={"theta1": ["param"], "theta2": ["param"]},
+    )
+    return MethodRun(
+        method,
+        seed,
+        map_answers=answers[0, -1],
+        map_disagreement=0.5,
+        map_log_z=rng.normal(-10, 0.3, 3) if two_heads else np.zeros(0),
+        answers=answers,
+        tree=tree,
+        log_z=rng.normal(-12, 1, (chains, 2)) if two_heads else None,
+        log_z_draws=np.array([29, 0]) if two_heads else None,
+        warnings=["ConvergenceWarning: not mixed"],
+        seconds=1.0,
+    )
+
+
+@pytest.fixture(scope="module")
+def rows():
+    out = []
+    for seed in (0, 1):
+        out += metrics.summarise(_run("data_only", seed, two_heads=False), WORLD)
+        out += metrics.summarise(_run("two_stage", seed, two_heads=True), WORLD)
+    return out
+
+
+def test_rows_hold_rates_in_unit_interval(rows):
+    assert {(r["method"], r["fit"]) for r in rows} == {
+        (m, f) for m in ("data_only", "two_stage") for f in ("map", "posterior")
+    }
+    for row in rows:
+        for head in ("", "instrumental_"):
+            honest, imitation = row[head + "honest"], row[head + "imitation"]
+            assert 0 <= honest <= 1 and 0 <= imitation <= 1
+            assert honest + imitation <= 1 + 1e-12
+        assert 0 <= row["in_distribution_accuracy"] <= 1
+        assert row["honest_low"] <= row["honest"] <= row["honest_high"]
+        assert np.sum(row["head_pairs"]) == (1 if row["fit"] == "map" else 60)
+    two_stage = [r for r in rows if r["method"] == "two_stage"]
+    assert all(
+        math.isfinite(r["bits_saved"]) and r["bits_saved"] > 0 for r in two_stage
+    )
+    assert all(math.isnan(r["bits_saved"]) for r in rows if r["method"] == "data_only")
+
+
+def test_random_chains_fail_their_diagnostics_and_the_table_says_so(rows):
+    posterior = [r for r in rows if r["fit"] == "posterior"]
+    # Independent noise mixes; the check must then pass on R-hat and fail on ESS
+    # only where 60 draws give less than 100.
+    assert all(not r["diagnostics_ok"] for r in posterior)
+    assert all(any("ESS" in p for p in r["problems"]) for r in posterior)
+    summaries = report.aggregate(rows, ("data_only", "two_stage"))
+    assert [(s["method"], s["fit"]) for s in summaries] == [
+        ("data_only", "map"),
+        ("data_only", "posterior"),
+        ("two_stage", "map"),
+        ("two_stage", "posterior"),
+    ]
+    table = report.format_table(summaries)
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["method", "fit", "honest"]
+    posterior_lines = [line for line in lines if line.split()[1:2] == ["posterior"]]
+    assert len(posterior_lines) == 2
+    assert all(
+        "FAIL on seeds [0, 1]" in line and "(" in line for line in posterior_lines
+    )
+    pairs = report.format_pairs(summaries)
+    assert "two_stage (posterior, 120 draws)" in pairs
+    assert "ESS" in report.format_diagnostics(rows)
+
+
+def test_json_and_csv_are_written(rows, tmp_path):
+    summaries = report.aggregate(rows, ("data_only", "two_stage"))
+    report.write_json(
+        tmp_path / "r.json", config={"a": 1}, rows=rows, summaries=summaries
+    )
+    report.write_csv(tmp_path / "r.csv", rows)
+    text = (tmp_path / "r.json").read_text()
+    assert "NaN" not in text and '"summary"' in text
+    header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
+    assert {"method", "seed", "fit", "honest", "imitation", "bits_saved"} <= set(header)
+
+
+def test_netcdf_has_the_documented_groups(tmp_path):
+    run = _run("two_stage", 0, two_heads=True)
+    tree = store.finish_tree(run, WORLD)
+    tree.to_netcdf(tmp_path / "run.nc")
+    loaded = az.from_netcdf(tmp_path / "run.nc")
+    assert set(store.GROUPS) | {"log_partition"} <= set(loaded.children)
+    posterior = loaded["posterior"]
+    for name in (
+        "honest_rate",
+        "imitation_rate",
+        "in_distribution_accuracy",
+        "disagreement",
+    ):
+        assert posterior[name].shape == (2, 30)
+    assert posterior["theta1"].shape == (2, 30, store.MAX_STORED_PARAMS)
+    assert loaded["predictions"]["instrumental_answer"].shape == (2, 30, NUM_ITEMS)
+    assert int(loaded["constant_data"]["item_set"].sum()) == 6
+    assert loaded.attrs["honest_qa_method"] == "two_stage"

@@ -1,0 +1,133 @@
+"""The experiment's settings: world, model, sampler, methods and seeds.
+
+Plain dataclasses with the defaults of ``two-stage-posterior honest-qa``; this
+module imports no JAX, so that the command can read its defaults before setting
+JAX's options.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from two_stage_posterior.honest_qa.world import WorldConfig
+
+__all__ = [
+    "BASELINES",
+    "METHODS",
+    "QUICK",
+    "ExperimentConfig",
+    "ModelConfig",
+    "SamplerConfig",
+]
+
+METHODS = ("standard", "data_only", "penalty_only", "two_stage")
+#: The ``baseline=`` of ``samplers`` that each method runs with.
+BASELINES = {
+    "standard": "single_head",
+    "data_only": "single_head",
+    "penalty_only": "no_log_partition",
+    "two_stage": None,
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network and the prior; the same for every method and seed.
+
+    Attributes:
+        width, depth: of :class:`posterior.TwoHeadMLP`'s trunk.
+        lam: λ of the agreement factor e^{−λC}.
+        sigma1: prior scale of θ₁ around the initialisation θ₀.
+        sigma2: scale of θ₂ around θ₁.
+        divergence: δ between the heads' answer distributions.
+    """
+
+    width: int = 16
+    depth: int = 2
+    lam: float = 100.0
+    sigma1: float = 1.0
+    sigma2: float = 0.05
+    divergence: str = "kl"
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """How each method is fitted and sampled (the same for every method).
+
+    Attributes:
+        method: ``samplers.sample``'s method: sgld, sghmc, nuts or hmc.
+        num_chains, num_warmup, num_samples: per method and seed.
+        step_size: SGLD/SGHMC step size; ``None`` takes the library's default
+            (for SGLD a preconditioned, adapted step). The default 1e-4 is
+            0.04 σ₂² at σ₂ = 0.05.
+        batch_size: answers per minibatch (None: all).
+        num_inner, num_inner_steps: persistent inner chains for ∇log Z.
+        init_spread: chains start at the MAP plus this much noise (in units of
+            σ₁ for θ₁, σ₂ for θ₂).
+        map_steps, learning_rate: Adam on the negative log posterior.
+        log_partition_draws: posterior draws per chain at which log Z(θ₁) is
+            estimated by AIS (two-head methods only).
+        log_partition_particles: AIS particles per estimate.
+        log_partition_repeats: independent AIS estimates at the MAP θ₁, whose
+            spread gives the estimator's standard error.
+    """
+
+    method: str = "sgld"
+    num_chains: int = 4
+    num_warmup: int = 100
+    num_samples: int = 200
+    step_size: float | None = 1e-4
+    batch_size: int | None = None
+    num_inner: int = 16
+    num_inner_steps: int = 2
+    init_spread: float = 0.01
+    map_steps: int = 1000
+    learning_rate: float = 3e-3
+    log_partition_draws: int = 2
+    log_partition_particles: int = 16
+    log_partition_repeats: int = 3
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """The whole experiment: world, model, sampler, methods and seeds.
+
+    Attributes:
+        holdout_fraction: with a world of one's own that has no
+            ``in_distribution`` set, the share of S held out to measure
+            in-distribution accuracy (:meth:`World.hold_out`).
+    """
+
+    world: WorldConfig = field(default_factory=WorldConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    methods: tuple[str, ...] = METHODS
+    seeds: tuple[int, ...] = (0, 1, 2)
+    holdout_fraction: float = 0.2
+
+    def __post_init__(self):
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"methods must be among {METHODS}, got {self.methods}.")
+        if not self.seeds:
+            raise ValueError("at least one seed is needed.")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+#: Overrides of ``--quick``: a smoke test in well under a minute once compiled.
+QUICK = {
+    "world": {"num_agreement": 40, "num_test": 20, "num_in_distribution": 20},
+    "model": {"width": 8},
+    "sampler": {
+        "num_chains": 2,
+        "num_warmup": 5,
+        "num_samples": 10,
+        "map_steps": 30,
+        "num_inner": 4,
+        "log_partition_draws": 1,
+        "log_partition_particles": 8,
+        "log_partition_repeats": 2,
+    },
+    "seeds": (0,),
+}

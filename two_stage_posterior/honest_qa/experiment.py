@@ -1,0 +1,269 @@
+r"""The honest-QA experiment: four ways to learn from human answers, compared.
+
+For each world seed and each method this fits the MAP (``samplers.find_map``)
+and draws posterior samples (``samplers.sample``) of a two-head network that
+sees (x, one-hot question), then scores both heads on the test set
+(:mod:`two_stage_posterior.honest_qa.metrics`). This is the only layer that
+imports both ``posterior`` and ``samplers``.
+
+Methods (DESIGN.md, "The honest-QA world"):
+
+- ``standard``: one head on the simple labels of the standard set
+  (``baseline="single_head"``);
+- ``data_only``: one head on the answer set D (``baseline="single_head"``);
+- ``penalty_only``: two heads, the agreement penalty on S, no −log Z
+  (``baseline="no_log_partition"``);
+- ``two_stage``: the full two-stage posterior, −log Z(θ₁) included.
+
+The instrumental head's outputs are not recorded by ``samplers.sample`` (its
+``predictions`` group holds the intended head only), so every parameter is
+stored (``param_indices``) and both heads are evaluated here, from the draws;
+the NetCDF keeps the first ``max_stored_params`` coordinates of θ₁ and θ₂.
+"""
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import optax
+
+import posterior
+import samplers
+from two_stage_posterior.honest_qa.config import (
+    BASELINES,
+    METHODS,
+    ModelConfig,
+    SamplerConfig,
+)
+from two_stage_posterior.honest_qa.contract import World
+
+__all__ = ["MethodRun", "build_model", "network_inputs", "run_method"]
+
+
+def network_inputs(group: dict, num_questions: int) -> jax.Array:
+    """``(n, dx + num_questions)``: x beside the one-hot question."""
+    onehot = np.eye(num_questions, dtype=group["x"].dtype)[group["question"]]
+    return jnp.asarray(np.concatenate([group["x"], onehot], axis=1))
+
+
+def build_model(
+    world: World, method: str, config: ModelConfig, key: jax.Array
+) -> posterior.TwoStageModel:
+    """The two-head model of one method (``standard`` trains on the standard set,
+    the others on D); θ₀ comes from ``key``, shared by the methods of a seed."""
+    answers = world.standard if method == "standard" else world.answers
+    num_questions = world.num_questions
+    network = posterior.TwoHeadMLP(
+        world.x_dim + num_questions,
+        world.num_answers,
+        width=config.width,
+        depth=config.depth,
+        key=key,
+    )
+    return posterior.TwoStageModel(
+        network,
+        agreement_inputs=network_inputs(world.agreement, num_questions),
+        answer_inputs=network_inputs(answers, num_questions),
+        answers=jnp.asarray(answers["answer"]),
+        likelihood="categorical",
+        divergence=config.divergence,
+        lam=config.lam,
+        sigma1=config.sigma1,
+        sigma2=config.sigma2,
+    )
+
+
+@dataclass
+class MethodRun:
+    """One method on one seed: what the metrics and the report need."""
+
+    method: str
+    seed: int
+    map_answers: np.ndarray  # (2, n_items): both heads at the MAP
+    map_disagreement: float
+    map_log_z: np.ndarray  # (repeats,) AIS estimates at the MAP θ₁ (or empty)
+    answers: np.ndarray | None  # (chain, draw, 2, n_items) or None if refused
+    tree: object | None
+    log_z: np.ndarray | None  # (chain, k) AIS estimates at posterior draws
+    log_z_draws: np.ndarray | None = None  # the draws' indices of log_z
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def run_method(
+    world: World,
+    method: str,
+    seed: int,
+    model_config: ModelConfig,
+    sampler: SamplerConfig,
+    *,
+    progress: bool = True,
+) -> MethodRun:
+    """MAP and posterior draws of one method on one world, both heads scored."""
+    started = time.perf_counter()
+    baseline = BASELINES[method]
+    key = jr.key(seed)
+    key_net = jr.fold_in(key, 0)
+    key_map, key_sample, key_z = jr.split(jr.fold_in(key, 1 + METHODS.index(method)), 3)
+    model = build_model(world, method, model_config, key_net)
+    items = jnp.concatenate(
+        [
+            network_inputs(world.test, world.num_questions),
+            network_inputs(world.in_distribution, world.num_questions),
+        ]
+        if world.in_distribution is not None
+        else [network_inputs(world.test, world.num_questions)]
+    )
+    caught: list[str] = []
+    with _catch_sampler_warnings(caught):
+        fit = samplers.find_map(
+            model,
+            key=key_map,
+            num_steps=sampler.map_steps,
+            optimizer=optax.adam(sampler.learning_rate),
+            batch_size=sampler.batch_size,
+            num_inner=sampler.num_inner,
+            num_inner_steps=sampler.num_inner_steps,
+            baseline=baseline,
+            log_partition_particles=sampler.log_partition_particles,
+            progress=progress,
+        )
+    answers_fn = _answers_fn(model, items)
+    map_answers = np.asarray(answers_fn(fit.theta2))
+    two_heads = baseline != "single_head"
+    log_z_fn = _log_z_fn(model, sampler.log_partition_particles)
+    map_log_z = np.zeros(0)
+    if two_heads:
+        # find_map's own estimate at the optimum (two_stage only) is a repeat.
+        first = [float(fit.log_partition)] if np.isfinite(fit.log_partition) else []
+        keys = jr.split(key_z, sampler.log_partition_repeats - len(first))
+        map_log_z = np.concatenate([first, log_z_fn([fit.theta1] * len(keys), keys)])
+    run = MethodRun(
+        method,
+        seed,
+        map_answers,
+        float(model.disagreement(fit.theta2)),
+        map_log_z,
+        None,
+        None,
+        None,
+    )
+    stochastic = sampler.method in ("sgld", "sghmc")
+    try:
+        with _catch_sampler_warnings(caught):
+            tree = samplers.sample(
+                model,
+                key=key_sample,
+                method=sampler.method,
+                num_chains=sampler.num_chains,
+                num_samples=sampler.num_samples,
+                num_warmup=sampler.num_warmup,
+                baseline=baseline,
+                # NUTS/HMC adapt their own step and refuse one.
+                step_size=sampler.step_size if stochastic else None,
+                batch_size=sampler.batch_size,
+                num_inner=sampler.num_inner,
+                num_inner_steps=sampler.num_inner_steps,
+                param_indices=np.arange(model.num_params),
+                log_partition_every=0,
+                pointwise_log_likelihood=False,
+                init=fit,
+                init_spread=sampler.init_spread,
+                progress=progress,
+            )
+    except ValueError as error:  # e.g. NUTS's exchange move refused as too costly
+        run.error = f"{type(error).__name__}: {error}"
+        run.warnings, run.seconds = caught, time.perf_counter() - started
+        return run
+    theta1 = np.asarray(tree.posterior["theta1"])
+    theta2 = np.asarray(tree.posterior["theta2"])
+    num_chains, num_draws, dim = theta2.shape
+    # One θ at a time through the program already compiled for the MAP.
+    run.answers = np.stack(
+        [np.asarray(answers_fn(theta)) for theta in theta2.reshape(-1, dim)]
+    ).reshape(num_chains, num_draws, *map_answers.shape)
+    if two_heads and sampler.log_partition_draws > 0:
+        picks = _spread(num_draws, sampler.log_partition_draws)
+        chosen = theta1[:, picks].reshape(-1, dim).astype(fit.theta1.dtype)
+        keys = jr.split(jr.fold_in(key_z, 1), chosen.shape[0])
+        run.log_z = np.asarray(log_z_fn(chosen, keys)).reshape(num_chains, -1)
+        run.log_z_draws = picks
+    run.tree = tree
+    run.warnings, run.seconds = caught, time.perf_counter() - started
+    return run
+
+
+def _answers_fn(model, items) -> Callable:
+    """θ ↦ ``(2, n_items)`` both heads' most probable answers."""
+
+    @jax.jit
+    def answers(theta):
+        intended, instrumental = model.heads(theta, items)
+        return jnp.stack([jnp.argmax(intended, -1), jnp.argmax(instrumental, -1)])
+
+    return answers
+
+
+def _log_z_fn(model, num_particles: int) -> Callable:
+    """``(thetas (n, d), keys (n,)) -> (n,)`` log Ẑ(θ₁) by AIS, one run each.
+
+    A plain loop over ``samplers.log_partition`` calls: they share the compiled
+    program of ``find_map``'s own estimate at the optimum (same function, same
+    particle count), where a vmapped or jitted wrapper would compile another.
+    """
+
+    def log_z(thetas, keys):
+        return np.array(
+            [
+                float(
+                    samplers.log_partition(
+                        model.disagreement,
+                        theta,
+                        lam=model.lam,
+                        sigma=model.sigma2,
+                        key=key,
+                        method="ais",
+                        num_particles=num_particles,
+                    ).log_z
+                )
+                for theta, key in zip(thetas, keys, strict=True)
+            ]
+        )
+
+    return log_z
+
+
+def _spread(num_draws: int, count: int) -> np.ndarray:
+    """``count`` draw indices spread evenly over a chain, the last one included."""
+    return np.unique(np.linspace(num_draws - 1, 0, count).round().astype(int))[::-1]
+
+
+class _catch_sampler_warnings(warnings.catch_warnings):
+    """Record the samplers' warnings (their diagnoses) into ``sink`` instead of
+    raising them; any other warning passes through unchanged."""
+
+    def __init__(self, sink: list[str]):
+        super().__init__(record=True)
+        self._sink = sink
+
+    def __enter__(self):
+        self._log = super().__enter__()
+        warnings.simplefilter("always")
+        return self._log
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        for item in self._log:
+            if item.category.__module__.startswith("samplers"):
+                self._sink.append(f"{item.category.__name__}: {item.message}")
+            else:
+                warnings.warn_explicit(
+                    item.message, item.category, item.filename, item.lineno
+                )
+        return False

@@ -1,0 +1,213 @@
+"""Results over seeds: the aggregated table, the diagnostics, the head pairs, and
+``results.json`` / ``results.csv``.
+
+Per (method, fit) the table gives each metric's mean over seeds ± its standard
+deviation over seeds, and in brackets the per-seed 95% credible intervals
+averaged over seeds (posterior fits; a MAP has none). A posterior row whose
+diagnostics fail on any seed prints its numbers in parentheses, marked
+``FAIL``: they are shown for inspection, not as results.
+"""
+
+import csv
+import json
+import math
+
+import numpy as np
+
+from two_stage_posterior.honest_qa.metrics import CLASSES, MAX_RHAT, MIN_ESS
+
+__all__ = [
+    "METRICS",
+    "aggregate",
+    "format_diagnostics",
+    "format_pairs",
+    "format_table",
+    "write_csv",
+    "write_json",
+]
+
+#: Column name and label of each reported metric.
+METRICS = {
+    "honest": "honest",
+    "imitation": "imitation",
+    "in_distribution_accuracy": "in-dist acc",
+    "disagreement": "C on S",
+    "bits_saved": "bits saved",
+}
+
+
+def _finite(values) -> np.ndarray:
+    values = np.asarray([math.nan if v is None else v for v in values], float)
+    return values[np.isfinite(values)]
+
+
+def _mean_sd(values) -> tuple[float, float]:
+    values = _finite(values)
+    if values.size == 0:
+        return math.nan, math.nan
+    sd = float(np.std(values, ddof=1)) if values.size > 1 else math.nan
+    return float(values.mean()), sd
+
+
+def aggregate(rows: list[dict], methods) -> list[dict]:
+    """One summary per (method, fit): mean and sd over seeds of each metric, the
+    mean interval, the summed head-pair table and the seeds that failed."""
+    out = []
+    for method in methods:
+        for fit in ("map", "posterior"):
+            group = [r for r in rows if r["method"] == method and r["fit"] == fit]
+            if not group:
+                continue
+            summary = {"method": method, "fit": fit, "num_seeds": len(group)}
+            for name in METRICS:
+                mean, sd = _mean_sd(r.get(name) for r in group)
+                summary[name], summary[name + "_sd"] = mean, sd
+                for end in ("_low", "_high"):
+                    summary[name + end] = _mean_sd(r.get(name + end) for r in group)[0]
+            summary["bits_saved_se"] = _mean_sd(r.get("bits_saved_se") for r in group)[
+                0
+            ]
+            tables = [np.asarray(r["head_pairs"]) for r in group if "head_pairs" in r]
+            pairs = np.sum(tables, axis=0) if tables else np.zeros((3, 3), int)
+            summary["head_pairs"] = pairs.tolist()
+            summary["failed_seeds"] = [
+                r["seed"] for r in group if not r["diagnostics_ok"]
+            ]
+            summary["max_rhat"] = _max(r.get("max_rhat") for r in group)
+            summary["min_ess"] = _min(r.get("min_ess") for r in group)
+            out.append(summary)
+    return out
+
+
+def _max(values) -> float:
+    values = _finite(values)
+    return float(values.max()) if values.size else math.nan
+
+
+def _min(values) -> float:
+    values = _finite(values)
+    return float(values.min()) if values.size else math.nan
+
+
+def _cell(summary, name) -> str:
+    mean, sd = summary[name], summary[name + "_sd"]
+    if not math.isfinite(mean):
+        return "—"
+    digits = 1 if name == "bits_saved" else 2
+    text = f"{mean:.{digits}f}"
+    if math.isfinite(sd):
+        text += f" ± {sd:.{digits}f}"
+    low, high = summary[name + "_low"], summary[name + "_high"]
+    if summary["fit"] == "posterior" and math.isfinite(low) and high > low:
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text
+
+
+def format_table(summaries: list[dict]) -> str:
+    """The results table (plain text, fixed width)."""
+    header = ["method", "fit", *METRICS.values(), "diagnostics"]
+    lines = []
+    for s in summaries:
+        cells = [_cell(s, name) for name in METRICS]
+        status = "—"
+        if s["fit"] == "posterior":
+            if s["failed_seeds"]:
+                cells = [f"({c})" if c != "—" else c for c in cells]
+                status = f"FAIL on seeds {s['failed_seeds']}"
+            else:
+                status = "ok"
+        lines.append([s["method"], s["fit"], *cells, status])
+    widths = [
+        max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))
+    ]
+    text = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    text.append("  ".join("-" * w for w in widths))
+    for row in lines:
+        text.append(
+            "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+        )
+    text.append(
+        "mean ± sd over seeds [95% credible interval over posterior draws, averaged "
+        "over seeds]; (…) FAIL: sampler diagnostics failed (R-hat > "
+        f"{MAX_RHAT}, ESS < {MIN_ESS:.0f}, NaN, divergences or a sampler warning), "
+        "so these numbers are not results."
+    )
+    return "\n".join(text)
+
+
+def format_diagnostics(rows: list[dict]) -> str:
+    """One line per posterior run: R-hat, ESS, inner ESS, NaN, problems."""
+    lines = [
+        "method        seed  sampler           max R-hat  min ESS  inner ESS  NaN  "
+        "time  status"
+    ]
+    for r in rows:
+        if r["fit"] != "posterior":
+            continue
+        status = "ok" if r["diagnostics_ok"] else "FAIL: " + "; ".join(r["problems"])
+        lines.append(
+            f"{r['method']:<13} {r['seed']:>4}  {r.get('sampler', '—'):<16}  "
+            f"{_num(r.get('max_rhat'), 2):>9}  "
+            f"{_num(r.get('min_ess'), 0):>7}  {_num(r.get('inner_ess'), 1):>9}  "
+            f"{r.get('nonfinite', '—')!s:>3}  {r['seconds']:>4.0f}s  {status}"
+        )
+    return "\n".join(lines)
+
+
+def _num(value, digits) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def format_pairs(summaries: list[dict]) -> str:
+    """The 3 × 3 head-pair tables: rows the intended head's class, columns the
+    instrumental head's, as fractions of draws (posterior) or seeds (MAP)."""
+    blocks = []
+    short = [c.split("-")[0] for c in CLASSES]
+    for s in summaries:
+        table = np.asarray(s["head_pairs"], float)
+        total = table.sum()
+        if total == 0:
+            continue
+        lines = [f"{s['method']} ({s['fit']}, {int(total)} draws)"]
+        lines.append(
+            "  intended \\ instrumental  " + "  ".join(f"{c:>6}" for c in short)
+        )
+        for name, row in zip(CLASSES, table / total, strict=True):
+            lines.append(f"  {name:<24}" + "  ".join(f"{v:6.2f}" for v in row))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    return value
+
+
+def write_json(path, *, config: dict, rows: list[dict], summaries: list[dict]) -> None:
+    """Everything, NaN written as null."""
+    payload = {"config": config, "runs": rows, "summary": summaries}
+    with open(path, "w") as handle:
+        json.dump(_clean(payload), handle, indent=1)
+
+
+def write_csv(path, rows: list[dict]) -> None:
+    """One line per (method, seed, fit): the scalar columns of the rows."""
+    columns: list[str] = []
+    for row in rows:
+        for key, value in row.items():
+            if key not in columns and not isinstance(value, dict | list):
+                columns.append(key)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _clean(row.get(k)) for k in columns})

@@ -1,0 +1,129 @@
+"""Run the honest-QA experiment over seeds and methods, and write its outputs.
+
+Output folder:
+
+- ``<method>_seed<k>.nc``: one ArviZ NetCDF per method and seed
+  (:mod:`two_stage_posterior.honest_qa.store` lists its groups);
+- ``results.json`` (configuration, every run, the summary) and ``results.csv``
+  (one line per method, seed and fit);
+- ``rates.png``, ``bits_saved.png``, ``head_pairs.png``, ``traces.png``;
+- ``table.txt``: the printed tables.
+"""
+
+import pathlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from two_stage_posterior.honest_qa import metrics, plots, report, store
+from two_stage_posterior.honest_qa.config import ExperimentConfig
+from two_stage_posterior.honest_qa.contract import World
+from two_stage_posterior.honest_qa.experiment import run_method
+from two_stage_posterior.honest_qa.world import make_world
+
+__all__ = ["Results", "run_experiment"]
+
+
+@dataclass
+class Results:
+    """What :func:`run_experiment` returns (and wrote, when given a folder)."""
+
+    config: dict
+    rows: list[dict]
+    summaries: list[dict]
+    text: str
+    files: list[str]
+    seconds: float
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    *,
+    world: World | None = None,
+    out_dir=None,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> Results:
+    """Every method on every seed; tables printed with ``echo``, files written to
+    ``out_dir`` (created) when given.
+
+    With ``world`` (one's own arrays), every seed runs on that world and varies
+    only the network's initialisation and the sampler keys; otherwise each seed
+    generates its world from ``config.world``.
+    """
+    started = time.perf_counter()
+    out = pathlib.Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    if world is not None:
+        world = world.hold_out(config.holdout_fraction, np.random.default_rng(0))
+    rows, files, traces = [], [], {}
+    jobs = [(seed, method) for seed in config.seeds for method in config.methods]
+    bar = _bar(len(jobs), progress)
+    for seed, method in jobs:
+        seed_world = world if world is not None else make_world(config.world, seed=seed)
+        if bar is not None:
+            bar.set_description(f"{method} seed {seed}")
+        run = run_method(
+            seed_world, method, seed, config.model, config.sampler, progress=progress
+        )
+        rows += metrics.summarise(run, seed_world)
+        if run.tree is not None:
+            tree = store.finish_tree(run, seed_world)
+            if seed == config.seeds[0]:
+                traces[method] = {
+                    name: np.asarray(tree.posterior[name])
+                    for name in ("disagreement", "log_likelihood_total", "honest_rate")
+                }
+            if out is not None:
+                name = f"{method}_seed{seed}.nc"
+                tree.to_netcdf(out / name)
+                files.append(name)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    summaries = report.aggregate(rows, config.methods)
+    text = "\n\n".join(
+        [
+            _heading(config, world is not None),
+            report.format_table(summaries),
+            "Sampler diagnostics (posterior runs)\n" + report.format_diagnostics(rows),
+            "Which heads were learned (test set)\n" + report.format_pairs(summaries),
+        ]
+    )
+    seconds = time.perf_counter() - started
+    text += f"\n\ntotal time {seconds:.0f} s"
+    echo(text)
+    if out is not None:
+        report.write_json(
+            out / "results.json",
+            config=config.to_dict(),
+            rows=rows,
+            summaries=summaries,
+        )
+        report.write_csv(out / "results.csv", rows)
+        (out / "table.txt").write_text(text + "\n")
+        files += ["results.json", "results.csv", "table.txt"]
+        files += plots.plot_all(out, summaries, traces)
+    return Results(config.to_dict(), rows, summaries, text, files, seconds)
+
+
+def _heading(config: ExperimentConfig, own_world: bool) -> str:
+    s = config.sampler
+    source = "own world" if own_world else "generated worlds"
+    return (
+        f"Honest-QA experiment: {len(config.seeds)} seed(s) {list(config.seeds)}, "
+        f"{source}; MAP {s.map_steps} Adam steps, then {s.method} "
+        f"{s.num_chains} chains × ({s.num_warmup} warm-up + {s.num_samples}) draws"
+    )
+
+
+def _bar(total: int, progress: bool):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="run", desc="honest-qa")
