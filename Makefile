@@ -1,7 +1,8 @@
 # two-stage-posterior developer tasks.
 #
 #   make test     lint + format check + pytest (xdist, 2 workers)
-#   make demo     run `two-stage-posterior demo` (exact cases, AIS, NUTS+exchange)
+#   make demo     run `two-stage-posterior honest-qa` (the honest-QA experiment,
+#                 defaults; tables, NetCDF files and plots in build/honest-qa)
 #   make lint     ruff check + ruff format --check
 #   make format   ruff format + ruff check --fix
 #   make lock     regenerate requirements.lock (uv, Python 3.12, universal;
@@ -70,7 +71,7 @@ test: $(STAMP)
 	$(VPY) -m pytest -n $(XDIST_WORKERS)
 
 demo: $(STAMP)
-	$(VENV)/bin/two-stage-posterior demo
+	$(VENV)/bin/two-stage-posterior honest-qa --out build/honest-qa
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

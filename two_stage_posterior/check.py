@@ -1,4 +1,4 @@
-"""The demonstration behind ``make demo``: every number printed is checked
+"""`two-stage-posterior check`: the linear-Gaussian and quadrature checks; every number printed is checked
 against an exact answer computed independently of the estimator."""
 
 import math

@@ -1,0 +1,327 @@
+"""``two-stage-posterior honest-qa``: the experiment's command-line options.
+
+Every option defaults to the value of the configuration dataclasses
+(:class:`WorldConfig`, :class:`ModelConfig`, :class:`SamplerConfig`,
+:class:`ExperimentConfig`); ``--quick`` replaces some defaults by the small sizes
+of :data:`~two_stage_posterior.honest_qa.config.QUICK`, and explicit options
+override both.
+"""
+
+import argparse
+import os
+import pathlib
+import sys
+import tempfile
+
+__all__ = ["add_parser", "run"]
+
+# (flag, section, field, type, help)
+_OPTIONS = [
+    ("--num-slots", "world", "num_slots", int, "slots per scene; answers 0..num_slots"),
+    ("--num-kinds", "world", "num_kinds", int, "kinds of object"),
+    (
+        "--object-probability",
+        "world",
+        "object_probability",
+        float,
+        "chance that a slot holds an object",
+    ),
+    (
+        "--occlusion-probability",
+        "world",
+        "occlusion_probability",
+        float,
+        "chance that a further object of an occludable kind is occluded",
+    ),
+    ("--num-agreement", "world", "num_agreement", int, "|S|, scenes without occlusion"),
+    (
+        "--correction-fraction",
+        "world",
+        "correction_fraction",
+        float,
+        "corrected occlusion scenes in D, as a fraction of |S|",
+    ),
+    (
+        "--correction-kinds",
+        "world",
+        "correction_kinds",
+        "ints",
+        "kinds occluded in D's corrected scenes, e.g. 0,1; the rest are held out",
+    ),
+    ("--num-test", "world", "num_test", int, "test items"),
+    (
+        "--num-in-distribution",
+        "world",
+        "num_in_distribution",
+        int,
+        "fresh no-occlusion items for in-distribution accuracy",
+    ),
+    ("--x-dim", "world", "x_dim", int, "length of the encoding x"),
+    ("--encoder-gain", "world", "encoder_gain", float, "gain of the random encoder"),
+    ("--noise", "world", "noise", float, "noise standard deviation added to x"),
+    (
+        "--complex-error-rate",
+        "world",
+        "complex_error_rate",
+        float,
+        "chance that the complex labeller gives a wrong count",
+    ),
+    ("--width", "model", "width", int, "width of the network's trunk"),
+    ("--depth", "model", "depth", int, "hidden layers of the trunk"),
+    ("--lam", "model", "lam", float, "λ of the agreement factor exp(−λC)"),
+    ("--sigma1", "model", "sigma1", float, "prior scale of θ₁ around θ₀"),
+    ("--sigma2", "model", "sigma2", float, "scale of θ₂ around θ₁"),
+    (
+        "--divergence",
+        "model",
+        "divergence",
+        str,
+        "divergence between the heads: kl, reverse_kl, jensen_shannon, total_variation",
+    ),
+    ("--sampler", "sampler", "method", str, "sgld, sghmc, nuts or hmc"),
+    ("--chains", "sampler", "num_chains", int, "chains per method and seed"),
+    ("--warmup", "sampler", "num_warmup", int, "warm-up steps per chain (dropped)"),
+    ("--samples", "sampler", "num_samples", int, "draws kept per chain"),
+    (
+        "--step-size",
+        "sampler",
+        "step_size",
+        "step",
+        "SGLD/SGHMC step size, or 'auto' for the library's adapted one",
+    ),
+    (
+        "--batch-size",
+        "sampler",
+        "batch_size",
+        int,
+        "answers per minibatch (default all)",
+    ),
+    ("--num-inner", "sampler", "num_inner", int, "persistent inner chains for ∇log Z"),
+    (
+        "--num-inner-steps",
+        "sampler",
+        "num_inner_steps",
+        int,
+        "inner MALA steps per outer step",
+    ),
+    (
+        "--init-spread",
+        "sampler",
+        "init_spread",
+        float,
+        "chains start at the MAP plus this much noise (units of σ₁, σ₂)",
+    ),
+    ("--map-steps", "sampler", "map_steps", int, "Adam steps of the MAP fit"),
+    ("--learning-rate", "sampler", "learning_rate", float, "Adam's learning rate"),
+    (
+        "--log-z-draws",
+        "sampler",
+        "log_partition_draws",
+        int,
+        "draws per chain at which bits saved is estimated by AIS",
+    ),
+    (
+        "--log-z-particles",
+        "sampler",
+        "log_partition_particles",
+        int,
+        "AIS particles per estimate",
+    ),
+    (
+        "--log-z-repeats",
+        "sampler",
+        "log_partition_repeats",
+        int,
+        "independent AIS estimates at the MAP (their spread is the SE)",
+    ),
+    (
+        "--holdout-fraction",
+        "experiment",
+        "holdout_fraction",
+        float,
+        "with --world and no in_distribution arrays: share of S held out",
+    ),
+]
+
+
+def add_parser(commands) -> argparse.ArgumentParser:
+    """Add the ``honest-qa`` subcommand to an ``add_subparsers`` object."""
+    from two_stage_posterior.honest_qa.config import METHODS
+
+    parser = commands.add_parser(
+        "honest-qa",
+        help="the honest-QA experiment: honest or imitating? (make demo)",
+        description=(
+            "Trains a two-head network on human answers in a synthetic world "
+            "where the human errs on occluded objects, by four methods (standard, "
+            "data_only, penalty_only, two_stage), fits the MAP and posterior "
+            "samples, and reports honest and imitation rates, in-distribution "
+            "accuracy, C on S, bits saved, the learned heads and the sampler "
+            "diagnostics. Defaults are the configuration's; see docs/honest_qa.md."
+        ),
+    )
+    parser.add_argument(
+        "--out",
+        default="honest-qa-results",
+        metavar="DIR",
+        help="output folder (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=_ints,
+        default=None,
+        metavar="0,1,2",
+        help="world seeds (with --world: sampler seeds); default 0,1,2",
+    )
+    parser.add_argument(
+        "--methods",
+        type=_names(METHODS),
+        default=None,
+        metavar=",".join(METHODS),
+        help="methods to run; default all",
+    )
+    parser.add_argument(
+        "--world",
+        type=pathlib.Path,
+        default=None,
+        metavar="PATH",
+        help="an .npz of one's own world (docs/honest_qa.md)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, one seed: a smoke test"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--compilation-cache",
+        default=None,
+        metavar="DIR",
+        help="keep JAX's compilation cache here (default: a "
+        "temporary folder, removed at the end)",
+    )
+    for flag, section, name, kind, text in _OPTIONS:
+        default = _default(section, name)
+        metavar = {int: "N", float: "X", str: "NAME", "ints": "K,K", "step": "X"}[kind]
+        kind = {"ints": _ints, "step": _step}.get(kind, kind)
+        parser.add_argument(
+            flag,
+            dest=f"{section}.{name}",
+            default=None,
+            metavar=metavar,
+            type=kind,
+            help=f"{text} (default: {default})",
+        )
+    return parser
+
+
+def _default(section, name):
+    from two_stage_posterior.honest_qa.config import ExperimentConfig
+
+    config = ExperimentConfig()
+    value = getattr(
+        config if section == "experiment" else getattr(config, section), name
+    )
+    return ",".join(map(str, value)) if isinstance(value, tuple) else value
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected integers like 0,1,2: {text!r}"
+        ) from None
+
+
+def _step(text: str):
+    """A step size, or ``auto``: the library's adapted step (kept as "auto" here,
+    None in the configuration)."""
+    if text == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or 'auto': {text!r}"
+        ) from None
+
+
+def _names(choices):
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(part.strip() for part in text.split(",") if part.strip())
+        bad = [n for n in names if n not in choices]
+        if bad or not names:
+            raise argparse.ArgumentTypeError(f"unknown {bad}; choose from {choices}")
+        return names
+
+    return parse
+
+
+def build_config(arguments):
+    """The :class:`ExperimentConfig` of parsed arguments."""
+    from two_stage_posterior.honest_qa.config import (
+        QUICK,
+        ExperimentConfig,
+        ModelConfig,
+        SamplerConfig,
+    )
+    from two_stage_posterior.honest_qa.world import WorldConfig
+
+    sections = {"world": {}, "model": {}, "sampler": {}, "experiment": {}}
+    if arguments.quick:
+        for section in ("world", "model", "sampler"):
+            sections[section].update(QUICK[section])
+        sections["experiment"]["seeds"] = QUICK["seeds"]
+    for key, value in vars(arguments).items():
+        if "." in key and value is not None:
+            section, name = key.split(".")
+            sections[section][name] = None if value == "auto" else value
+    if arguments.seeds is not None:
+        sections["experiment"]["seeds"] = arguments.seeds
+    if arguments.methods is not None:
+        sections["experiment"]["methods"] = arguments.methods
+    return ExperimentConfig(
+        world=WorldConfig(**sections["world"]),
+        model=ModelConfig(**sections["model"]),
+        sampler=SamplerConfig(**sections["sampler"]),
+        **sections["experiment"],
+    )
+
+
+def _configure_jax(cache_dir: str) -> None:
+    """Closed-over arrays (each seed's data) become arguments of the compiled
+    programs instead of constants, so that a program compiled for one seed
+    serves the next from the compilation cache: with identical shapes the
+    compiled code is the same. Set before JAX is imported; without it the
+    experiment only compiles more."""
+    os.environ.setdefault("JAX_USE_SIMPLIFIED_JAXPR_CONSTANTS", "true")
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
+def run(arguments) -> int:
+    """Run the experiment of parsed ``arguments``; returns the exit status."""
+    fresh = "jax" not in sys.modules
+    with tempfile.TemporaryDirectory(prefix="honest-qa-jax-") as scratch:
+        if fresh or arguments.compilation_cache is not None:
+            _configure_jax(arguments.compilation_cache or scratch)
+        from two_stage_posterior.honest_qa.contract import WorldError, load_npz
+        from two_stage_posterior.honest_qa.runner import run_experiment
+
+        try:
+            config = build_config(arguments)
+            world = load_npz(arguments.world) if arguments.world else None
+        except (WorldError, ValueError, TypeError, OSError) as error:
+            print(f"honest-qa: {error}", file=sys.stderr)
+            return 2
+        results = run_experiment(
+            config,
+            world=world,
+            out_dir=arguments.out,
+            progress=not arguments.no_progress,
+        )
+    out = pathlib.Path(arguments.out)
+    print(f"\nwrote {len(results.files)} files to {out.resolve()}:")
+    print("  " + " ".join(sorted(results.files)))
+    return 0
