@@ -105,21 +105,20 @@ def run_method(
     *,
     progress: bool = True,
 ) -> MethodRun:
-    """MAP and posterior draws of one method on one world, both heads scored."""
+    """MAP and posterior draws of one method on one world, both heads scored.
+
+    The seed fixes θ₀ (shared by the methods) and, per method, the keys of the
+    MAP, the sampler and the AIS estimates. A sampler that refuses the model
+    (e.g. NUTS's exchange move where agreement is too rare) leaves the run
+    with its MAP only and the refusal in ``error``.
+    """
     started = time.perf_counter()
-    baseline = BASELINES[method]
+    two_heads = BASELINES[method] != "single_head"
     key = jr.key(seed)
-    key_net = jr.fold_in(key, 0)
     key_map, key_sample, key_z = jr.split(jr.fold_in(key, 1 + METHODS.index(method)), 3)
-    model = build_model(world, method, model_config, key_net)
-    items = jnp.concatenate(
-        [
-            network_inputs(world.test, world.num_questions),
-            network_inputs(world.in_distribution, world.num_questions),
-        ]
-        if world.in_distribution is not None
-        else [network_inputs(world.test, world.num_questions)]
-    )
+    model = build_model(world, method, model_config, jr.fold_in(key, 0))
+    answers_fn = _answers_fn(model, _items(world))
+    log_z_fn = _log_z_fn(model, sampler.log_partition_particles)
     caught: list[str] = []
     with _catch_sampler_warnings(caught):
         fit = samplers.find_map(
@@ -130,14 +129,10 @@ def run_method(
             batch_size=sampler.batch_size,
             num_inner=sampler.num_inner,
             num_inner_steps=sampler.num_inner_steps,
-            baseline=baseline,
+            baseline=BASELINES[method],
             log_partition_particles=sampler.log_partition_particles,
             progress=progress,
         )
-    answers_fn = _answers_fn(model, items)
-    map_answers = np.asarray(answers_fn(fit.theta2))
-    two_heads = baseline != "single_head"
-    log_z_fn = _log_z_fn(model, sampler.log_partition_particles)
     map_log_z = np.zeros(0)
     if two_heads:
         # find_map's own estimate at the optimum (two_stage only) is a repeat.
@@ -147,56 +142,75 @@ def run_method(
     run = MethodRun(
         method,
         seed,
-        map_answers,
+        np.asarray(answers_fn(fit.theta2)),
         float(model.disagreement(fit.theta2)),
         map_log_z,
         None,
         None,
         None,
     )
-    stochastic = sampler.method in ("sgld", "sghmc")
     try:
         with _catch_sampler_warnings(caught):
-            tree = samplers.sample(
-                model,
-                key=key_sample,
-                method=sampler.method,
-                num_chains=sampler.num_chains,
-                num_samples=sampler.num_samples,
-                num_warmup=sampler.num_warmup,
-                baseline=baseline,
-                # NUTS/HMC adapt their own step and refuse one.
-                step_size=sampler.step_size if stochastic else None,
-                batch_size=sampler.batch_size,
-                num_inner=sampler.num_inner,
-                num_inner_steps=sampler.num_inner_steps,
-                param_indices=np.arange(model.num_params),
-                log_partition_every=0,
-                pointwise_log_likelihood=False,
-                init=fit,
-                init_spread=sampler.init_spread,
-                progress=progress,
-            )
-    except ValueError as error:  # e.g. NUTS's exchange move refused as too costly
+            tree = _sample(model, method, sampler, fit, key_sample, progress)
+    except ValueError as error:
         run.error = f"{type(error).__name__}: {error}"
-        run.warnings, run.seconds = caught, time.perf_counter() - started
-        return run
+    else:
+        _score_draws(run, tree, answers_fn, two_heads and log_z_fn, sampler, key_z)
+    run.warnings, run.seconds = caught, time.perf_counter() - started
+    return run
+
+
+def _items(world: World) -> jax.Array:
+    """The scored inputs: the test items, then the in-distribution ones."""
+    groups = [world.test]
+    if world.in_distribution is not None:
+        groups.append(world.in_distribution)
+    return jnp.concatenate([network_inputs(g, world.num_questions) for g in groups])
+
+
+def _sample(model, method, sampler: SamplerConfig, fit, key, progress):
+    stochastic = sampler.method in ("sgld", "sghmc")
+    return samplers.sample(
+        model,
+        key=key,
+        method=sampler.method,
+        num_chains=sampler.num_chains,
+        num_samples=sampler.num_samples,
+        num_warmup=sampler.num_warmup,
+        baseline=BASELINES[method],
+        # NUTS/HMC adapt their own step and refuse one.
+        step_size=sampler.step_size if stochastic else None,
+        batch_size=sampler.batch_size,
+        num_inner=sampler.num_inner,
+        num_inner_steps=sampler.num_inner_steps,
+        # Every coordinate, so that both heads can be evaluated at every draw
+        # (sample's predictions hold the intended head only); the NetCDF keeps
+        # a few (store.MAX_STORED_PARAMS).
+        param_indices=np.arange(model.num_params),
+        log_partition_every=0,
+        pointwise_log_likelihood=False,
+        init=fit,
+        init_spread=sampler.init_spread,
+        progress=progress,
+    )
+
+
+def _score_draws(run: MethodRun, tree, answers_fn, log_z_fn, sampler, key) -> None:
+    """Both heads' answers at every draw, and log Ẑ(θ₁) at a few draws."""
     theta1 = np.asarray(tree.posterior["theta1"])
     theta2 = np.asarray(tree.posterior["theta2"])
     num_chains, num_draws, dim = theta2.shape
     # One θ at a time through the program already compiled for the MAP.
     run.answers = np.stack(
         [np.asarray(answers_fn(theta)) for theta in theta2.reshape(-1, dim)]
-    ).reshape(num_chains, num_draws, *map_answers.shape)
-    if two_heads and sampler.log_partition_draws > 0:
+    ).reshape(num_chains, num_draws, *run.map_answers.shape)
+    if log_z_fn and sampler.log_partition_draws > 0:
         picks = _spread(num_draws, sampler.log_partition_draws)
-        chosen = theta1[:, picks].reshape(-1, dim).astype(fit.theta1.dtype)
-        keys = jr.split(jr.fold_in(key_z, 1), chosen.shape[0])
+        chosen = theta1[:, picks].reshape(-1, dim)
+        keys = jr.split(jr.fold_in(key, 1), chosen.shape[0])
         run.log_z = np.asarray(log_z_fn(chosen, keys)).reshape(num_chains, -1)
         run.log_z_draws = picks
     run.tree = tree
-    run.warnings, run.seconds = caught, time.perf_counter() - started
-    return run
 
 
 def _answers_fn(model, items) -> Callable:
@@ -207,7 +221,8 @@ def _answers_fn(model, items) -> Callable:
         intended, instrumental = model.heads(theta, items)
         return jnp.stack([jnp.argmax(intended, -1), jnp.argmax(instrumental, -1)])
 
-    return answers
+    # Stored draws and the MAP in one dtype: one compiled program.
+    return lambda theta: answers(jnp.asarray(theta, model.theta0.dtype))
 
 
 def _log_z_fn(model, num_particles: int) -> Callable:
@@ -224,7 +239,7 @@ def _log_z_fn(model, num_particles: int) -> Callable:
                 float(
                     samplers.log_partition(
                         model.disagreement,
-                        theta,
+                        jnp.asarray(theta, model.theta0.dtype),
                         lam=model.lam,
                         sigma=model.sigma2,
                         key=key,
@@ -240,8 +255,9 @@ def _log_z_fn(model, num_particles: int) -> Callable:
 
 
 def _spread(num_draws: int, count: int) -> np.ndarray:
-    """``count`` draw indices spread evenly over a chain, the last one included."""
-    return np.unique(np.linspace(num_draws - 1, 0, count).round().astype(int))[::-1]
+    """Up to ``count`` draw indices spread evenly over a chain, ascending, the
+    last draw included."""
+    return np.unique(np.linspace(num_draws - 1, 0, count).round().astype(int))
 
 
 class _catch_sampler_warnings(warnings.catch_warnings):

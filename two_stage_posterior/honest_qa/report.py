@@ -100,6 +100,9 @@ def _cell(summary, name) -> str:
     low, high = summary[name + "_low"], summary[name + "_high"]
     if summary["fit"] == "posterior" and math.isfinite(low) and high > low:
         text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    se = summary.get(name + "_se", math.nan)
+    if math.isfinite(se):
+        text += f" SE {se:.{digits}f}"
     return text
 
 
@@ -128,7 +131,9 @@ def format_table(summaries: list[dict]) -> str:
         )
     text.append(
         "mean ± sd over seeds [95% credible interval over posterior draws, averaged "
-        "over seeds]; (…) FAIL: sampler diagnostics failed (R-hat > "
+        "over seeds]; bits saved: SE of the estimate (MAP: from repeated AIS runs; "
+        "posterior: Monte Carlo error of the mean), averaged over seeds;\n"
+        "(…) FAIL: sampler diagnostics failed (R-hat > "
         f"{MAX_RHAT}, ESS < {MIN_ESS:.0f}, NaN, divergences or a sampler warning), "
         "so these numbers are not results."
     )
@@ -170,7 +175,8 @@ def format_pairs(summaries: list[dict]) -> str:
         total = table.sum()
         if total == 0:
             continue
-        lines = [f"{s['method']} ({s['fit']}, {int(total)} draws)"]
+        unit = "seeds" if s["fit"] == "map" else "draws"
+        lines = [f"{s['method']} ({s['fit']}, {int(total)} {unit})"]
         lines.append(
             "  intended \\ instrumental  " + "  ".join(f"{c:>6}" for c in short)
         )
