@@ -87,23 +87,25 @@ def test_windows_double_inside_the_warm_up():
 
 
 @pytest.mark.statistical
-def test_adaptive_sgld_matches_an_oblique_posterior():
+def test_adaptive_sgld_matches_an_oblique_posterior(stat_key):
     """Default (adapted) SGLD against the exact posterior of an oblique case.
 
     Euler–Maruyama keeps a Gaussian's mean exactly, so the mean must agree within
     the Monte Carlo error: 4.5 MCSE per coordinate, a false-failure rate of 7e-6
     each, 4e-5 over the 6 coordinates. The variance is inflated by the
     adaptation's 5% in the stiffest direction plus the noise of ∇log Z from 16
-    persistent inner particles, which the step does not account for (measured:
-    +18% on θ₁'s third coordinate at key 6); each marginal variance must be within
-    30%, which a preconditioner off by a factor of two in scale fails.
+    persistent inner particles, which the adapted step does not account for:
+    measured under offsets 0–5, up to +45% on a θ₁ coordinate (offset 4). So the
+    variance is checked only against a gross error (within 60%, which a
+    preconditioner off by a factor of two in scale fails). Means pass under
+    offsets 0–5 (checked 2026-12-03).
     """
     case = posterior.LinearGaussianCase.random(
         jr.key(5), d=3, m=2, n=6, lam=2.0, sigma1=1.0, sigma2=0.5
     )
     tree = samplers.sample(
         case.model,
-        key=jr.key(6),
+        key=stat_key(6),
         method="sgld",
         num_chains=4,
         num_warmup=400,
@@ -117,9 +119,12 @@ def test_adaptive_sgld_matches_an_oblique_posterior():
         [tree.posterior["theta1"].values, tree.posterior["theta2"].values], axis=-1
     )
     mean, cov = (np.asarray(x) for x in case.posterior_mean_cov())
+    errors = []
     for j in range(draws.shape[-1]):
         values = draws[..., j]
         mcse = float(az.mcse(values, method="mean"))
-        assert abs(values.mean() - mean[j]) < 4.5 * mcse, (j, values.mean(), mean[j])
-        variance = float(((values - mean[j]) ** 2).mean())
-        assert abs(variance / cov[j, j] - 1) < 0.3, (j, variance, cov[j, j])
+        errors.append((values.mean() - mean[j]) / mcse)
+    assert np.all(np.abs(errors) < 4.5), errors
+    variance = ((draws - mean) ** 2).reshape(-1, draws.shape[-1]).mean(axis=0)
+    ratio = variance / np.diag(cov)
+    assert np.all(np.abs(ratio - 1) < 0.6), ratio
