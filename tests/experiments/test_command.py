@@ -90,3 +90,19 @@ def test_results_are_well_formed(out):
     assert "honest" in table and "imitation" in table and "Sampler diagnostics" in table
     lines = (out / "results.csv").read_text().splitlines()
     assert len(lines) == 3 and lines[0].startswith("method,seed")
+
+
+@pytest.mark.parametrize(
+    "option, words",
+    [
+        (["--sampler", "foo"], "`method` must be one of"),
+        (["--divergence", "squared"], "`divergence` must be one of"),
+        (["--correction-kinds", "0,1,2"], "`correction_kinds`"),
+        (["--chains", "0"], "`num_chains` must be at least 1"),
+    ],
+)
+def test_bad_settings_are_refused_before_running(option, words, tmp_path, capsys):
+    status = main(["honest-qa", *option, "--out", str(tmp_path / "out")])
+    assert status == 2
+    assert words in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

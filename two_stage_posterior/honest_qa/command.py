@@ -15,133 +15,52 @@ import tempfile
 
 __all__ = ["add_parser", "run"]
 
-# (flag, section, field, type, help)
-_OPTIONS = [
-    ("--num-slots", "world", "num_slots", int, "slots per scene; answers 0..num_slots"),
-    ("--num-kinds", "world", "num_kinds", int, "kinds of object"),
-    (
-        "--object-probability",
-        "world",
-        "object_probability",
-        float,
-        "chance that a slot holds an object",
-    ),
-    (
-        "--occlusion-probability",
-        "world",
-        "occlusion_probability",
-        float,
-        "chance that a further object of an occludable kind is occluded",
-    ),
-    ("--num-agreement", "world", "num_agreement", int, "|S|, scenes without occlusion"),
-    (
-        "--correction-fraction",
-        "world",
-        "correction_fraction",
-        float,
-        "corrected occlusion scenes in D, as a fraction of |S|",
-    ),
-    (
-        "--correction-kinds",
-        "world",
-        "correction_kinds",
-        "ints",
-        "kinds occluded in D's corrected scenes, e.g. 0,1; the rest are held out",
-    ),
-    ("--num-test", "world", "num_test", int, "test items"),
-    (
-        "--num-in-distribution",
-        "world",
-        "num_in_distribution",
-        int,
-        "fresh no-occlusion items for in-distribution accuracy",
-    ),
-    ("--x-dim", "world", "x_dim", int, "length of the encoding x"),
-    ("--encoder-gain", "world", "encoder_gain", float, "gain of the random encoder"),
-    ("--noise", "world", "noise", float, "noise standard deviation added to x"),
-    (
-        "--complex-error-rate",
-        "world",
-        "complex_error_rate",
-        float,
-        "chance that the complex labeller gives a wrong count",
-    ),
-    ("--width", "model", "width", int, "width of the network's trunk"),
-    ("--depth", "model", "depth", int, "hidden layers of the trunk"),
-    ("--lam", "model", "lam", float, "λ of the agreement factor exp(−λC)"),
-    ("--sigma1", "model", "sigma1", float, "prior scale of θ₁ around θ₀"),
-    ("--sigma2", "model", "sigma2", float, "scale of θ₂ around θ₁"),
-    (
-        "--divergence",
-        "model",
-        "divergence",
-        str,
-        "divergence between the heads: kl, reverse_kl, jensen_shannon, total_variation",
-    ),
-    ("--sampler", "sampler", "method", str, "sgld, sghmc, nuts or hmc"),
-    ("--chains", "sampler", "num_chains", int, "chains per method and seed"),
-    ("--warmup", "sampler", "num_warmup", int, "warm-up steps per chain (dropped)"),
-    ("--samples", "sampler", "num_samples", int, "draws kept per chain"),
-    (
-        "--step-size",
-        "sampler",
-        "step_size",
-        "step",
-        "SGLD/SGHMC step size, or 'auto' for the library's adapted one",
-    ),
-    (
-        "--batch-size",
-        "sampler",
-        "batch_size",
-        int,
-        "answers per minibatch (default all)",
-    ),
-    ("--num-inner", "sampler", "num_inner", int, "persistent inner chains for ∇log Z"),
-    (
-        "--num-inner-steps",
-        "sampler",
-        "num_inner_steps",
-        int,
-        "inner MALA steps per outer step",
-    ),
-    (
-        "--init-spread",
-        "sampler",
-        "init_spread",
-        float,
-        "chains start at the MAP plus this much noise (units of σ₁, σ₂)",
-    ),
-    ("--map-steps", "sampler", "map_steps", int, "Adam steps of the MAP fit"),
-    ("--learning-rate", "sampler", "learning_rate", float, "Adam's learning rate"),
-    (
-        "--log-z-draws",
-        "sampler",
-        "log_partition_draws",
-        int,
-        "draws per chain at which bits saved is estimated by AIS",
-    ),
-    (
-        "--log-z-particles",
-        "sampler",
-        "log_partition_particles",
-        int,
-        "AIS particles per estimate",
-    ),
-    (
-        "--log-z-repeats",
-        "sampler",
-        "log_partition_repeats",
-        int,
-        "independent AIS estimates at the MAP (their spread is the SE)",
-    ),
-    (
-        "--holdout-fraction",
-        "experiment",
-        "holdout_fraction",
-        float,
-        "with --world and no in_distribution arrays: share of S held out",
-    ),
-]
+# One option a line: flag, configuration field, type, help.
+_OPTIONS_TABLE = """
+--num-slots             world.num_slots                   int   slots per scene; answers 0..num_slots
+--num-kinds             world.num_kinds                   int   kinds of object
+--object-probability    world.object_probability          float chance that a slot holds an object
+--occlusion-probability world.occlusion_probability       float chance that a further object of an occludable kind is occluded
+--num-agreement         world.num_agreement               int   |S|, scenes without occlusion
+--correction-fraction   world.correction_fraction         float corrected occlusion scenes in D, as a fraction of |S|
+--correction-kinds      world.correction_kinds            ints  kinds occluded in D's corrected scenes, e.g. 0,1; the rest are held out
+--num-test              world.num_test                    int   test items
+--num-in-distribution   world.num_in_distribution         int   fresh no-occlusion items for in-distribution accuracy
+--x-dim                 world.x_dim                       int   length of the encoding x
+--encoder-gain          world.encoder_gain                float gain of the random encoder
+--noise                 world.noise                       float noise standard deviation added to x
+--complex-error-rate    world.complex_error_rate          float chance that the complex labeller gives a wrong count
+--width                 model.width                       int   width of the network's trunk
+--depth                 model.depth                       int   hidden layers of the trunk
+--lam                   model.lam                         float λ of the agreement factor exp(−λC)
+--sigma1                model.sigma1                      float prior scale of θ₁ around θ₀
+--sigma2                model.sigma2                      float scale of θ₂ around θ₁
+--divergence            model.divergence                  str   divergence between the heads: kl, reverse_kl, jensen_shannon, total_variation
+--sampler               sampler.method                    str   sgld, sghmc, nuts or hmc
+--chains                sampler.num_chains                int   chains per method and seed
+--warmup                sampler.num_warmup                int   warm-up steps per chain (dropped)
+--samples               sampler.num_samples               int   draws kept per chain
+--step-size             sampler.step_size                 step  SGLD/SGHMC step size, or 'auto' for the library's adapted one
+--batch-size            sampler.batch_size                int   answers per minibatch
+--num-inner             sampler.num_inner                 int   persistent inner chains for ∇log Z
+--num-inner-steps       sampler.num_inner_steps           int   inner MALA steps per outer step
+--init-spread           sampler.init_spread               float chains start at the MAP plus this much noise (units of σ₁, σ₂)
+--map-steps             sampler.map_steps                 int   Adam steps of the MAP fit
+--learning-rate         sampler.learning_rate             float Adam's learning rate
+--log-z-draws           sampler.log_partition_draws       int   draws per chain at which bits saved is estimated by AIS
+--log-z-particles       sampler.log_partition_particles   int   AIS particles per estimate
+--log-z-repeats         sampler.log_partition_repeats     int   independent AIS estimates at the MAP (their spread is the SE)
+--holdout-fraction      experiment.holdout_fraction       float with --world and no in_distribution arrays: share of S held out
+"""
+_TYPES = {"int": int, "float": float, "str": str}
+
+
+def _options():
+    """``(flag, section, field, kind, help)`` for every line of the table."""
+    for line in _OPTIONS_TABLE.strip().splitlines():
+        flag, target, kind, text = line.split(maxsplit=3)
+        section, name = target.split(".")
+        yield flag, section, name, _TYPES.get(kind, kind), text
 
 
 def add_parser(commands) -> argparse.ArgumentParser:
@@ -198,7 +117,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
         help="keep JAX's compilation cache here (default: a "
         "temporary folder, removed at the end)",
     )
-    for flag, section, name, kind, text in _OPTIONS:
+    for flag, section, name, kind, text in _options():
         default = _default(section, name)
         metavar = {int: "N", float: "X", str: "NAME", "ints": "K,K", "step": "X"}[kind]
         kind = {"ints": _ints, "step": _step}.get(kind, kind)
@@ -220,6 +139,8 @@ def _default(section, name):
     value = getattr(
         config if section == "experiment" else getattr(config, section), name
     )
+    if value is None:
+        return "all" if name == "batch_size" else "auto"
     return ",".join(map(str, value)) if isinstance(value, tuple) else value
 
 

@@ -29,6 +29,11 @@ BASELINES = {
 }
 
 
+#: Samplers of ``samplers.sample`` and the categorical divergences of ``posterior``.
+SAMPLERS = ("sgld", "sghmc", "nuts", "hmc")
+DIVERGENCES = ("kl", "reverse_kl", "jensen_shannon", "total_variation")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The network and the prior; the same for every method and seed.
@@ -47,6 +52,15 @@ class ModelConfig:
     sigma1: float = 1.0
     sigma2: float = 0.05
     divergence: str = "kl"
+
+    def __post_init__(self):
+        if self.divergence not in DIVERGENCES:
+            raise ValueError(
+                f"`divergence` must be one of {DIVERGENCES}, got {self.divergence!r}."
+            )
+        for name in ("width", "depth", "lam", "sigma1", "sigma2"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"`{name}` must be positive.")
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,19 @@ class SamplerConfig:
     log_partition_draws: int = 2
     log_partition_particles: int = 16
     log_partition_repeats: int = 3
+
+    def __post_init__(self):
+        if self.method not in SAMPLERS:
+            raise ValueError(
+                f"`method` must be one of {SAMPLERS}, got {self.method!r}."
+            )
+        positive = ("num_chains", "num_samples", "num_inner", "num_inner_steps")
+        for name in (*positive, "map_steps", "log_partition_particles"):
+            if not getattr(self, name) >= 1:
+                raise ValueError(f"`{name}` must be at least 1.")
+        for name in ("num_warmup", "log_partition_draws", "log_partition_repeats"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"`{name}` must be at least 0.")
 
 
 @dataclass(frozen=True)
