@@ -154,6 +154,8 @@ def summarise(run, world) -> list[dict]:
     mean, low, high = interval(disagreement)
     post.update(disagreement=mean, disagreement_low=low, disagreement_high=high)
     post.update(_bits_summary(run.log_z, repeats=False))
+    # One AIS estimate's SE, measured by the repeats at the MAP's θ₁.
+    post["log_z_se"] = map_row.get("log_z_se", math.nan)
     post.update(_diagnostics(run, per_draw))
     return rows + [post]
 
@@ -208,9 +210,10 @@ def _diagnostics(run, per_draw) -> dict:
     if nonfinite:
         problems.append(f"{nonfinite} NaN/inf draws")
     stats = tree.get("sample_stats")
-    diverging = math.nan
+    diverging, num_diverging = math.nan, None
     if stats is not None and "diverging" in stats:
-        diverging = float(np.mean(np.asarray(stats["diverging"], float)))
+        flags = np.asarray(stats["diverging"], float)
+        diverging, num_diverging = float(np.mean(flags)), int(np.sum(flags))
         if diverging > MAX_DIVERGING:
             problems.append(f"{diverging:.1%} divergent steps")
     inner_ess = math.nan
@@ -233,6 +236,7 @@ def _diagnostics(run, per_draw) -> dict:
         "ess": {k: e for k, (_, e) in checks.items()},
         "inner_ess": inner_ess,
         "diverging": diverging,
+        "num_diverging": num_diverging,
         "nonfinite": nonfinite,
         "diagnostics_ok": not problems,
         "problems": problems,

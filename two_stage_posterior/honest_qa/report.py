@@ -123,12 +123,10 @@ def format_table(summaries: list[dict]) -> str:
     widths = [
         max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))
     ]
-    text = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    text.append("  ".join("-" * w for w in widths))
-    for row in lines:
-        text.append(
-            "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
-        )
+    text = []
+    for row in [header, ["-" * w for w in widths], *lines]:
+        cells = zip(row, widths, strict=True)
+        text.append("  ".join(str(c).ljust(w) for c, w in cells).rstrip())
     text.append(
         "mean ± sd over seeds [95% credible interval over posterior draws, averaged "
         "over seeds]; bits saved: SE of the estimate (MAP: from repeated AIS runs; "
@@ -141,10 +139,12 @@ def format_table(summaries: list[dict]) -> str:
 
 
 def format_diagnostics(rows: list[dict]) -> str:
-    """One line per posterior run: R-hat, ESS, inner ESS, NaN, problems."""
+    """One line per posterior run: R-hat, ESS, inner ESS (of the particles), one
+    AIS estimate's log Z SE in nats (from the repeats at the MAP), divergent
+    steps, non-finite draws, time and problems."""
     lines = [
-        "method        seed  sampler           max R-hat  min ESS  inner ESS  NaN  "
-        "time  status"
+        "method        seed  sampler           max R-hat  min ESS  inner ESS  "
+        "log Z SE  divergent  NaN  time  status"
     ]
     for r in rows:
         if r["fit"] != "posterior":
@@ -154,9 +154,15 @@ def format_diagnostics(rows: list[dict]) -> str:
             f"{r['method']:<13} {r['seed']:>4}  {r.get('sampler', '—'):<16}  "
             f"{_num(r.get('max_rhat'), 2):>9}  "
             f"{_num(r.get('min_ess'), 0):>7}  {_num(r.get('inner_ess'), 1):>9}  "
-            f"{r.get('nonfinite', '—')!s:>3}  {r['seconds']:>4.0f}s  {status}"
+            f"{_num(r.get('log_z_se'), 2):>8}  "
+            f"{_count(r.get('num_diverging')):>9}  {_count(r.get('nonfinite')):>3}  "
+            f"{r['seconds']:>4.0f}s  {status}"
         )
     return "\n".join(lines)
+
+
+def _count(value) -> str:
+    return "—" if value is None else str(value)
 
 
 def _num(value, digits) -> str:
