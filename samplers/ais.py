@@ -440,6 +440,7 @@ def anneal(
     *,
     reverse: bool = False,
     schedule: Array | None = None,
+    step_sizes: Array | None = None,
     target_ess: float = 0.9,
     max_num_temperatures: int = 1000,
     initial_step_size: float | None = None,
@@ -456,6 +457,10 @@ def anneal(
         schedule: increasing inverse temperatures ending at 1 (the start, 0, is
             implicit); for `reverse` they are visited backwards, ending at 0. `None`
             chooses them adaptively.
+        step_sizes: with `schedule`, the step size of the move at each of its
+            temperatures (same order, same length), instead of steering it
+            towards the target acceptance from the particles; for `reverse`
+            they are visited backwards like the temperatures.
         target_ess: conditional ESS fraction kept per adaptive step.
         max_num_temperatures: cap of adaptive steps; the last one jumps to the end.
         initial_step_size: first step size in preconditioned units; default
@@ -473,6 +478,17 @@ def anneal(
         if reverse:
             schedule = jnp.concatenate([schedule[::-1][1:], jnp.zeros((1,), dtype)])
         max_num_temperatures = schedule.shape[0]
+    if step_sizes is not None:
+        if schedule is None or jnp.shape(step_sizes) != schedule.shape:
+            raise ValueError(
+                "`step_sizes` needs a `schedule` of the same length, got "
+                f"{jnp.shape(step_sizes)} step sizes."
+            )
+        step_sizes = jnp.asarray(step_sizes, dtype=dtype)
+        if reverse:
+            # The move towards schedule[k] used step_sizes[k]; backwards, the
+            # move towards 0 takes the first temperature's.
+            step_sizes = jnp.concatenate([step_sizes[::-1][1:], step_sizes[:1]])
     if initial_step_size is None:
         exponent = (
             -1.0 / 4.0 if kernel_kwargs.get("move", "mala") == "hmc" else -1.0 / 3.0
@@ -515,6 +531,8 @@ def anneal(
     def body(carry):
         state, info, index = carry
         beta = choose_beta(state, index)
+        if step_sizes is not None:
+            state = state._replace(step_size=step_sizes[index])
         state, step_info = step(jr.fold_in(key, index), state, beta)
         info = jax.tree.map(lambda buffer, x: buffer.at[index].set(x), info, step_info)
         return state, info, index + 1

@@ -687,6 +687,24 @@ ROWS = [
         "`schedule`",
     ),
     Row(
+        "log_partition-step_sizes-without-schedule",
+        lambda w: _log_partition(w, schedule=None, step_sizes=[0.1, 0.1]),
+        ValueError,
+        "`step_sizes`",
+    ),
+    Row(
+        "log_partition-step_sizes-wrong-length",
+        lambda w: _log_partition(w, schedule=[0.5, 1.0], step_sizes=[0.1]),
+        ValueError,
+        "`step_sizes`",
+    ),
+    Row(
+        "log_partition-step_sizes-zero",
+        lambda w: _log_partition(w, schedule=[0.5, 1.0], step_sizes=[0.1, 0.0]),
+        ValueError,
+        "`step_sizes`",
+    ),
+    Row(
         "log_partition-target_ess-1",
         lambda w: _log_partition(w, target_ess=1.0),
         ValueError,

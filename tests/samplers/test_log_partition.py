@@ -53,6 +53,18 @@ def test_result_fields_are_consistent(case):
     assert np.all(np.isnan(np.asarray(info.beta[visited:])))
 
 
+def test_fixed_step_sizes_are_the_ones_used_both_ways(case):
+    schedule = np.array([0.2, 0.5, 1.0])
+    step_sizes = np.array([0.9, 0.5, 0.3])
+    # The reverse run starts from rejection samples (agreement is common here).
+    result = _run(case, jr.key(0), schedule=schedule, step_sizes=step_sizes, upper=True)
+    np.testing.assert_array_equal(result.annealing.info.step_size, step_sizes)
+    # Backwards the move towards schedule[k] keeps step_sizes[k]; towards 0 it
+    # takes the first temperature's.
+    np.testing.assert_array_equal(result.reverse.info.beta, [0.5, 0.2, 0.0])
+    np.testing.assert_array_equal(result.reverse.info.step_size, [0.5, 0.9, 0.9])
+
+
 def test_same_key_gives_same_numbers(case):
     first, second = _run(case, jr.key(7)), _run(case, jr.key(7))
     jax.tree.map(np.testing.assert_array_equal, first, second)
