@@ -1,8 +1,11 @@
 """The two-stage posterior over network parameters: what is to be sampled."""
 
 # First: NumPyro must be whole before anything below uses it (see _numpyro).
-from . import _numpyro  # noqa: F401
-from . import agreement, likelihoods
+from . import (
+    _numpyro,  # noqa: F401
+    agreement,
+    likelihoods,
+)
 from .agreement import (
     jensen_shannon,
     kl,
