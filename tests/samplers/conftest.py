@@ -17,6 +17,7 @@ Everything here is NumPy/SciPy in float64, not the code under test.
 import sys
 from typing import NamedTuple
 
+import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,6 +33,22 @@ jax.config.update("jax_enable_x64", True)
 def exact():
     """This module: the closed-form cases below."""
     return sys.modules[__name__]
+
+
+def relative_variance_error(case, draws):
+    r"""tr(C⁻¹Ĉ)/D − 1 and its MCSE, from (chain, draw, D) draws of a
+    ``LinearGaussianCase``'s (θ₁, θ₂): the relative error of the variance along
+    the exact posterior's principal axes, averaged over them.
+
+    With the exact mean μ and covariance C, $s = (x-\mu)^\top C^{-1}(x-\mu)$ has
+    mean D under the exact posterior, so mean(s)/D − 1 estimates it; the MCSE is
+    ArviZ's, from the ESS of s.
+    """
+    mean, cov = (np.asarray(a) for a in case.posterior_mean_cov())
+    centred = draws - mean
+    s = np.einsum("cni,ij,cnj->cn", centred, np.linalg.inv(cov), centred)
+    dim = mean.shape[0]
+    return float(s.mean()) / dim - 1.0, float(az.mcse(s, method="mean")) / dim
 
 
 def quadratic_disagreement(a, b, theta):

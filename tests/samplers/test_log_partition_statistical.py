@@ -10,6 +10,10 @@ degrees of freedom, t = F^{-1}(1 - ALPHA / (2 m)). log Z-hat is the log of an un
 estimate, so it sits low by about Var / 2 (delta method): the two-sided point check
 allows that known bias on top of t * SE. The bracket checks are one-sided by
 construction, E log_z <= log Z <= E log_z_upper, each at level ALPHA / m.
+
+False-failure rate: at most 1e-3 per test. Keys (and the NumPy seed of the exact
+end samples) from the ``stat_key`` / ``stat_seed`` fixtures; passes under
+``--stat-key-offset`` 0..5 (checked 2026-12-03).
 """
 
 import math
@@ -53,7 +57,9 @@ def _replicated(case, theta1, disagreement, **kwargs):
 def _check_log_z(log_z, truth, quantile):
     mean, sd = float(np.mean(log_z)), float(np.std(log_z, ddof=1))
     se = sd / math.sqrt(len(log_z))
-    assert abs(mean - truth) <= quantile * se + 0.5 * sd**2, (mean, sd, truth)
+    allowed = quantile * se + 0.5 * sd**2
+    print(f"log Z error {mean - truth:+.4f}, allowed {allowed:.4f}")
+    assert abs(mean - truth) <= allowed, (mean, sd, truth)
 
 
 def _check_bracket(lower, upper, truth, quantile):
@@ -72,8 +78,8 @@ def _check_grad(grads, truth, quantile):
     np.testing.assert_array_less(np.abs(mean - truth), quantile * se + slack)
 
 
-def _exact_end_samples(case, num_replicates, num_particles, dtype=np.float64):
-    rng = np.random.default_rng(0)
+def _exact_end_samples(case, seed, num_replicates, num_particles, dtype=np.float64):
+    rng = np.random.default_rng(seed)
     samples = [case.exact_samples(rng, num_particles) for _ in range(num_replicates)]
     return jnp.asarray(np.stack(samples), dtype=dtype)
 
@@ -93,7 +99,7 @@ def _exact_end_samples(case, num_replicates, num_particles, dtype=np.float64):
 )
 @pytest.mark.parametrize("reference", ["prior", "fitted"])
 def test_ais_brackets_log_z_and_matches_gradient_on_linear_gaussian(
-    exact, make, reference
+    exact, make, reference, stat_key, stat_seed
 ):
     case = make(exact)
     num_replicates, num_particles = 8, 64
@@ -106,8 +112,8 @@ def test_ais_brackets_log_z_and_matches_gradient_on_linear_gaussian(
         reference=reference,
     )
     result = run(
-        jr.split(jr.key(0), num_replicates),
-        _exact_end_samples(case, num_replicates, num_particles),
+        jr.split(stat_key(0), num_replicates),
+        _exact_end_samples(case, stat_seed(0), num_replicates, num_particles),
     )
     # 3 log Z assertions (point, lower, upper); d gradient coordinates.
     quantile = _quantile(3, num_replicates)
@@ -118,7 +124,7 @@ def test_ais_brackets_log_z_and_matches_gradient_on_linear_gaussian(
     _check_grad(np.asarray(result.grad_log_z), case.grad_log_z, grad_quantile)
 
 
-def test_ais_at_d_10000_and_a_thousand_nats_in_float32(exact):
+def test_ais_at_d_10000_and_a_thousand_nats_in_float32(exact, stat_key, stat_seed):
     """d = 10^4, -log Z ~ 1031 nats, curvature spread 10^4 (axis-aligned), float32.
 
     HMC moves, ESS target 0.7, 128 particles, 4 replicates: about the cheapest
@@ -142,8 +148,10 @@ def test_ais_at_d_10000_and_a_thousand_nats_in_float32(exact):
         target_ess=0.7,
     )
     result = run(
-        jr.split(jr.key(1), num_replicates),
-        _exact_end_samples(case, num_replicates, num_particles, np.float32),
+        jr.split(stat_key(1), num_replicates),
+        _exact_end_samples(
+            case, stat_seed(1), num_replicates, num_particles, np.float32
+        ),
     )
     assert result.log_z.dtype == jnp.float32
     quantile = _quantile(3, num_replicates)
@@ -159,7 +167,7 @@ def test_ais_at_d_10000_and_a_thousand_nats_in_float32(exact):
 
 
 @pytest.mark.parametrize("reference", ["prior", "fitted"])
-def test_log_z_and_gradient_match_quadrature_in_2d(exact, reference):
+def test_log_z_and_gradient_match_quadrature_in_2d(exact, reference, stat_key):
     x = jnp.linspace(-2.0, 2.0, 9)
     theta1 = np.array([0.5, -0.3])
     lam, sigma = 6.0, 1.5
@@ -179,12 +187,12 @@ def test_log_z_and_gradient_match_quadrature_in_2d(exact, reference):
             reference=reference,
         )
 
-    result = jax.jit(jax.vmap(one))(jr.split(jr.key(2), num_replicates))
+    result = jax.jit(jax.vmap(one))(jr.split(stat_key(2), num_replicates))
     _check_log_z(np.asarray(result.log_z), log_z, _quantile(1, num_replicates))
     _check_grad(np.asarray(result.grad_log_z), grad, _quantile(2, num_replicates))
 
 
-def test_rejection_samples_match_the_exact_conditional(exact):
+def test_rejection_samples_match_the_exact_conditional(exact, stat_key):
     case = exact.dense_case(0, d=2, m=2, lam=1.0, sigma=0.8, offset=1.0)
     num_samples = 4000
     result = log_partition(
@@ -192,7 +200,7 @@ def test_rejection_samples_match_the_exact_conditional(exact):
         jnp.asarray(case.theta1),
         lam=case.lam,
         sigma=case.sigma,
-        key=jr.key(3),
+        key=stat_key(3),
         method="rejection",
         num_particles=num_samples,
     )

@@ -5,15 +5,38 @@ nested AIS run of ``nested_particles`` particles (its temperatures adapt, so the
 particle count is the whole budget). The noise of log Ẑ in the acceptance ratio
 makes the chain approximate; its bias must shrink as the budget grows.
 
-Tolerances: α = 1e-3, one one-sided assertion; MCSEs from ArviZ's ESS of the
-mean. Fixed keys.
+θ₁'s variance is the natural measure of that bias, but with 4 particles its
+estimate is heavy-tailed: now and then a chain ends its warm-up far out in the
+tail (θ₁ ≈ 4.3, three posterior standard deviations out) with a tiny MALA step,
+and stays there (about 2 % of chains), so one chain can move the mean of squares
+by more than the whole bias. ArviZ's MCSE of it then ranges from 0.08 to 0.47
+from one key to the next, which failed this test on another CPU. So the
+statistic is bounded: the share of θ₁'s draws within one exact posterior
+standard deviation of the exact posterior mean (exact: 2Φ(1) − 1 = 0.683). A
+stuck chain moves it by at most 1/K, and its standard error comes from batch
+means over K independent chains (Student's t, Welch's degrees of freedom), whose
+spread counts the stuck chains honestly. The small budget, noisy and cheap per
+step, gets many chains; the large one, quiet and dear, fewer and shorter.
+
+Measured (2026-12-03; 208 chains of 250 draws with 4 particles, 360 of 150 with
+64): the share's error is −0.135 with 4 particles (one chain's share has sd
+0.097) and +0.001 with 64 (sd 0.047). With 48 and 16 chains the difference of
+the errors is about 7.6 of its standard errors (0.018), where the assertion
+needs 3.3.
+
+Tolerances: α = 1e-3 (the chance of passing if the bias did not shrink), one
+one-sided assertion. False-failure rate (the bias shrinks as measured, yet the
+assertion fails): about Φ(3.3 − 7.6) ≈ 1e-5; a bootstrap of the measured chains
+gave no failure in 50 000 resamples, its 0.1 % quantile at 4.5 standard errors.
+Keys from the ``stat_key`` fixture; passes under ``--stat-key-offset`` 0..5
+(checked 2026-12-03).
 """
 
-import arviz as az
 import jax.random as jr
 import numpy as np
 import pytest
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 import posterior
 import samplers
@@ -23,10 +46,15 @@ pytestmark = pytest.mark.statistical
 ALPHA = 1e-3
 # The smallest budget `sample` accepts and its default. At θ₁'s posterior mean
 # log Ẑ has a spread of about 1 nat with 4 particles and 0.13 with 64; two
-# posterior standard deviations out, 5.8 and 0.16 nats. Long runs put θ₁'s
-# variance at 1.72 ± 0.07 with 4 particles and 1.01 ± 0.03 with 64 (exact: 1.00);
-# 4 × 500 draws give MCSEs of about 0.08 and 0.04, a margin of about 0.27.
+# posterior standard deviations out, 5.8 and 0.16 nats.
 SMALL_BUDGET, LARGE_BUDGET = 4, 64
+# (chains, kept draws) per budget: compiling `sample` costs far more than
+# running it here, and chains are cheap next to steps; the stuck chains make the
+# spread between chains, not within them, the small budget's noise.
+RUNS = {SMALL_BUDGET: (48, 250), LARGE_BUDGET: (16, 150)}
+NUM_WARMUP = 100
+# Exact share of a Gaussian within one standard deviation of its mean.
+CENTRAL_SHARE = 2 * norm.cdf(1.0) - 1
 
 
 @pytest.fixture(scope="module")
@@ -40,16 +68,18 @@ def case():
     )
 
 
-def _variance_error(case, budget, key):
-    """Error of θ₁'s posterior variance about the exact mean, and its MCSE."""
+def _central_share_error(case, budget, key):
+    """Error of the share of θ₁ within one exact sd of the exact mean, its
+    batch-means standard error over chains, and the number of chains."""
+    num_chains, num_samples = RUNS[budget]
     tree = samplers.sample(
         case.model,
         key=key,
         # HMC for θ₂: cheaper to compile than NUTS; the θ₁ move is the same.
         method="hmc",
-        num_chains=4,
-        num_samples=500,
-        num_warmup=100,
+        num_chains=num_chains,
+        num_samples=num_samples,
+        num_warmup=NUM_WARMUP,
         theta1_update="nested_ais",
         nested_particles=budget,
         log_partition_every=0,
@@ -58,15 +88,22 @@ def _variance_error(case, budget, key):
     )
     assert tree.attrs["approximate"] == 1
     mean, cov = case.posterior_mean_cov()
-    squares = (tree.posterior["theta1"].values[..., 0] - float(mean[0])) ** 2
-    error = float(squares.mean()) - float(cov[0, 0])
-    return error, float(az.mcse(squares, method="mean"))
+    theta1 = tree.posterior["theta1"].values[..., 0]
+    inside = np.abs(theta1 - float(mean[0])) < np.sqrt(float(cov[0, 0]))
+    chain_shares = inside.mean(axis=1)
+    error = float(chain_shares.mean()) - CENTRAL_SHARE
+    return error, float(chain_shares.std(ddof=1) / np.sqrt(num_chains)), num_chains
 
 
-def test_nested_ais_bias_shrinks_as_the_budget_grows(case):
-    small, small_mcse = _variance_error(case, SMALL_BUDGET, jr.key(31))
-    large, large_mcse = _variance_error(case, LARGE_BUDGET, jr.key(32))
+def test_nested_ais_bias_shrinks_as_the_budget_grows(case, stat_key):
+    small, small_se, small_k = _central_share_error(case, SMALL_BUDGET, stat_key(31))
+    large, large_se, large_k = _central_share_error(case, LARGE_BUDGET, stat_key(32))
     # One-sided: the larger budget's error is smaller by more than the noise of
-    # the difference (independent runs).
-    margin = norm.ppf(1 - ALPHA) * np.hypot(small_mcse, large_mcse)
-    assert abs(large) < abs(small) - margin, (small, large, margin)
+    # the difference (independent runs, Welch–Satterthwaite degrees of freedom).
+    variances = np.array([small_se**2, large_se**2])
+    dof = variances.sum() ** 2 / np.sum(
+        variances**2 / (np.array([small_k, large_k]) - 1)
+    )
+    margin = student_t.ppf(1 - ALPHA, dof) * np.hypot(small_se, large_se)
+    print(f"errors {small:+.4f} ± {small_se:.4f}, {large:+.4f} ± {large_se:.4f}")
+    assert abs(large) < abs(small) - margin, (small, small_se, large, large_se)

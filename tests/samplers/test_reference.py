@@ -95,13 +95,19 @@ def _run(case, key, **kwargs):
     )
 
 
-def test_fitted_path_is_exact_on_a_diagonal_gaussian_target(exact):
+@pytest.mark.statistical
+def test_fitted_path_is_exact_on_a_diagonal_gaussian_target(exact, stat_key):
     # Quadratic C with axis-aligned curvature: the fitted reference is the target
     # itself, so one temperature suffices and every log-weight is the same.
     diagonal = exact.diagonal_case(
         0, d=100, lam=1.0, sigma=1.0, condition=1e4, power=1.5, offset=0.8
     )
-    result = _run(diagonal, jr.key(0))
+    # Exact for any key, so the key is a statistical one (``--stat-key-offset``
+    # moves it); the prior path's error below is Monte Carlo: with 16 particles
+    # it is several nats on this d = 100 case, so a false failure (|error| below
+    # 1e-3) has a chance well under 1e-4. Passes under offsets 0..5 (checked
+    # 2026-12-03).
+    result = _run(diagonal, stat_key(0))
     assert int(result.num_temperatures) == 1
     np.testing.assert_allclose(result.log_z, diagonal.log_z, rtol=1e-10)
     # The control-variate gradient is exact on an axis-aligned quadratic, provided
@@ -109,7 +115,8 @@ def test_fitted_path_is_exact_on_a_diagonal_gaussian_target(exact):
     np.testing.assert_allclose(
         result.grad_log_z, diagonal.grad_log_z, rtol=1e-8, atol=1e-10
     )
-    prior = _run(diagonal, jr.key(0), reference="prior")
+    prior = _run(diagonal, stat_key(0), reference="prior")
+    print(f"prior path's error {float(prior.log_z) - diagonal.log_z:+.3f}")
     assert abs(float(prior.log_z) - diagonal.log_z) > 1e-3
 
 

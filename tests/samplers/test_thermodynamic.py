@@ -3,6 +3,11 @@
 Tolerance: z_{1-α/(2m)} standard errors (α = 1e-3, Bonferroni over the m
 cases) plus the gap between the trapezoid rule on all nodes and on every other
 node, which bounds the discretisation error of the finer rule.
+
+False-failure rate: at most 1e-3 for the three cases together (the standard
+error is the estimator's own, from its separate chains per node). Keys from the
+``stat_key`` fixture; passes under ``--stat-key-offset`` 0..5 (checked
+2026-12-03).
 """
 
 import jax.random as jr
@@ -15,8 +20,9 @@ import samplers
 CASES = [(2, 3, 2.0, 0.5), (20, 10, 10.0, 0.5), (5, 8, 30.0, 0.3)]
 
 
+@pytest.mark.statistical
 @pytest.mark.parametrize("d, m, lam, sigma2", CASES)
-def test_thermodynamic_integration_matches_the_closed_form(d, m, lam, sigma2):
+def test_thermodynamic_integration_matches_the_closed_form(d, m, lam, sigma2, stat_key):
     case = posterior.LinearGaussianCase.random(
         jr.fold_in(jr.key(40), d), d=d, m=m, n=3, lam=lam, sigma1=1.0, sigma2=sigma2
     )
@@ -25,14 +31,16 @@ def test_thermodynamic_integration_matches_the_closed_form(d, m, lam, sigma2):
         case.theta0,
         lam=lam,
         sigma=sigma2,
-        key=jr.fold_in(jr.key(41), d),
+        key=jr.fold_in(stat_key(41), d),
     )
     exact = float(case.log_partition(case.theta0))
     z = norm.ppf(1 - 1e-3 / (2 * len(CASES)))
     tolerance = z * float(result.standard_error) + abs(
         float(result.log_z - result.log_z_coarse)
     )
-    assert abs(float(result.log_z) - exact) < tolerance, (result.log_z, exact)
+    error = abs(float(result.log_z) - exact)
+    print(f"error {error:.4f}, tolerance {tolerance:.4f}")
+    assert error < tolerance, (result.log_z, exact)
 
 
 @pytest.mark.parametrize(
