@@ -31,9 +31,10 @@ pytestmark = pytest.mark.statistical
 ALPHA = 1e-3
 # Time steps in units of σ₂, each run with L = 1/step Euler steps (T = σ₂). On
 # this case the linear-Gaussian theory of the chain gives a mean relative
-# variance error (see `relative_variance_error` in conftest.py) of 0.30 at 0.2 σ₂, 0.12 at
-# 0.1 σ₂ and 0.054 at 0.05 σ₂, and an integrated autocorrelation of about 18
-# outer steps for the slowest coordinate whatever the step.
+# variance error (see `relative_variance_error` in conftest.py) of 0.30 at
+# 0.2 σ₂, 0.12 at 0.1 σ₂ and 0.054 at 0.05 σ₂, and an integrated
+# autocorrelation of about 18 outer steps for the slowest coordinate whatever
+# the step.
 LARGE_STEP, SMALL_STEP = 0.2, 0.05
 # For the mean, whose error does not depend on the step: 8 × 3000 draws give an
 # ESS of about 1300, an MCSE of 0.022 for θ₁, a sixth of the 0.13 by which θ₁'s
