@@ -1,6 +1,6 @@
 r"""Chains of nested SGLD / SGHMC for ``sample(method="sgld" | "sghmc")``.
 
-With ``adaptive=True`` every chain carries a diagonal preconditioner adapted in
+With ``adaptive=True`` every chain carries a paired (θ₁ⱼ, θ₂ⱼ) preconditioner adapted in
 warm-up windows and frozen afterwards (:mod:`samplers.precondition`), so that the
 kept draws come from a fixed kernel.
 """
@@ -71,28 +71,32 @@ def setup(
 
     full_batch = lambda t1, t2: target.log_joint(t1, t2)  # noqa: E731
     preconditioners = jax.jit(
-        jax.vmap(lambda k, a, b: precondition.init(k, full_batch, a, b))
+        jax.vmap(lambda k, a, b: precondition.init(k, target.log_joint, a, b, sigma2))
     )(jr.split(key_scale, num_chains), theta1, theta2)
     chains = _AdaptiveChain(states, preconditioners)
-    gradient = sgld.gradient_estimator(
-        target.log_joint, sigma2, target.include_log_partition
-    )
     ends = jnp.asarray(precondition.window_ends(num_warmup) or (-1,))
-    # Gradients are averaged from the end of the initial buffer (10% of the
+    # Curvatures are averaged from the end of the initial buffer (10% of the
     # warm-up, where the chains leave their start) to each window's end.
     collect_from = int(0.1 * num_warmup)
 
     def step(key, chain: _AdaptiveChain, index: Array):
-        key_step, key_batch, key_update = jr.split(key, 3)
+        key_step, key_batch, key_probe, key_update = jr.split(key, 4)
         state, info = kernel(key_step, chain.state, index, chain.preconditioner.scale)
         adapter = chain.preconditioner
 
         def collect(adapter):
             batch = jr.choice(key_batch, num_data, (batch_size,), replace=False)
-            g = gradient((state.theta1, state.theta2), (batch, state.inner))
-            finite = jnp.all(jnp.isfinite(g[0])) & jnp.all(jnp.isfinite(g[1]))
+            diagonals = precondition.diagonal_curvature(
+                key_probe, target.log_joint, state.theta1, state.theta2, batch
+            )
+            finite = jnp.all(jnp.isfinite(diagonals[0])) & jnp.all(
+                jnp.isfinite(diagonals[1])
+            )
             return jax.lax.cond(
-                finite, precondition.accumulate, lambda a, _: a, adapter, g
+                finite,
+                lambda a: precondition.accumulate(a, diagonals),
+                lambda a: a,
+                adapter,
             )
 
         collecting = (index >= collect_from) & (index < num_warmup)
@@ -100,7 +104,7 @@ def setup(
         adapter = jax.lax.cond(
             jnp.any(index + 1 == ends),
             lambda a: precondition.update(
-                key_update, a, full_batch, state.theta1, state.theta2
+                key_update, a, full_batch, state.theta1, state.theta2, sigma2
             ),
             lambda a: a,
             adapter,
