@@ -158,13 +158,13 @@ def test_adaptive_sgld_matches_an_oblique_posterior(stat_key):
 
     Euler–Maruyama keeps a Gaussian's mean exactly, so the mean must agree within
     the Monte Carlo error: 4.5 MCSE per coordinate, a false-failure rate of 7e-6
-    each, 4e-5 over the 6 coordinates. The variance is inflated by the
-    adaptation's 5% in the stiffest direction plus the noise of ∇log Z from 16
-    persistent inner particles, which the adapted step does not account for:
-    measured under offsets 0–5, up to +45% on a θ₁ coordinate (offset 4). So the
-    variance is checked only against a gross error (within 60%, which a
-    preconditioner off by a factor of two in scale fails). Means pass under
-    offsets 0–5 (checked 2026-12-03).
+    each, 4e-5 over the 6 coordinates. The variance carries the adaptation's 5%
+    in the stiffest direction and the noise of ∇log Z from 16 inner particles:
+    measured under offsets 0–5, ratios 0.87–1.16 (SE about 0.05 each), so it
+    must be within 30%. With the diagonal preconditioner and the inner
+    particles reweighted in place a θ₁ coordinate reached +45% (offset 4).
+    Max |z| of the means 0.58–1.85. Passes under offsets 0–5 (checked
+    2026-12-03).
     """
     case = posterior.LinearGaussianCase.random(
         jr.key(5), d=3, m=2, n=6, lam=2.0, sigma1=1.0, sigma2=0.5
@@ -193,4 +193,4 @@ def test_adaptive_sgld_matches_an_oblique_posterior(stat_key):
     assert np.all(np.abs(errors) < 4.5), errors
     variance = ((draws - mean) ** 2).reshape(-1, draws.shape[-1]).mean(axis=0)
     ratio = variance / np.diag(cov)
-    assert np.all(np.abs(ratio - 1) < 0.6), ratio
+    assert np.all(np.abs(ratio - 1) < 0.3), ratio
