@@ -116,8 +116,9 @@ def build_kernel(
         algorithm: ``"sgld"`` or ``"sghmc"``.
         num_inner_steps: MALA steps of the inner chains per outer step.
         num_integration_steps: SGHMC Euler steps per outer step, each on a
-            fresh minibatch. The momentum is redrawn at every outer step and takes each step's
-            gradient at its start, so at a fixed count L the small-step limit
+            fresh minibatch. The momentum is redrawn at every outer step and
+            each Euler step takes its gradient at its start, so at a fixed
+            count L the small-step limit
             is biased (the variance comes out about L/(L−1) times too large);
             shrink the step with ``step_size · num_integration_steps`` held
             fixed.

@@ -1,8 +1,8 @@
 r"""Chains of nested SGLD / SGHMC for ``sample(method="sgld" | "sghmc")``.
 
-With ``adaptive=True`` every chain carries a paired (θ₁ⱼ, θ₂ⱼ) preconditioner adapted in
-warm-up windows and frozen afterwards (:mod:`samplers.precondition`), so that the
-kept draws come from a fixed kernel.
+With ``adaptive=True`` every chain carries a paired (θ₁ⱼ, θ₂ⱼ) preconditioner,
+adapted in warm-up windows and frozen afterwards (:mod:`samplers.precondition`),
+so that the kept draws come from a fixed kernel.
 """
 
 from typing import NamedTuple
