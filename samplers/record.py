@@ -48,29 +48,34 @@ def build_record(
         if log_partition_every and target.lam > 0:
 
             def estimate(theta1):
+                # A NaN θ₁ (flagged elsewhere) gets NaN records, not an annealing
+                # run that would spend its whole budget on NaN weights.
+                finite = jnp.all(jnp.isfinite(theta1))
                 result = log_partition(
                     model.disagreement,
-                    theta1,
+                    jnp.where(finite, theta1, model.theta0),
                     lam=target.lam,
                     sigma=model.sigma2,
                     key=key,
                     method="ais",
                     num_particles=log_partition_particles,
                 )
-                return (
+                values = (
                     result.log_z,
                     result.ess / log_partition_particles,
                     _island_se(result.log_weights, log_partition_particles),
                     (~result.annealing.reached_end).astype(theta1.dtype),
                 )
+                return tuple(jnp.where(finite, v, jnp.nan) for v in values)
 
             def skip(theta1):
                 return (jnp.full((), jnp.nan, theta1.dtype),) * 4
 
+            # The predicate must be the same for every chain: under the chains'
+            # vmap a per-chain predicate turns the cond into a select, and the
+            # annealing run then costs every step, warm-up included.
             due = (draw >= num_burn) & ((draw - num_burn) % log_partition_every == 0)
-            # A NaN θ₁ would only waste an annealing run; it is flagged elsewhere.
-            finite = jnp.all(jnp.isfinite(theta1))
-            log_z, ess, se, capped = jax.lax.cond(due & finite, estimate, skip, theta1)
+            log_z, ess, se, capped = jax.lax.cond(due, estimate, skip, theta1)
             out["log_partition"] = log_z
             out["stat_log_partition_ess"] = ess
             out["stat_log_partition_se"] = se

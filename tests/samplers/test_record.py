@@ -1,0 +1,91 @@
+"""The log Z record of `samplers.sample`: it runs only at the draws it annotates.
+
+The chains run under ``vmap``; a ``lax.cond`` whose predicate differs per chain
+becomes a select there, and both branches (the whole annealing run) then cost
+every step. These tests count the annealing runs actually executed.
+"""
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+
+import posterior
+import samplers
+from samplers import record
+from samplers.target import build_target
+
+
+@pytest.fixture(scope="module")
+def case():
+    return posterior.LinearGaussianCase.random(
+        jr.key(11), d=2, m=2, n=4, lam=3.0, sigma1=1.0, sigma2=0.6
+    )
+
+
+@pytest.fixture
+def runs(monkeypatch):
+    """Rows of θ₁ that an annealing run of the record was executed on."""
+    rows = []
+    original = record.log_partition
+
+    def counted(potential, theta1, **kwargs):
+        # Executed only when the branch holding it is. Under vmap it sees one
+        # chain's θ₁ per call or all the chains' at once: count chains.
+        jax.debug.callback(lambda t: rows.append(np.size(t) // np.shape(t)[-1]), theta1)
+        return original(potential, theta1, **kwargs)
+
+    monkeypatch.setattr(record, "log_partition", counted)
+    return rows
+
+
+@pytest.mark.parametrize("method", ["sgld", "hmc"])
+def test_log_z_runs_only_at_the_draws_it_records(case, runs, method):
+    # 12 warm-up and 8 kept draws, a record every 4th kept draw: 2 per chain.
+    # With the predicate batched over chains, every one of the 20 steps of
+    # every chain would anneal (40 runs, not 4).
+    tree = samplers.sample(
+        case.model,
+        key=jr.key(0),
+        method=method,
+        num_chains=2,
+        num_warmup=12,
+        num_samples=8,
+        log_partition_every=4,
+        log_partition_particles=16,
+        progress=False,
+    )
+    assert sum(runs) == 2 * 2
+    np.testing.assert_array_equal(tree["log_partition"]["draw"].values, [0, 4])
+    assert np.all(np.isfinite(tree["log_partition"]["log_partition"].values))
+
+
+def test_a_nan_theta1_records_nan_and_the_other_chain_its_estimate(case):
+    model = case.model
+    target = build_target(model)
+    record_fn = record.build_record(
+        model,
+        target,
+        jnp.arange(2),
+        positions_fn=lambda state: state,
+        fields={},
+        num_burn=0,
+        log_partition_every=1,
+        log_partition_particles=16,
+        predict_inputs=None,
+        pointwise=False,
+    )
+    theta = jnp.stack([jnp.full(2, jnp.nan), jnp.zeros(2)])
+    out = jax.vmap(record_fn, in_axes=(0, 0, None, None))(
+        jr.split(jr.key(0), 2), (theta, theta), None, 0
+    )
+    for name in ("log_partition", "stat_log_partition_ess", "stat_log_partition_se"):
+        assert np.isnan(out[name][0]), name
+        assert np.isfinite(out[name][1]), name
+    assert np.isnan(out["stat_log_partition_capped"][0])
+    # A gross check: AIS with 16 particles on a 2-d Gaussian is off by
+    # hundredths; log Z at θ₀, where a NaN row is annealed, is 0.6 nats away.
+    np.testing.assert_allclose(
+        out["log_partition"][1], case.log_partition(jnp.zeros(2)), atol=0.3
+    )
