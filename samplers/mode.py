@@ -107,7 +107,7 @@ def find_map(
         key_init, theta0, theta0, optimizer, target.potential, sigma2, num_inner
     )
     states = jax.tree.map(lambda leaf: leaf[None], state)
-    final, records = run_chains(
+    final, records, _ = run_chains(
         kernel,
         states,
         key=key_run,

@@ -9,8 +9,9 @@ lets a run stop at a checkpoint and resume, or be extended, exactly
 """
 
 import os
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +22,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from samplers import checkpoint as checkpoints
 
-__all__ = ["chain_sharding", "run_chains"]
+__all__ = ["RunTiming", "chain_sharding", "run_chains"]
 
 StepFn = Callable[[Array, Any, Array], tuple[Any, Any]]
 RecordFn = Callable[[Array, Any, Any, Array], dict[str, Array]]
@@ -29,6 +30,31 @@ RecordFn = Callable[[Array, Any, Any, Array], dict[str, Array]]
 # The last fold_in index of a chain's key is its record stream; steps use the
 # indices below it, so no step shares a key with a record.
 _RECORD_STREAM = 2**32 - 1
+
+
+class RunTiming(NamedTuple):
+    """Where the wall time of a `run_chains` call went.
+
+    Attributes:
+        compile_seconds: compiling the program that advances the chains.
+        chunk_draws: ``(first_draw, num_draws)`` of each call of that program.
+        chunk_seconds: the wall time of each call, to its results being ready.
+    """
+
+    compile_seconds: float
+    chunk_draws: tuple[tuple[int, int], ...]
+    chunk_seconds: tuple[float, ...]
+
+    def seconds_between(self, start: int, stop: int) -> float:
+        """The time of draws ``start`` to ``stop``, each chunk shared among its
+        draws evenly (a chunk that straddles ``start`` is apportioned)."""
+        total = 0.0
+        for (first, count), seconds in zip(
+            self.chunk_draws, self.chunk_seconds, strict=True
+        ):
+            inside = max(0, min(first + count, stop) - max(first, start))
+            total += seconds * inside / count
+        return total
 
 
 def chain_sharding(num_chains: int) -> NamedSharding | None:
@@ -68,7 +94,7 @@ def run_chains(
     checkpoint_every: int | None = None,
     resume: str | os.PathLike | checkpoints.Checkpoint | None = None,
     settings: dict | None = None,
-) -> tuple[Any, dict[str, Array]]:
+) -> tuple[Any, dict[str, Array], RunTiming]:
     """Advance every chain ``num_steps`` steps, recording every ``thin``-th one.
 
     Args:
@@ -102,7 +128,8 @@ def run_chains(
 
     Returns:
         The states after the last call (which may have run up to one chunk past
-        ``num_steps``) and the records, each of shape ``(chains, draws, ...)``.
+        ``num_steps``), the records, each of shape ``(chains, draws, ...)``, and
+        a :class:`RunTiming`.
     """
     if num_steps % thin:
         raise ValueError(f"`num_steps`={num_steps} is not a multiple of `thin`={thin}.")
@@ -176,14 +203,24 @@ def run_chains(
     if progress:
         start = min(num_done, num_draws) * thin
         bar = _progress_bar(num_draws * thin, start, description)
+    # Compiled ahead, so that its time is told apart from the chains' (the calls
+    # below reuse this program).
+    started = time.perf_counter()
+    if num_done < num_draws:
+        advance.lower(chain_keys, states, num_done, draws_per_chunk).compile()
+    compile_seconds = time.perf_counter() - started
+    chunk_draws, chunk_seconds = [], []
     # Host copies of the records for the checkpoints: each part is copied once.
     on_host, num_copied = None, 0
     while num_done < num_draws:
+        started = time.perf_counter()
         states, chunk = advance(chain_keys, states, num_done, draws_per_chunk)
+        jax.block_until_ready(chunk)
+        chunk_seconds.append(time.perf_counter() - started)
+        chunk_draws.append((num_done, draws_per_chunk))
         records.append(chunk)
         previous, num_done = num_done, num_done + draws_per_chunk
         if bar is not None:
-            jax.block_until_ready(chunk)
             bar.update((min(num_done, num_draws) - previous) * thin)
         if checkpoint is not None and (
             num_done // checkpoint_every > previous // checkpoint_every
@@ -203,7 +240,8 @@ def run_chains(
     stacked = jax.tree.map(
         lambda *parts: jnp.concatenate(parts, axis=1)[:, :num_draws], *records
     )
-    return states, stacked
+    timing = RunTiming(compile_seconds, tuple(chunk_draws), tuple(chunk_seconds))
+    return states, stacked, timing
 
 
 def _concatenate(parts):

@@ -7,6 +7,7 @@ pieces together: the target (:mod:`samplers.target`), the chains' set-up
 the run (:mod:`samplers.run`) and the record (:mod:`samplers.record`).
 """
 
+import time
 from collections.abc import Callable
 
 import jax
@@ -152,7 +153,13 @@ def sample(
         An xarray DataTree with groups posterior (``theta1``, ``theta2``,
         ``disagreement``, ``log_likelihood_total``, and ``log_partition`` /
         ``bits_saved``), sample_stats, log_likelihood, observed_data and,
-        when asked, predictions.
+        when asked, predictions. Its attributes name the settings in force and
+        where the wall time went, in seconds: ``map_time`` (``find_map``, when
+        ``init="map"``), ``setup_time`` (the kernels' set-up: NUTS/HMC window
+        adaptation, SG-MCMC initial states), ``compile_time`` (the
+        chains' program), ``warmup_time`` and ``sampling_time`` (the warm-up
+        and kept draws, log Z records included; a chunk of the run holding
+        both is shared by its draws).
     """
     check_model(model)
     key = _checks.typed_key(key)
@@ -273,6 +280,8 @@ def sample(
         theta1_update = "exchange"
 
     key_init, key_warmup, key_sample = jr.split(key, 3)
+    seconds = {}
+    started = time.perf_counter()
     if isinstance(init, str):
         # A network's chains must start where the data put them: SG-MCMC from θ₀
         # would spend its whole warm-up training the network.
@@ -287,10 +296,12 @@ def sample(
             log_partition_particles=0,
             progress=progress,
         )
+        seconds["map_time"] = time.perf_counter() - started
     start1, start2 = _checks.initial_positions(init, theta0, num_chains)
     theta1, theta2 = _initial(
         key_init, start1, start2, sigma1, sigma2, num_chains, init_spread
     )
+    started = time.perf_counter()
     if exact:
         states, (step_fn, positions_fn, info_fields) = gibbs.setup(
             key_warmup,
@@ -325,6 +336,8 @@ def sample(
             adaptive=adaptive,
             num_warmup=num_warmup,
         )
+    states = jax.block_until_ready(states)
+    seconds["setup_time"] = time.perf_counter() - started
 
     # Warm-up and sampling run as one compiled scan (compiling a kernel costs
     # more than running it on small models); the warm-up draws are dropped.
@@ -341,7 +354,7 @@ def sample(
         predict_inputs=predict_inputs,
         pointwise=pointwise_log_likelihood,
     )
-    _, records = run_chains(
+    _, records, timing = run_chains(
         step_fn,
         states,
         key=key_sample,
@@ -356,6 +369,9 @@ def sample(
         settings=settings,
     )
     records = jax.tree.map(lambda r: np.asarray(r)[:, num_burn:], records)
+    seconds["compile_time"] = timing.compile_seconds
+    seconds["warmup_time"] = timing.seconds_between(0, num_burn)
+    seconds["sampling_time"] = timing.seconds_between(num_burn, num_burn + num_samples)
     gibbs.warn_missed_auxiliaries(records, max_rejection_draws)
     attrs = {
         "method": method,
@@ -370,6 +386,7 @@ def sample(
     }
     if not exact and target.include_log_partition:
         attrs["num_inner"] = num_inner
+    attrs.update({name: round(value, 3) for name, value in seconds.items()})
     tree = to_datatree(records, model, indices, log_partition_every, attrs)
     health.warn(health.diagnose(tree), stacklevel=2)
     return tree

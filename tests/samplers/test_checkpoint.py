@@ -277,7 +277,7 @@ def _walk_record(key, state, info, draw):
 def _walk(num_draws, **kwargs):
     states = (jnp.zeros((3, 2)), jr.split(jr.key(5), 3))
     arguments = dict(key=jr.key(1), record_fn=_walk_record, thin=2, progress=False)
-    final, records = run_chains(
+    final, records, _ = run_chains(
         _walk_step, states, num_steps=2 * num_draws, **(arguments | kwargs)
     )
     return final, jax.tree.map(np.asarray, records)

@@ -1,0 +1,50 @@
+"""Where the wall time of a run goes: `RunTiming` and the attributes of `sample`."""
+
+import time
+
+import jax.random as jr
+import pytest
+
+import posterior
+import samplers
+from samplers.run import RunTiming
+
+
+def test_seconds_between_shares_each_chunk_among_its_draws():
+    timing = RunTiming(
+        compile_seconds=1.0,
+        chunk_draws=((0, 4), (4, 4), (8, 4)),
+        chunk_seconds=(4.0, 8.0, 12.0),
+    )
+    assert timing.seconds_between(0, 12) == pytest.approx(24.0)
+    assert timing.seconds_between(0, 6) == pytest.approx(4.0 + 8.0 * 2 / 4)
+    assert timing.seconds_between(6, 10) == pytest.approx(8.0 * 2 / 4 + 12.0 * 2 / 4)
+    # Draws past the last chunk (a run cut short of its last chunk) cost nothing.
+    assert timing.seconds_between(10, 20) == pytest.approx(12.0 * 2 / 4)
+    assert timing.seconds_between(12, 20) == 0.0
+
+
+def test_sample_says_where_its_time_went():
+    case = posterior.LinearGaussianCase.random(
+        jr.key(11), d=2, m=2, n=4, lam=3.0, sigma1=1.0, sigma2=0.6
+    )
+    started = time.perf_counter()
+    tree = samplers.sample(
+        case.model,
+        key=jr.key(0),
+        method="sgld",
+        num_chains=2,
+        num_warmup=30,
+        num_samples=10,
+        init="map",
+        log_partition_every=0,
+        progress=True,
+    )
+    wall = time.perf_counter() - started
+    names = ("map_time", "setup_time", "compile_time", "warmup_time", "sampling_time")
+    seconds = [tree.attrs[name] for name in names]
+    assert all(value >= 0 for value in seconds), seconds
+    # Compiling the chains' program costs far more than running 40 steps of a
+    # 2-parameter model; the phases never add up to more than the call.
+    assert tree.attrs["compile_time"] > tree.attrs["sampling_time"]
+    assert sum(seconds) <= wall
