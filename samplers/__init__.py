@@ -4,14 +4,16 @@ Nothing here imports numpyro or `posterior/`: every estimator works on JAX funct
 of a flat parameter vector.
 """
 
-from samplers import ais, moves, precondition, reference, rejection
+from samplers import ais, annealing, moves, precondition, reference, rejection
 from samplers.base import SamplingAlgorithm
-from samplers.health import ConvergenceWarning, Diagnosis, SamplingWarning, diagnose
-from samplers.log_partition import (
+from samplers.estimate import (
     LogPartitionResult,
+    LogZConfig,
+    estimate_log_z,
     grad_log_partition_estimate,
-    log_partition,
 )
+from samplers.health import ConvergenceWarning, Diagnosis, SamplingWarning, diagnose
+from samplers.log_partition import log_partition
 from samplers.mode import MAPResult, find_map
 from samplers.rejection import RejectionResult, rejection_sample
 from samplers.sample import METHODS, sample
@@ -31,6 +33,8 @@ __all__ = [
     "Target",
     "build_target",
     "log_partition",
+    "estimate_log_z",
+    "LogZConfig",
     "thermodynamic_integration",
     "ThermodynamicResult",
     "LogPartitionResult",
@@ -39,6 +43,7 @@ __all__ = [
     "RejectionResult",
     "SamplingAlgorithm",
     "ais",
+    "annealing",
     "moves",
     "precondition",
     "reference",

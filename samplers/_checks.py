@@ -10,6 +10,7 @@ from jax import Array
 __all__ = [
     "batch_size",
     "count",
+    "end_samples",
     "flat_vector",
     "initial_positions",
     "model_dtype",
@@ -18,7 +19,9 @@ __all__ = [
     "positive",
     "predict_inputs",
     "scalar_function",
+    "schedule",
     "step_size",
+    "step_sizes",
     "typed_key",
 ]
 
@@ -232,4 +235,58 @@ def scalar_function(fn, theta, name: str) -> None:
         raise ValueError(
             f"`{name}` must return a real scalar for one vector theta of shape "
             f"{theta.shape}, got {got}."
+        )
+
+
+def schedule(schedule):
+    """A fixed AIS schedule: strictly increasing in (0, 1], ending at 1 (or None)."""
+    if schedule is None:
+        return None
+    array = np.asarray(schedule, dtype=float)
+    if array.ndim != 1 or array.size < 1:
+        raise ValueError("`schedule` must be a 1-D array of inverse temperatures.")
+    if not (np.all(np.diff(array) > 0) and array[0] > 0 and array[-1] == 1.0):
+        raise ValueError(
+            "`schedule` must increase strictly within (0, 1] and end at 1 "
+            f"(0 is implicit), got {array}."
+        )
+    return array
+
+
+def step_sizes(step_sizes, schedule):
+    """One finite positive step size per temperature of a fixed schedule (or None)."""
+    if step_sizes is None:
+        return None
+    if schedule is None:
+        raise ValueError(
+            "`step_sizes` applies only with a fixed `schedule` (one per temperature)."
+        )
+    array = np.asarray(step_sizes, dtype=float)
+    if array.shape != schedule.shape:
+        raise ValueError(
+            f"`step_sizes` must have the shape of `schedule`, {schedule.shape}, "
+            f"got {array.shape}."
+        )
+    if not np.all(np.isfinite(array) & (array > 0)):
+        raise ValueError(f"`step_sizes` must be finite and positive, got {array}.")
+    return array
+
+
+def end_samples(end_samples, dim: int) -> None:
+    """Exact draws for reverse AIS: a finite `(n, dim)` float array."""
+    shape = jnp.shape(end_samples)
+    if len(shape) != 2 or shape[1] != dim or shape[0] < 1:
+        raise ValueError(f"`end_samples` must have shape (n, {dim}), got {shape}.")
+    dtype = jnp.result_type(end_samples)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"`end_samples` must have a floating dtype, got {dtype}.")
+    if isinstance(end_samples, jax.core.Tracer):
+        return
+    finite = np.isfinite(np.asarray(end_samples))
+    if not finite.all():
+        rows = np.flatnonzero(~finite.all(axis=1))
+        raise ValueError(
+            f"`end_samples` has NaN or infinite entries in {rows.size} of its "
+            f"{shape[0]} rows (first: {rows[:5].tolist()}); reverse AIS needs "
+            "exact, finite samples of p(theta' | theta1)."
         )

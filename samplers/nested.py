@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from samplers.log_partition import log_partition
+from samplers.estimate import LogZConfig, estimate_log_z
 
 __all__ = ["build_nested_theta1_move"]
 
@@ -41,16 +41,10 @@ def build_nested_theta1_move(
         num_particles: particles of each nested AIS run.
     """
 
+    config = LogZConfig(num_particles=num_particles)
+
     def estimate(theta1, key):
-        return log_partition(
-            potential_fn,
-            theta1,
-            lam=1.0,
-            sigma=sigma2,
-            key=key,
-            method="ais",
-            num_particles=num_particles,
-        )
+        return estimate_log_z(key, potential_fn, theta1, sigma2, config)
 
     @jax.custom_vjp
     def log_z(theta1, key):

@@ -15,7 +15,7 @@ from jax.scipy.special import logsumexp
 
 from samplers.ais import num_islands
 from samplers.diagnostics import to_inference_data
-from samplers.log_partition import log_partition
+from samplers.estimate import LogZConfig, estimate_log_z
 
 __all__ = ["build_record", "to_datatree"]
 
@@ -34,6 +34,7 @@ def build_record(
     pointwise,
 ):
     indices = jnp.asarray(indices)
+    config = LogZConfig(num_particles=log_partition_particles)
 
     def record(key, state, info, draw):
         theta1, theta2 = positions_fn(state)
@@ -51,14 +52,12 @@ def build_record(
                 # A NaN θ₁ (flagged elsewhere) gets NaN records, not an annealing
                 # run that would spend its whole budget on NaN weights.
                 finite = jnp.all(jnp.isfinite(theta1))
-                result = log_partition(
-                    model.disagreement,
+                result = estimate_log_z(
+                    key,
+                    target.potential,
                     jnp.where(finite, theta1, model.theta0),
-                    lam=target.lam,
-                    sigma=model.sigma2,
-                    key=key,
-                    method="ais",
-                    num_particles=log_partition_particles,
+                    model.sigma2,
+                    config,
                 )
                 values = (
                     result.log_z,

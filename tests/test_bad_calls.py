@@ -937,7 +937,7 @@ def test_the_watch_sees_the_compile_of_a_good_call(world):
             world, method="rejection", num_particles=4, schedule=None
         )
     assert np.isfinite(float(result.log_z))
-    assert "jit(_run)" in watch.programs, watch.compiled
+    assert "jit(estimate_log_z)" in watch.programs, watch.compiled
 
 
 def test_the_watch_sees_a_user_jit_and_ignores_eager_operations():

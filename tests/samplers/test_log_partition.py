@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from jax.scipy.special import logsumexp
 
-from samplers import ais, grad_log_partition_estimate, log_partition
+from samplers import ais, annealing, grad_log_partition_estimate, log_partition
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_one_temperature_without_resampling_is_importance_sampling(case):
     def potential(theta):
         return case.lam * case.disagreement(theta)
 
-    output = ais.anneal(
+    output = annealing.anneal(
         jr.key(1),
         particles,
         potential,

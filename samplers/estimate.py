@@ -1,0 +1,343 @@
+r"""The traceable core of the $\log Z(\theta_1)$ estimators, and its gradient.
+
+$$Z(\theta_1) = \mathbb E_{\theta' \sim \mathcal N(\theta_1, \sigma^2 I)}
+  \big[e^{-U(\theta')}\big] \in (0, 1], \qquad U = \lambda C \ge 0,$$
+
+the normalising constant of $p(\theta' \mid \theta_1) \propto
+\mathcal N(\theta'; \theta_1, \sigma^2 I)\, e^{-U(\theta')}$. Two identities give
+its gradient from samples of $p(\cdot \mid \theta_1)$:
+
+$$\nabla \log Z = \mathbb E\big[(\theta' - \theta_1)/\sigma^2\big]
+  = -\mathbb E\big[\nabla U(\theta')\big].$$
+
+Their difference $(\theta'-\theta_1)/\sigma^2 + \nabla U(\theta') =
+-\nabla \log p(\theta'\mid\theta_1)$ has mean zero (Stein's identity), so it is a control
+variate: per coordinate $j$ we report $\bar g_{1j} - c_j \bar D_j$, with
+$g_1 = (\theta'-\theta_1)/\sigma^2$, $D = g_1 - g_2$, $g_2 = -\nabla U$ and
+$c_j = \mathrm{Cov}(g_{1j}, D_j)/\mathrm{Var}(D_j)$ from the weighted particles. It is the
+best per-coordinate mix $(1-c_j) g_{1j} + c_j g_{2j}$ of the two estimates; when $U$ is
+quadratic with axis-aligned curvature it has zero variance. Both plain estimates are
+returned too.
+
+`estimate_log_z(key, potential, theta1, sigma, config)` is a pure function of arrays
+(settings in a `LogZConfig`), so samplers call it inside `scan`, `vmap` and
+`custom_vjp`; `samplers.log_partition` is the checked, user-facing façade over it.
+"""
+
+import math
+from typing import NamedTuple
+
+import equinox as eqx
+import jax.numpy as jnp
+import jax.random as jr
+from jax import Array
+from jax.scipy.special import logsumexp
+
+from samplers import reference as reference_path
+from samplers import rejection
+from samplers.ais import global_log_weights, log_evidence
+from samplers.annealing import AnnealingOutput, anneal
+from samplers.base import PotentialFn, values_and_grads
+
+__all__ = [
+    "LogPartitionResult",
+    "LogZConfig",
+    "estimate_log_z",
+    "grad_log_partition_estimate",
+    "rejection_run",
+]
+
+
+class LogZConfig(eqx.Module):
+    """Settings of `estimate_log_z` (see `samplers.log_partition` for each).
+
+    Every setting but the arrays `schedule` and `step_sizes` is static: a config is
+    an argument of compiled programs, and a new one with the same settings reuses
+    them.
+    """
+
+    method: str = eqx.field(static=True, default="ais")
+    num_particles: int = eqx.field(static=True, default=256)
+    schedule: Array | None = None
+    step_sizes: Array | None = None
+    target_ess: float = eqx.field(static=True, default=0.9)
+    max_num_temperatures: int = eqx.field(static=True, default=1000)
+    move: str = eqx.field(static=True, default="mala")
+    num_mcmc_steps: int = eqx.field(static=True, default=5)
+    num_integration_steps: int = eqx.field(static=True, default=5)
+    resample_threshold: float = eqx.field(static=True, default=0.5)
+    precondition: bool = eqx.field(static=True, default=True)
+    upper: bool = eqx.field(static=True, default=False)
+    batch_size: int = eqx.field(static=True, default=1024)
+    max_rejection_draws: int = eqx.field(static=True, default=10**6)
+    reference: str = eqx.field(static=True, default="prior")
+    pilot_particles: int | None = eqx.field(static=True, default=None)
+
+    def anneal_kwargs(self) -> dict:
+        return dict(
+            schedule=self.schedule,
+            step_sizes=self.step_sizes,
+            target_ess=self.target_ess,
+            max_num_temperatures=self.max_num_temperatures,
+            move=self.move,
+            num_mcmc_steps=self.num_mcmc_steps,
+            num_integration_steps=self.num_integration_steps,
+            resample_threshold=self.resample_threshold,
+            precondition=self.precondition,
+        )
+
+    def pilot_size(self) -> int:
+        # Fewest pilot particles by default: with two islands of two the adaptive
+        # pilot takes a few huge steps and its cloud collapses onto one particle
+        # (seen at d = 100), which leaves the fit nothing to go on.
+        if self.pilot_particles is not None:
+            return self.pilot_particles
+        return max(16, self.num_particles // 8 * 2)
+
+
+class LogPartitionResult(NamedTuple):
+    """What `log_partition` returns (every field an array, so results vmap).
+
+    Attributes:
+        log_z: estimate of $\\log Z(\\theta_1)$ in nats (a lower bound in expectation
+            for AIS).
+        bits_saved: $-\\log_2 \\hat Z$.
+        ess: effective sample size $1/\\sum_i W_i^2$ of the final weights.
+        log_weights: `(n,)` final log-weights, `logmeanexp(log_weights) == log_z`.
+        particles: `(n, d)` final weighted particles, approximately from
+            $p(\\theta'\\mid\\theta_1)$ (exact for rejection).
+        grad_log_z: `(d,)` control-variate estimate of $\\nabla_{\\theta_1}\\log Z$.
+        grad_log_z_score: `(d,)` $\\mathbb E_W[(\\theta'-\\theta_1)]/\\sigma^2$.
+        grad_log_z_pathwise: `(d,)` $-\\lambda\\,\\mathbb E_W[\\nabla C(\\theta')]$.
+        log_z_upper: reverse-AIS upper bound (in expectation); NaN unless asked.
+        log_z_thermodynamic: thermodynamic-integration estimate along the same
+            path; NaN for rejection.
+        log_weight_std: standard deviation of `log_weights`.
+        num_temperatures: temperatures of the forward path (0 for rejection).
+        annealing: forward `AnnealingOutput` (its `state` dropped), or None.
+        reverse: reverse `AnnealingOutput` (its `state` dropped), or None.
+        rejection: `rejection.RejectionResult` of the exact sampler, or None.
+        pilot: the pilot's `AnnealingOutput` (its `state` dropped) when
+            `reference="fitted"`, else None.
+        reference: the fitted `reference.Reference` the paths started from when
+            `reference="fitted"`, else None.
+    """
+
+    log_z: Array
+    bits_saved: Array
+    ess: Array
+    log_weights: Array
+    particles: Array
+    grad_log_z: Array
+    grad_log_z_score: Array
+    grad_log_z_pathwise: Array
+    log_z_upper: Array
+    log_z_thermodynamic: Array
+    log_weight_std: Array
+    num_temperatures: Array
+    annealing: AnnealingOutput | None
+    reverse: AnnealingOutput | None
+    rejection: rejection.RejectionResult | None
+    pilot: AnnealingOutput | None
+    reference: reference_path.Reference | None
+
+
+def grad_log_partition_estimate(
+    particles: Array, log_weights: Array, potential_grad: Array, theta1: Array, sigma
+) -> tuple[Array, Array, Array]:
+    """Control-variate, score and pathwise estimates of $\\nabla\\log Z$.
+
+    Args:
+        particles: `(n, d)` weighted samples of $p(\\theta'|\\theta_1)$.
+        log_weights: `(n,)` log-weights (any normalisation).
+        potential_grad: `(n, d)` $\\nabla(\\lambda C)$ at the particles.
+        theta1: `(d,)`.
+        sigma: base standard deviation.
+
+    Returns:
+        `(combined, score, pathwise)`, each `(d,)`.
+    """
+    weights = jnp.exp(log_weights - logsumexp(log_weights))
+    score = (particles - theta1[None, :]) / sigma**2
+    pathwise = -potential_grad
+    difference = score - pathwise
+    mean_score = weights @ score
+    mean_pathwise = weights @ pathwise
+    mean_difference = mean_score - mean_pathwise
+    centred_score = score - mean_score[None, :]
+    centred_difference = difference - mean_difference[None, :]
+    covariance = weights @ (centred_score * centred_difference)
+    variance = weights @ jnp.square(centred_difference)
+    # A coordinate where D does not vary carries no control-variate information.
+    coefficient = jnp.where(
+        variance > 0, covariance / jnp.where(variance > 0, variance, 1), 0
+    )
+    return mean_score - coefficient * mean_difference, mean_score, mean_pathwise
+
+
+def _estimates(particles, log_weights_normalised, log_z, potential_grad, theta1, sigma):
+    num_particles = particles.shape[0]
+    log_weights = log_z + math.log(num_particles) + log_weights_normalised
+    ess = 1.0 / jnp.sum(jnp.exp(2.0 * log_weights_normalised))
+    grad, score, pathwise = grad_log_partition_estimate(
+        particles, log_weights_normalised, potential_grad, theta1, sigma
+    )
+    return log_weights, ess, grad, score, pathwise
+
+
+def _drop_state(output: AnnealingOutput) -> AnnealingOutput:
+    return output._replace(state=None)
+
+
+def rejection_run(
+    key: Array, potential: PotentialFn, theta1: Array, sigma, config: LogZConfig
+) -> rejection.RejectionResult:
+    """The exact rejection run of `estimate_log_z` from its key, capped at four times
+    the budget a pilot checks (`config.max_rejection_draws`)."""
+    return rejection.rejection_loop(
+        jr.split(key, 4)[2],
+        potential,
+        theta1,
+        sigma,
+        num_samples=config.num_particles,
+        batch_size=config.batch_size,
+        max_draws=4 * config.max_rejection_draws,
+    )
+
+
+def _fit_reference(key, potential, theta1, sigma, config):
+    """A Gaussian fitted to an adaptive pilot run (see `samplers.reference`)."""
+    key_init, key_pilot = jr.split(jr.fold_in(key, 2))
+    size = config.pilot_size()
+    initial = theta1[None, :] + sigma * jr.normal(
+        key_init, (size, theta1.shape[0]), theta1.dtype
+    )
+    # The pilot only shapes the path, so it is always adaptive.
+    kwargs = {**config.anneal_kwargs(), "schedule": None, "step_sizes": None}
+    output = anneal(key_pilot, initial, potential, theta1, sigma, **kwargs)
+    state = output.state
+    scores = -(state.particles - theta1[None, :]) / sigma**2 - state.potential_grad
+    fitted = reference_path.fit(
+        state.particles, global_log_weights(state), scores, sigma
+    )
+    return fitted, _drop_state(output)
+
+
+def estimate_log_z(
+    key: Array,
+    potential: PotentialFn,
+    theta1: Array,
+    sigma,
+    config: LogZConfig,
+    *,
+    end_samples: Array | None = None,
+    exact: rejection.RejectionResult | None = None,
+) -> LogPartitionResult:
+    r"""$\log Z(\theta_1)$ of the potential $U$, its gradient and diagnostics.
+
+    Traceable (jit, vmap, scan) and unchecked: `samplers.log_partition` checks the
+    arguments, chooses the method and makes the exact run before compiling this.
+
+    Args:
+        key: a typed key.
+        potential: $U(\theta) = \lambda C(\theta) \ge 0$ of a flat `(d,)` vector.
+        theta1: `(d,)`.
+        sigma: the base scale $\sigma$.
+        config: the settings, a `LogZConfig` (method `"ais"` or `"rejection"`).
+        end_samples: `(n, d)` exact draws of $p(\theta'\mid\theta_1)$ for reverse
+            AIS (with `config.upper`); default the rejection samples.
+        exact: the `rejection_run` of these arguments, when made beforehand.
+
+    Returns:
+        A `LogPartitionResult`.
+    """
+    key_init, key_forward, _, key_reverse = jr.split(key, 4)
+    dtype = theta1.dtype
+    nan = jnp.full((), jnp.nan, dtype)
+    if exact is None and (
+        config.method == "rejection" or (config.upper and end_samples is None)
+    ):
+        exact = rejection_run(key, potential, theta1, sigma, config)
+    if exact is not None and end_samples is None:
+        end_samples = exact.samples
+
+    # The paths start from the prior, or from a Gaussian fitted to a pilot run; the
+    # `offset` is log Z minus what the path estimates.
+    path_potential, base_mean, base_scale, offset = potential, theta1, sigma, 0.0
+    pilot = fitted = None
+    if config.reference == "fitted" and (config.method != "rejection" or config.upper):
+        fitted, pilot = _fit_reference(key, potential, theta1, sigma, config)
+        path_potential = reference_path.potential(potential, theta1, sigma, fitted)
+        base_mean, base_scale = fitted
+        offset = reference_path.log_z_offset(sigma, fitted)
+
+    forward = backward = None
+    log_z_thermodynamic, num_temperatures = nan, jnp.asarray(0)
+    if config.method == "rejection":
+        particles = exact.samples
+        _, potential_grad = values_and_grads(potential, particles)
+        log_z = exact.log_z
+        n = config.num_particles
+        log_weights_normalised = jnp.full((n,), -math.log(n), dtype)
+    else:
+        scale_row = jnp.broadcast_to(jnp.asarray(base_scale, dtype), theta1.shape)
+        initial = base_mean[None, :] + scale_row[None, :] * jr.normal(
+            key_init, (config.num_particles, theta1.shape[0]), dtype
+        )
+        output = anneal(
+            key_forward,
+            initial,
+            path_potential,
+            base_mean,
+            base_scale,
+            **config.anneal_kwargs(),
+        )
+        state = output.state
+        particles, potential_grad = state.particles, state.potential_grad
+        if fitted is not None:
+            potential_grad = reference_path.target_grad(
+                particles, potential_grad, theta1, sigma, fitted
+            )
+        log_z = log_evidence(state) + offset
+        log_weights_normalised = global_log_weights(state)
+        log_z_thermodynamic = output.log_z_thermodynamic + offset
+        num_temperatures = output.num_temperatures
+        forward = _drop_state(output)
+
+    log_z_upper = nan
+    if config.upper:
+        output = anneal(
+            key_reverse,
+            jnp.asarray(end_samples, dtype),
+            path_potential,
+            base_mean,
+            base_scale,
+            reverse=True,
+            **config.anneal_kwargs(),
+        )
+        # Reverse AIS estimates log(Z_0 / Z_1) = -log Z with an unbiased 1/Z-hat.
+        log_z_upper = -log_evidence(output.state) + offset
+        backward = _drop_state(output)
+
+    log_weights, ess, grad, score, pathwise = _estimates(
+        particles, log_weights_normalised, log_z, potential_grad, theta1, sigma
+    )
+    return LogPartitionResult(
+        log_z=log_z,
+        bits_saved=-log_z / math.log(2.0),
+        ess=ess,
+        log_weights=log_weights,
+        particles=particles,
+        grad_log_z=grad,
+        grad_log_z_score=score,
+        grad_log_z_pathwise=pathwise,
+        log_z_upper=log_z_upper,
+        log_z_thermodynamic=log_z_thermodynamic,
+        log_weight_std=jnp.std(log_weights),
+        num_temperatures=num_temperatures,
+        annealing=forward,
+        reverse=backward,
+        rejection=exact,
+        pilot=pilot,
+        reference=fitted,
+    )
