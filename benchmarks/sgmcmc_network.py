@@ -26,13 +26,15 @@ import posterior  # noqa: E402
 import samplers  # noqa: E402
 
 
-def world(key, num_answers=660, num_agreement=600, dim=83, classes=9):
+def world(
+    key, num_answers=660, num_agreement=600, dim=83, classes=9, width=32, depth=2
+):
     k_teacher, k_xd, k_xs, k_net = jr.split(key, 4)
     teacher = posterior.TwoHeadMLP(dim, classes, width=16, depth=1, key=k_teacher)
     x_d = jr.normal(k_xd, (num_answers, dim))
     x_s = jr.normal(k_xs, (num_agreement, dim))
     answers = jnp.argmax(jax.vmap(teacher)(x_d)[0], axis=-1)
-    net = posterior.TwoHeadMLP(dim, classes, width=32, depth=2, key=k_net)
+    net = posterior.TwoHeadMLP(dim, classes, width=width, depth=depth, key=k_net)
     model = posterior.TwoStageModel(
         net,
         agreement_inputs=x_s,

@@ -107,9 +107,12 @@ def sample(
             when there are at most ``max_full_params``, else the first ones.
         max_full_params: see ``param_indices``.
         log_partition_every: estimate log Z(θ₁) by AIS every this many kept
-            draws (0: never). Default: never for a baseline; else every draw for
-            up to 100 parameters, else ten per chain. Every draw: in the posterior group; otherwise in its
-            own group ``log_partition``.
+            draws (0: never). Default: never for a baseline or for SGLD/SGHMC
+            above 100 parameters (there one AIS run costs hundreds of steps and
+            is biased by far more than its standard error); else every draw
+            up to 100 parameters and ten per chain above. Every draw: in the
+            posterior group; otherwise in its own group ``log_partition``.
+            ``tree.attrs["log_partition_every"]`` gives the choice.
         log_partition_particles: AIS particles per estimate.
         predict_inputs: inputs for which to store the intended head's outputs
             (group ``predictions``).
@@ -173,12 +176,17 @@ def sample(
     indices = _checks.param_indices(
         param_indices, num_params, count(max_full_params, "max_full_params")
     )
+    exact = method in ("nuts", "hmc")
     if log_partition_every is None and baseline is not None:
         log_partition_every = 0  # a baseline's log Z costs time nobody asked for
+    elif log_partition_every is None and not exact and num_params > 100:
+        # Measured on a 4.3k-parameter network (docs/benchmarks.md): one record
+        # costs as much as 200-900 SGLD steps, and moves by 10³ nats with its
+        # budget. Records there are the user's choice, not a default.
+        log_partition_every = 0
     elif log_partition_every is None:
         log_partition_every = 1 if num_params <= 100 else max(1, num_samples // 10)
     log_partition_every = count(log_partition_every, "log_partition_every", minimum=0)
-    exact = method in ("nuts", "hmc")
     if exact and stop_gradient_intended:
         raise ValueError(
             "`stop_gradient_intended` changes only gradient dynamics and defines no "
@@ -386,6 +394,9 @@ def sample(
     }
     if not exact and target.include_log_partition:
         attrs["num_inner"] = num_inner
+    if target.include_log_partition:
+        attrs["log_partition_every"] = log_partition_every
+        attrs["log_partition_particles"] = log_partition_particles
     attrs.update({name: round(value, 3) for name, value in seconds.items()})
     tree = to_datatree(records, model, indices, log_partition_every, attrs)
     health.warn(health.diagnose(tree), stacklevel=2)

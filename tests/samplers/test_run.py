@@ -48,3 +48,26 @@ def test_sample_says_where_its_time_went():
     # 2-parameter model; the phases never add up to more than the call.
     assert tree.attrs["compile_time"] > tree.attrs["sampling_time"]
     assert sum(seconds) <= wall
+
+
+@pytest.mark.parametrize("dim, every", [(2, 1), (101, 0)])
+def test_sgld_records_log_z_by_default_only_where_it_is_cheap(dim, every):
+    # Above 100 parameters one AIS record costs hundreds of SGLD steps
+    # (docs/benchmarks.md), so SGLD leaves it to the user there.
+    case = posterior.LinearGaussianCase.random(
+        jr.key(11), d=dim, m=2, n=4, lam=3.0, sigma1=1.0, sigma2=0.6
+    )
+    tree = samplers.sample(
+        case.model,
+        key=jr.key(0),
+        method="sgld",
+        num_chains=2,
+        num_warmup=4,
+        num_samples=4,
+        init="theta0",
+        log_partition_particles=8,
+        progress=False,
+    )
+    assert tree.attrs["log_partition_every"] == every
+    assert tree.attrs["log_partition_particles"] == 8
+    assert ("log_partition" in tree.posterior.data_vars) == bool(every)
