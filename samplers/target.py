@@ -70,6 +70,13 @@ def build_target(
         raise ValueError(f"`baseline` must be one of {BASELINES}, got {baseline!r}.")
     lam = 0.0 if baseline == "single_head" else float(model.lam)
     sigma2 = float(model.sigma2)
+    # λ as a one-element array, not a Python float or a scalar: JAX embeds
+    # scalars in compiled programs but can pass arrays as arguments (see
+    # docs/long_runs.md), and then a new λ compiles nothing new.
+    weight = jnp.full((1,), lam, jnp.asarray(model.theta0).dtype)
+
+    def weighted(agreement):
+        return jnp.sum(weight * agreement)
 
     def log_joint(theta1, theta2, batch=None):
         agreement = model.disagreement(
@@ -79,11 +86,11 @@ def build_target(
             model.log_likelihood(theta2, batch)
             + model.log_prior(theta1)
             + _log_normal(theta2, theta1, sigma2)
-            - lam * agreement
+            - weighted(agreement)
         )
 
     def potential(theta):
-        return lam * model.disagreement(theta)
+        return weighted(model.disagreement(theta))
 
     return Target(log_joint, potential, lam, baseline is None and lam > 0)
 

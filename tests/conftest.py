@@ -33,7 +33,14 @@ power.
 
 import os
 
-import jax
+# Closed-over arrays (a model's data, λ) become arguments of the compiled
+# programs instead of constants baked into them, so that a program compiled for
+# one model serves every model of the same shapes through the persistent cache
+# below. JAX reads these two at import, hence before `import jax`.
+os.environ.setdefault("JAX_USE_SIMPLIFIED_JAXPR_CONSTANTS", "True")
+os.environ.setdefault("JAX_EMBEDDED_CONSTANTS_MAX_BYTES", "0")
+
+import jax  # noqa: E402
 import jax.random as jr
 import pytest
 
@@ -41,12 +48,11 @@ import pytest
 jax.config.update("jax_enable_x64", True)
 # Compile each program once per suite, not once per test. Most tests build the
 # same samplers over the same shapes with other data; with closed-over arrays
-# passed as arguments of the compiled programs (instead of embedded as
-# constants) those programs are identical, so the persistent cache, shared by
-# the xdist workers, serves every compilation after the first. The cache holds
-# compiled code only, keyed by the program, JAX's version and its flags: a hit
-# gives the same numbers as a compilation. TSP_JAX_CACHE= (empty) turns it off.
-jax.config.update("jax_use_simplified_jaxpr_constants", True)
+# passed as arguments (above) those programs are identical, so the persistent
+# cache, shared by the xdist workers, serves every compilation after the first.
+# The cache holds compiled code only, keyed by the program, JAX's version and its
+# flags: a hit gives the same numbers as a compilation. TSP_JAX_CACHE= (empty)
+# turns it off.
 _CACHE = os.environ.get(
     "TSP_JAX_CACHE", os.path.join(os.path.dirname(__file__), "..", "build", "jax-cache")
 )
