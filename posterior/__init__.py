@@ -13,7 +13,8 @@ from .agreement import (
     squared_gap,
     total_variation,
 )
-from .exact import Grid2DCase, LinearGaussianCase
+from .exact import LinearGaussianCase
+from .grid import Grid2DCase
 from .likelihoods import (
     AbstractLikelihood,
     Bernoulli,
@@ -23,6 +24,7 @@ from .likelihoods import (
     FromDistribution,
     Gaussian,
 )
+from .mechanism import MechanismCase
 from .model import TwoStageModel
 from .networks import AbstractTwoHeadNetwork, LinearTwoHead, TwoHeadMLP
 from .priors import log_isotropic_normal
@@ -39,6 +41,7 @@ __all__ = [
     "Grid2DCase",
     "LinearGaussianCase",
     "LinearTwoHead",
+    "MechanismCase",
     "TwoHeadMLP",
     "TwoStageModel",
     "agreement",

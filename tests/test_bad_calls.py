@@ -43,6 +43,7 @@ from posterior import (
     Gaussian,
     Grid2DCase,
     LinearGaussianCase,
+    MechanismCase,
     TwoHeadMLP,
     TwoStageModel,
 )
@@ -901,6 +902,18 @@ ROWS = [
         lambda w: Grid2DCase(w.grid_model, width=-7.0),
         ValueError,
         "`width`",
+    ),
+    Row(
+        "MechanismCase-kappa-zero",
+        lambda w: MechanismCase(0.0, 0.4, 0.1),
+        ValueError,
+        "`kappa`",
+    ),
+    Row(
+        "MechanismCase-s_w-negative",
+        lambda w: MechanismCase(25.0, 0.4, 0.1, s_w=-0.05),
+        ValueError,
+        "`s_w`",
     ),
 ]
 

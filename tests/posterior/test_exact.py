@@ -21,7 +21,7 @@ from jax.test_util import check_grads
 from numpy.testing import assert_allclose
 
 from posterior import Grid2DCase, LinearGaussianCase, TwoStageModel
-from posterior.exact import TanhTwoHead
+from posterior.grid import TanhTwoHead
 
 # (d, m, n, λ, σ₁, σ₂, s): m < d, m > d, and d up to 1000 (the largest).
 SIZES = [
