@@ -1,7 +1,9 @@
 # two-stage-posterior developer tasks.
 #
 #   make test     lint + format check + pytest (xdist, 2 workers)
-#   make demo     run `two-stage-posterior honest-qa` (the honest-QA experiment,
+#   make demo     run `two-stage-posterior mechanism` (the exact two-parameter
+#                 case; table, JSON and plots in build/mechanism), then
+#                 `two-stage-posterior honest-qa` (the honest-QA experiment,
 #                 defaults; tables, NetCDF files and plots in build/honest-qa)
 #   make lint     ruff check + ruff format --check
 #   make format   ruff format + ruff check --fix
@@ -71,6 +73,7 @@ test: $(STAMP)
 	$(VPY) -m pytest -n $(XDIST_WORKERS)
 
 demo: $(STAMP)
+	$(VENV)/bin/two-stage-posterior mechanism --json build/mechanism/mechanism.json
 	$(VENV)/bin/two-stage-posterior honest-qa --out build/honest-qa
 
 lint: $(STAMP)

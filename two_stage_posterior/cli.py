@@ -3,6 +3,8 @@
 two-stage-posterior honest-qa [options]    the honest-QA experiment (make demo)
 two-stage-posterior check [--seed N] [--quick]
                                            exact checks: linear-Gaussian, quadrature
+two-stage-posterior mechanism [--json PATH] [--out DIR] [--quick]
+                                           the (a, h) mechanism case, solved exactly
 """
 
 import argparse
@@ -19,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     from two_stage_posterior.honest_qa.command import add_parser
 
     add_parser(commands)
+    from two_stage_posterior import mechanism
+
+    mechanism.add_parser(commands)
     check = commands.add_parser(
         "check",
         help="log Z and posterior samples on the exact reference cases",
@@ -34,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         "--quick", action="store_true", help="fewer draws, for a smoke test"
     )
     arguments = parser.parse_args(argv)
+    if arguments.command == "mechanism":
+        return mechanism.run(arguments)
     if arguments.command == "honest-qa":
         from two_stage_posterior.honest_qa.command import run
 
