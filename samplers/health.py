@@ -123,7 +123,7 @@ def _inner_problems(tree, stats):
         bad = fraction < MIN_INNER_ESS
         if bad.any():
             problems.append(
-                f"The inner particles' ESS collapsed to {fraction.min():.1%} of "
+                f"The inner particles' ESS collapsed to {fraction[bad].min():.1%} of "
                 f"{num_inner} in chains {_chains(bad)}: ∇log Z rests on one or two "
                 "particles. Raise `num_inner_steps`, lower the step size, or raise "
                 "`num_inner`."
@@ -141,7 +141,8 @@ def _inner_problems(tree, stats):
             (capped, "AIS runs that hit their cap of temperatures"),
             (
                 mean_se > MAX_LOG_Z_SE,
-                f"a standard error of {mean_se.max():.2g} nats (above {MAX_LOG_Z_SE})",
+                f"a standard error of {np.nanmax(mean_se, initial=0.0):.2g} nats "
+                f"(above {MAX_LOG_Z_SE})",
             ),
         ]:
             if mask.any():
