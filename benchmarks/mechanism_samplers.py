@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 import posterior  # noqa: E402
 import samplers  # noqa: E402
-from posterior.mechanism import intended_on_test  # noqa: E402
+from posterior.mechanism import is_honest  # noqa: E402
 
 METHODS = {
     "nuts-nested": dict(method="nuts", theta1_update="nested_ais"),
@@ -41,9 +41,8 @@ IMITATING = (jnp.array([0.02, 0.93]), jnp.array([0.0, 0.98]))
 
 
 def score(tree, exact):
-    theta2 = np.asarray(tree.posterior["theta2"])  # (chains, draws, 2)
-    answer = np.asarray(intended_on_test(jnp.asarray(theta2.transpose(2, 0, 1))))
-    honest = (np.abs(answer - 1.0) < 0.5).astype(float)
+    theta2 = jnp.asarray(tree.posterior["theta2"]).transpose(2, 0, 1)
+    honest = np.asarray(is_honest(theta2), dtype=float)  # (chains, draws)
     data = az.from_dict({"posterior": {"honest": honest}})
     ess = float(az.ess(data, var_names=["honest"], method="bulk")["honest"])
     rhat = float(az.rhat(data, var_names=["honest"])["honest"])

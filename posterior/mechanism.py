@@ -36,7 +36,13 @@ from .grid import Grid2DCase
 from .likelihoods import FromCallable
 from .model import TwoStageModel
 
-__all__ = ["TranslatorTwoHead", "MechanismCase"]
+__all__ = [
+    "TranslatorTwoHead",
+    "MechanismCase",
+    "intended_on_test",
+    "is_honest",
+    "is_imitating",
+]
 
 AGREEMENT_ITEM = (1.0, 0.0)
 TEST_ITEM = (1.0, -1.0)
@@ -55,10 +61,21 @@ class TranslatorTwoHead(eqx.Module):
         return jnp.stack([intended, u]), jnp.stack([u, u])
 
 
-def intended_on_test(theta: Float[ArrayLike, "2"]) -> Array:
-    """The intended head's answer on E: a + (1 − a)(h − 1)."""
+def intended_on_test(theta: Float[ArrayLike, "2 ..."]) -> Array:
+    """The intended head's answer on E: a + (1 − a)(h − 1) (any trailing axes,
+    e.g. ``(2, chains, draws)``)."""
     a, h = theta[0], theta[1]
     return a + (1.0 - a) * (h - 1.0)
+
+
+def is_honest(theta: Float[ArrayLike, "2 ..."]) -> Array:
+    """Whether the answer on E is within 0.5 of the truth, 1."""
+    return jnp.abs(intended_on_test(theta) - 1.0) < 0.5
+
+
+def is_imitating(theta: Float[ArrayLike, "2 ..."]) -> Array:
+    """Whether the answer on E is within 0.5 of the human's, 0."""
+    return jnp.abs(intended_on_test(theta)) < 0.5
 
 
 class MechanismCase:
@@ -123,15 +140,11 @@ class MechanismCase:
 
     def p_honest(self, baseline: str | None = None) -> float:
         """Posterior mass of θ₂ whose answer on E is within 0.5 of the truth, 1."""
-        return self.grid.probability(
-            lambda t: jnp.abs(intended_on_test(t) - 1.0) < 0.5, baseline=baseline
-        )
+        return self.grid.probability(is_honest, baseline=baseline)
 
     def p_imitate(self, baseline: str | None = None) -> float:
         """The same mass within 0.5 of the human's answer, 0."""
-        return self.grid.probability(
-            lambda t: jnp.abs(intended_on_test(t)) < 0.5, baseline=baseline
-        )
+        return self.grid.probability(is_imitating, baseline=baseline)
 
     def summary(self, baseline: str | None = None) -> dict:
         """The quantities of one method (``baseline`` as in ``samplers.sample``)."""

@@ -5,11 +5,10 @@ it must say so (docs/benchmarks.md measures every method at full length)."""
 import warnings
 
 import jax.numpy as jnp
-import numpy as np
 
 import posterior
 import samplers
-from posterior.mechanism import intended_on_test
+from posterior.mechanism import is_honest
 
 HONEST = (jnp.array([0.70, 0.40]), jnp.array([0.70, 0.98]))
 IMITATING = (jnp.array([0.02, 0.93]), jnp.array([0.0, 0.98]))
@@ -37,9 +36,8 @@ def test_a_run_off_by_more_than_005_in_p_honest_is_flagged(stat_key):
             init=init,
             progress=False,
         )
-    theta2 = np.asarray(tree.posterior["theta2"])
-    answer = np.asarray(intended_on_test(jnp.asarray(theta2.transpose(2, 0, 1))))
-    estimate = float(np.mean(np.abs(answer - 1.0) < 0.5))
+    theta2 = jnp.asarray(tree.posterior["theta2"]).transpose(2, 0, 1)
+    estimate = float(jnp.mean(is_honest(theta2)))
     flagged = [w for w in caught if issubclass(w.category, samplers.SamplingWarning)]
     if abs(estimate - exact) > 0.05:
         assert flagged, (estimate, exact)
