@@ -247,7 +247,7 @@ class Grid2DCase:
         ).reshape(-1, 2)
 
         def cell_mean(theta):
-            values = jax.vmap(lambda o: jnp.asarray(fn(theta + o), jnp.float64))
+            values = jax.vmap(lambda o: jnp.asarray(fn(theta + o)).astype(float))
             return jnp.mean(values(offsets))
 
         return float(np.sum(np.exp(log_p) * self.on_grid(cell_mean)))
