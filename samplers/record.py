@@ -17,7 +17,19 @@ from samplers.ais import num_islands
 from samplers.diagnostics import to_inference_data
 from samplers.estimate import LogZConfig, estimate_log_z
 
-__all__ = ["build_record", "to_datatree"]
+__all__ = ["build_record", "default_log_partition_every", "to_datatree"]
+
+
+def default_log_partition_every(num_params, num_samples, *, exact, baseline) -> int:
+    """``sample``'s default record frequency of log Z (0: none)."""
+    if baseline is not None:
+        return 0  # a baseline's log Z costs time nobody asked for
+    if not exact and num_params > 100:
+        # Measured on a 4.3k-parameter network (docs/benchmarks.md): one record
+        # costs as much as 200-900 SGLD steps, and moves by 10³ nats with its
+        # budget. Records there are the user's choice, not a default.
+        return 0
+    return 1 if num_params <= 100 else max(1, num_samples // 10)
 
 
 def build_record(

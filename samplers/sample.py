@@ -20,7 +20,7 @@ from samplers import _checks, gibbs, health, precondition, stochastic
 from samplers import checkpoint as checkpoints
 from samplers._checks import count
 from samplers.mode import find_map
-from samplers.record import build_record, to_datatree
+from samplers.record import build_record, default_log_partition_every, to_datatree
 from samplers.run import run_chains
 from samplers.target import build_target, check_model
 
@@ -177,15 +177,10 @@ def sample(
         param_indices, num_params, count(max_full_params, "max_full_params")
     )
     exact = method in ("nuts", "hmc")
-    if log_partition_every is None and baseline is not None:
-        log_partition_every = 0  # a baseline's log Z costs time nobody asked for
-    elif log_partition_every is None and not exact and num_params > 100:
-        # Measured on a 4.3k-parameter network (docs/benchmarks.md): one record
-        # costs as much as 200-900 SGLD steps, and moves by 10³ nats with its
-        # budget. Records there are the user's choice, not a default.
-        log_partition_every = 0
-    elif log_partition_every is None:
-        log_partition_every = 1 if num_params <= 100 else max(1, num_samples // 10)
+    if log_partition_every is None:
+        log_partition_every = default_log_partition_every(
+            num_params, num_samples, exact=exact, baseline=baseline
+        )
     log_partition_every = count(log_partition_every, "log_partition_every", minimum=0)
     if exact and stop_gradient_intended:
         raise ValueError(
