@@ -5,7 +5,6 @@ of a flat parameter vector.
 """
 
 from samplers import ais, annealing, moves, precondition, reference, rejection
-from samplers.base import SamplingAlgorithm
 from samplers.estimate import (
     LogPartitionResult,
     LogZConfig,
@@ -14,6 +13,7 @@ from samplers.estimate import (
 )
 from samplers.health import ConvergenceWarning, Diagnosis, SamplingWarning, diagnose
 from samplers.log_partition import log_partition
+from samplers.methods import HMC, NUTS, SGHMC, SGLD, Exchange, NestedAIS
 from samplers.mode import MAPResult, find_map
 from samplers.rejection import RejectionResult, rejection_sample
 from samplers.sample import METHODS, sample
@@ -22,6 +22,12 @@ from samplers.thermodynamic import ThermodynamicResult, thermodynamic_integratio
 
 __all__ = [
     "sample",
+    "NUTS",
+    "HMC",
+    "SGLD",
+    "SGHMC",
+    "Exchange",
+    "NestedAIS",
     "diagnose",
     "Diagnosis",
     "SamplingWarning",
@@ -41,7 +47,6 @@ __all__ = [
     "grad_log_partition_estimate",
     "rejection_sample",
     "RejectionResult",
-    "SamplingAlgorithm",
     "ais",
     "annealing",
     "moves",

@@ -54,7 +54,12 @@ from blackjax.smc.resampling import systematic
 from jax import Array
 from jax.scipy.special import logsumexp
 
-from samplers.base import PotentialFn, SamplingAlgorithm, values_and_grads
+from samplers.base import (
+    HMC_TARGET_ACCEPTANCE,
+    MALA_TARGET_ACCEPTANCE,
+    PotentialFn,
+    values_and_grads,
+)
 from samplers.moves import build_move
 
 __all__ = [
@@ -62,15 +67,13 @@ __all__ = [
     "AISInfo",
     "init",
     "build_kernel",
-    "as_top_level_api",
     "log_evidence",
     "global_log_weights",
     "num_islands",
 ]
 
 # Acceptance rates the step size is steered towards: the optimal-scaling results for
-# MALA (0.574, Roberts & Rosenthal 1998) and a common HMC target (about 0.65-0.8).
-_TARGET_ACCEPTANCE = {"mala": 0.574, "hmc": 0.75}
+_TARGET_ACCEPTANCE = {"mala": MALA_TARGET_ACCEPTANCE, "hmc": HMC_TARGET_ACCEPTANCE}
 # Gain of the multiplicative step-size update log(eps) += gain * (acceptance - target):
 # a temperature with acceptance 0 shrinks eps by exp(-0.57 * 2) ~ 0.3.
 _STEP_SIZE_GAIN = 2.0
@@ -355,18 +358,3 @@ def build_kernel(
         return new_state, info
 
     return step
-
-
-def as_top_level_api(potential_fn: PotentialFn, mean: Array, sigma, **kwargs):
-    """The (init, step) pair; `kwargs` go to `build_kernel`."""
-    step = build_kernel(potential_fn, mean, sigma, **kwargs)
-
-    islands_for = kwargs.get("precondition", True)
-
-    def init_fn(particles: Array, *, beta: float = 0.0, step_size: float) -> AISState:
-        islands = num_islands(particles.shape[0], islands_for)
-        return init(
-            particles, potential_fn, beta=beta, step_size=step_size, islands=islands
-        )
-
-    return SamplingAlgorithm(init_fn, step)

@@ -7,19 +7,31 @@ Configuration is captured by closures built in `build_kernel`.
 """
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import jax
 from jax import Array
 from jax.typing import ArrayLike
 
 __all__ = [
+    "EXCHANGE_TARGET_ACCEPTANCE",
+    "HMC_TARGET_ACCEPTANCE",
+    "MALA_TARGET_ACCEPTANCE",
     "PotentialFn",
     "InitFn",
     "StepFn",
-    "SamplingAlgorithm",
     "values_and_grads",
 ]
+
+# The acceptance rates the step sizes are tuned to, in one place. MALA: the
+# optimal 0.574 of Roberts & Rosenthal (1998), in AIS, in the inner chains, in
+# thermodynamic integration and in the nested-AIS θ₁ move. HMC: a common target
+# (about 0.65-0.8; blackjax's window adaptation defaults to 0.8). The exchange
+# move's Crank-Nicolson step: 0.3, a random-walk-like proposal whose acceptance
+# also carries the noise of the auxiliary draw.
+MALA_TARGET_ACCEPTANCE = 0.574
+HMC_TARGET_ACCEPTANCE = 0.75
+EXCHANGE_TARGET_ACCEPTANCE = 0.3
 
 #: A scalar function of a flat parameter vector, e.g. $\lambda C(\theta)$.
 PotentialFn = Callable[[Array], Array]
@@ -42,10 +54,3 @@ class StepFn(Protocol):
     """Advance a sampler by one step: `(key, state, *args) -> (state, info)`."""
 
     def __call__(self, key: Array, state: Any, *args: ArrayLike) -> tuple[Any, Any]: ...
-
-
-class SamplingAlgorithm(NamedTuple):
-    """A sampler as a pure (init, step) pair."""
-
-    init: InitFn
-    step: StepFn

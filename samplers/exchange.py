@@ -44,7 +44,6 @@ import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
 
-from samplers.base import SamplingAlgorithm
 from samplers.nested import build_nested_theta1_move
 from samplers.rejection import rejection_loop
 
@@ -58,7 +57,6 @@ __all__ = [
     "fit_surrogate",
     "init",
     "build_kernel",
-    "as_top_level_api",
 ]
 
 
@@ -370,13 +368,3 @@ def build_kernel(
         return ExchangeState(theta1, theta2._replace(position=position)), info
 
     return step
-
-
-def as_top_level_api(log_joint_fn, potential_fn, theta0, sigma1, sigma2, **kwargs):
-    """The (init, step) pair; ``kwargs`` go to :func:`build_kernel`."""
-    step = build_kernel(log_joint_fn, potential_fn, theta0, sigma1, sigma2, **kwargs)
-
-    def init_fn(theta1: Array, theta2: Array) -> ExchangeState:
-        return init(theta1, theta2, log_joint_fn)
-
-    return SamplingAlgorithm(init_fn, step)

@@ -18,16 +18,20 @@ import numpy as np
 from jax import Array
 
 from samplers import exchange, rejection
+from samplers.base import EXCHANGE_TARGET_ACCEPTANCE, MALA_TARGET_ACCEPTANCE
 from samplers.health import SamplingWarning
 
-__all__ = ["EXCHANGE_BUDGET", "check_exchange_cost", "setup", "warn_missed_auxiliaries"]
+__all__ = [
+    "EXCHANGE_BUDGET",
+    "check_exchange_cost",
+    "choose_theta1_move",
+    "setup",
+    "warn_missed_auxiliaries",
+]
 
-# compiling) when a pilot at θ₀ predicts more than this many.
+# The exchange move's auxiliary draw costs about 1/Z proposals; it is refused
+# (before compiling) when a pilot at θ₀ predicts more than this many.
 EXCHANGE_BUDGET = 10**4
-# Target acceptance of the exchange move's Crank-Nicolson step during warm-up,
-# and of the nested-AIS MALA step (Roberts & Rosenthal's optimal 0.574).
-_EXCHANGE_TARGET = 0.3
-_NESTED_MALA_TARGET = 0.574
 
 
 def check_exchange_cost(key, potential, theta0, sigma2) -> tuple[str | None, int]:
@@ -63,6 +67,22 @@ def check_exchange_cost(key, potential, theta0, sigma2) -> tuple[str | None, int
         )
         return message, batch
     return None, batch
+
+
+def choose_theta1_move(key, target, theta0, sigma2, theta1) -> tuple[str, int]:
+    """The θ₁ move in force (``"exchange"`` or ``"nested_ais"``) for a
+    ``samplers.Exchange`` / ``NestedAIS`` setting, and the auxiliary draws'
+    batch size. Raises the pilot's message when the exchange move is too costly
+    and there is no fallback."""
+    if not target.include_log_partition:
+        # θ₁ | θ₂ is then Gaussian: the exchange move needs no auxiliary draw.
+        return "exchange", 64
+    if theta1.name == "nested_ais":
+        return "nested_ais", 64
+    too_rare, batch_size = check_exchange_cost(key, target.potential, theta0, sigma2)
+    if too_rare and theta1.fallback is None:
+        raise ValueError(too_rare)
+    return ("nested_ais" if too_rare else "exchange"), batch_size
 
 
 def warn_missed_auxiliaries(records, max_rejection_draws):
@@ -176,7 +196,7 @@ def setup(
         # afterwards, so the sampling kernel is a fixed, exact one.
         warming = index < num_warmup
 
-        def adapted(log_size, probability, target=_EXCHANGE_TARGET, cap=0.0):
+        def adapted(log_size, probability, target=EXCHANGE_TARGET_ACCEPTANCE, cap=0.0):
             update = 0.5 * (probability - target)
             return jnp.where(warming, jnp.minimum(log_size + update, cap), log_size)
 
@@ -198,7 +218,7 @@ def setup(
             log_translation = adapted(
                 chain.log_translation,
                 info.exchange_acceptance_rate,
-                _NESTED_MALA_TARGET,
+                MALA_TARGET_ACCEPTANCE,
                 math.log(2.0),
             )
         else:

@@ -34,14 +34,13 @@ from blackjax.smc.resampling import systematic
 from jax import Array
 from jax.scipy.special import logsumexp
 
-from samplers.base import PotentialFn, values_and_grads
+from samplers.base import MALA_TARGET_ACCEPTANCE, PotentialFn, values_and_grads
 from samplers.estimate import grad_log_partition_estimate
 from samplers.moves import build_move
 
 __all__ = ["InnerState", "init_inner", "build_inner_move", "inner_grad_log_z"]
 
 # MALA's optimal acceptance (Roberts & Rosenthal, 1998), steered to by the step size.
-_TARGET_ACCEPTANCE = 0.574
 _STEP_SIZE_GAIN = 1.0
 
 
@@ -125,7 +124,7 @@ def build_inner_move(potential_fn: PotentialFn, sigma2, *, num_steps: int = 2):
         # Persistent chains are an approximation already; adapting their step size
         # all along keeps them mixing as θ₁ wanders.
         step_size = inner.step_size * jnp.exp(
-            _STEP_SIZE_GAIN * (acceptance - _TARGET_ACCEPTANCE)
+            _STEP_SIZE_GAIN * (acceptance - MALA_TARGET_ACCEPTANCE)
         )
         new = InnerState(
             particles, potential, grad, theta1, step_size, log_weights, ess

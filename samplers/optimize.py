@@ -17,10 +17,9 @@ import jax.random as jr
 import optax
 from jax import Array
 
-from samplers.base import SamplingAlgorithm
 from samplers.inner import InnerState, build_inner_move, init_inner, inner_grad_log_z
 
-__all__ = ["MAPState", "MAPInfo", "init", "build_kernel", "as_top_level_api"]
+__all__ = ["MAPState", "MAPInfo", "init", "build_kernel"]
 
 
 class MAPState(NamedTuple):
@@ -100,13 +99,3 @@ def build_kernel(
         return MAPState(theta1, theta2, opt_state, inner), info
 
     return step
-
-
-def as_top_level_api(logdensity_fn, potential_fn, sigma2, optimizer, **kwargs):
-    """The (init, step) pair; ``kwargs`` go to :func:`build_kernel`."""
-    step = build_kernel(logdensity_fn, potential_fn, sigma2, optimizer, **kwargs)
-
-    def init_fn(key, theta1, theta2, *, num_inner: int = 16):
-        return init(key, theta1, theta2, optimizer, potential_fn, sigma2, num_inner)
-
-    return SamplingAlgorithm(init_fn, step)

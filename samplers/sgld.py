@@ -26,7 +26,6 @@ import jax.random as jr
 from blackjax.sgmcmc import diffusions
 from jax import Array
 
-from samplers.base import SamplingAlgorithm
 from samplers.inner import InnerState, build_inner_move, init_inner, inner_grad_log_z
 from samplers.precondition import PairedScale
 
@@ -35,7 +34,6 @@ __all__ = [
     "NestedSGLDInfo",
     "init",
     "build_kernel",
-    "as_top_level_api",
 ]
 
 #: ``logdensity_fn(theta1, theta2, batch)``: every term but −log Z, minibatch-scaled.
@@ -244,13 +242,3 @@ def gradient_estimator(logdensity_fn: LogDensityFn, sigma2, include_log_partitio
         return grad_theta1 - grad_log_z, grad_theta2
 
     return grad_estimator
-
-
-def as_top_level_api(logdensity_fn, potential_fn, sigma2, **kwargs):
-    """The (init, step) pair; ``kwargs`` go to :func:`build_kernel`."""
-    step = build_kernel(logdensity_fn, potential_fn, sigma2, **kwargs)
-
-    def init_fn(key, theta1, theta2, *, num_inner: int = 16):
-        return init(key, theta1, theta2, potential_fn, sigma2, num_inner)
-
-    return SamplingAlgorithm(init_fn, step)

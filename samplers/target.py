@@ -36,7 +36,6 @@ _REQUIRED = (
     "log_prior",
     "intended",
 )
-# The exchange move's auxiliary draw costs about 1/Z proposals; refuse (before
 
 
 class Target(NamedTuple):

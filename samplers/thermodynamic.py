@@ -21,13 +21,12 @@ import jax.random as jr
 from jax import Array
 
 from samplers._checks import count, flat_vector, positive, scalar_function, typed_key
-from samplers.base import values_and_grads
+from samplers.base import MALA_TARGET_ACCEPTANCE, values_and_grads
 from samplers.moves import build_move
 
 __all__ = ["ThermodynamicResult", "thermodynamic_integration"]
 
 # MALA's optimal acceptance (Roberts & Rosenthal, 1998), steered to in warm-up.
-_TARGET_ACCEPTANCE = 0.574
 
 
 class ThermodynamicResult(NamedTuple):
@@ -121,7 +120,7 @@ def _run(
                 key, positions, potential, grad, t, theta1, sigma, scale, step_size
             )
             potential, grad = values_and_grads(disagreement_fn, positions)
-            tuned = step_size * jnp.exp(acceptance - _TARGET_ACCEPTANCE)
+            tuned = step_size * jnp.exp(acceptance - MALA_TARGET_ACCEPTANCE)
             step_size = jnp.where(warming, tuned, step_size)
             return (positions, potential, grad, step_size), (potential, acceptance)
 

@@ -226,7 +226,11 @@ class _Resized:
     "change, match",
     [
         (dict(num_chains=3), r"`num_chains` is 2 in the checkpoint, 3 now"),
-        (dict(method="hmc"), r"`method` is \"sgld\" in the checkpoint, \"hmc\" now"),
+        # num_inner=None: HMC refuses a setting of SGLD's inner chains.
+        (
+            dict(method="hmc", num_inner=None),
+            r"`method` is \"sgld\" in the checkpoint, \"hmc\" now",
+        ),
         (dict(d=3), r"`model.num_params` is 2 in the checkpoint, 3 now"),
         (dict(key=jr.key(2)), r"`key` is"),
         (dict(num_warmup=20), r"`num_warmup` is 10"),

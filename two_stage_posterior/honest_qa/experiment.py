@@ -169,20 +169,24 @@ def _items(world: World) -> jax.Array:
 
 
 def _sample(model, method, sampler: SamplerConfig, fit, key, progress):
-    stochastic = sampler.method in ("sgld", "sghmc")
+    algorithm = sampler.method
+    if algorithm in ("sgld", "sghmc"):
+        # NUTS/HMC adapt their own step and take no minibatches.
+        kind = samplers.SGLD if algorithm == "sgld" else samplers.SGHMC
+        algorithm = kind(
+            step_size=sampler.step_size,
+            batch_size=sampler.batch_size,
+            num_inner=sampler.num_inner,
+            num_inner_steps=sampler.num_inner_steps,
+        )
     return samplers.sample(
         model,
         key=key,
-        method=sampler.method,
+        method=algorithm,
         num_chains=sampler.num_chains,
         num_samples=sampler.num_samples,
         num_warmup=sampler.num_warmup,
         baseline=BASELINES[method],
-        # NUTS/HMC adapt their own step and refuse one.
-        step_size=sampler.step_size if stochastic else None,
-        batch_size=sampler.batch_size,
-        num_inner=sampler.num_inner,
-        num_inner_steps=sampler.num_inner_steps,
         # Every coordinate, so that both heads can be evaluated at every draw
         # (sample's predictions hold the intended head only); the NetCDF keeps
         # a few (store.MAX_STORED_PARAMS).

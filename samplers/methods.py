@@ -1,0 +1,329 @@
+r"""The methods of `sample`, as objects that carry their own settings.
+
+Configured the way an optax optimiser is: one object per method holds (and
+checks, when it is made) the settings that belong to that method alone, so a
+setting can never be given to a method that ignores it::
+
+    samplers.sample(model, key=key, method=samplers.NUTS(theta1=samplers.NestedAIS(particles=32)))
+    samplers.sample(model, key=key, method=samplers.SGLD(batch_size=64, step_size=1e-4))
+
+The strings ``"nuts"``, ``"hmc"``, ``"sgld"`` and ``"sghmc"`` are these objects
+with their defaults; `sample`'s method keywords (``step_size=``,
+``theta1_update=``...) fill them in (:func:`from_keywords`).
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import ClassVar
+
+from samplers._checks import count, positive
+
+__all__ = [
+    "HMC",
+    "METHODS",
+    "NUTS",
+    "SGHMC",
+    "SGLD",
+    "Exchange",
+    "NestedAIS",
+    "from_keywords",
+]
+
+METHODS = ("nuts", "hmc", "sgld", "sghmc")
+
+
+def _set(instance, name, value):
+    # Frozen dataclasses: __post_init__ normalises through object.__setattr__.
+    object.__setattr__(instance, name, value)
+
+
+@dataclasses.dataclass(frozen=True)
+class NestedAIS:
+    """θ₁ | θ₂ by MALA, with log Z and ∇log Z from nested AIS (approximate).
+
+    Attributes:
+        particles: AIS particles per nested estimate (at least 4).
+    """
+
+    particles: int = 64
+    name: ClassVar[str] = "nested_ais"
+
+    def __post_init__(self):
+        _set(self, "particles", count(self.particles, "particles", minimum=4))
+
+
+@dataclasses.dataclass(frozen=True)
+class Exchange:
+    """θ₁ | θ₂ by the exchange algorithm with exact auxiliary draws (exact).
+
+    A pilot at θ₀ estimates the proposals per auxiliary draw, about 1/Z; above
+    10⁴, `sample` refuses before compiling, or, with a ``fallback``, uses it.
+
+    Attributes:
+        max_draws: cap on one auxiliary draw's proposals. A draw that reaches it
+            rejects its move, which biases θ₁ towards larger Z; `sample` warns
+            when any kept sweep did.
+        fallback: the move to use when the pilot refuses the exchange move.
+    """
+
+    max_draws: int = 10**5
+    fallback: NestedAIS | None = None
+    name: ClassVar[str] = "exchange"
+
+    def __post_init__(self):
+        _set(self, "max_draws", count(self.max_draws, "max_draws"))
+        if self.fallback is not None and not isinstance(self.fallback, NestedAIS):
+            raise TypeError(
+                f"`fallback` must be a NestedAIS or None, got {self.fallback!r}."
+            )
+
+
+_THETA1_MOVES = {
+    "auto": lambda: Exchange(fallback=NestedAIS()),
+    "exchange": Exchange,
+    "nested_ais": NestedAIS,
+}
+
+
+def _theta1_move(theta1):
+    if isinstance(theta1, Exchange | NestedAIS):
+        return theta1
+    if isinstance(theta1, str) and theta1 in _THETA1_MOVES:
+        return _THETA1_MOVES[theta1]()
+    raise ValueError(
+        "`theta1` must be 'auto', 'exchange', 'nested_ais', an Exchange or a "
+        f"NestedAIS, got {theta1!r}."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class NUTS:
+    """Exact Gibbs sweeps: θ₂ | θ₁ by blackjax NUTS with window adaptation per
+    chain, then θ₁ | θ₂ by ``theta1``.
+
+    Attributes:
+        theta1: the θ₁ move: an :class:`Exchange`, a :class:`NestedAIS`, or
+            ``"auto"`` (``Exchange(fallback=NestedAIS())``), ``"exchange"``,
+            ``"nested_ais"``.
+    """
+
+    theta1: Exchange | NestedAIS | str = "auto"
+    name: ClassVar[str] = "nuts"
+    exact: ClassVar[bool] = True
+
+    def __post_init__(self):
+        _set(self, "theta1", _theta1_move(self.theta1))
+
+
+@dataclasses.dataclass(frozen=True)
+class HMC(NUTS):
+    """As :class:`NUTS`, with θ₂ | θ₁ by HMC of a fixed trajectory length.
+
+    Attributes:
+        num_integration_steps: leapfrog steps per θ₂ move.
+    """
+
+    num_integration_steps: int = 10
+    name: ClassVar[str] = "hmc"
+
+    def __post_init__(self):
+        super().__post_init__()
+        steps = count(self.num_integration_steps, "num_integration_steps")
+        _set(self, "num_integration_steps", steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class SGLD:
+    r"""Minibatch SGLD (blackjax) on (θ₁, θ₂), with ∇log Z(θ₁) from persistent
+    inner chains. Approximate: its bias shrinks with the step size.
+
+    Attributes:
+        step_size: a float or a schedule ``step -> size`` (a squared length for
+            SGLD, a time step for SGHMC). ``None``: adapted in warm-up, with a
+            diagonal preconditioner, to a variance bias of 5% in the stiffest
+            direction (:mod:`samplers.precondition`).
+        batch_size: answers per minibatch; ``None``: all of them.
+        num_inner: persistent inner particles.
+        num_inner_steps: inner MALA steps per outer step.
+        stop_gradient_intended: the essay's stop-gradient on the intended head
+            in C's gradient (gradient dynamics only: it defines no density).
+    """
+
+    step_size: float | Callable | None = None
+    batch_size: int | None = None
+    num_inner: int = 16
+    num_inner_steps: int = 2
+    stop_gradient_intended: bool = False
+    name: ClassVar[str] = "sgld"
+    exact: ClassVar[bool] = False
+
+    def __post_init__(self):
+        if self.step_size is not None and not callable(self.step_size):
+            positive(self.step_size, "step_size")
+        if self.batch_size is not None:
+            _set(self, "batch_size", count(self.batch_size, "batch_size"))
+        _set(self, "num_inner", count(self.num_inner, "num_inner"))
+        _set(self, "num_inner_steps", count(self.num_inner_steps, "num_inner_steps"))
+        if not isinstance(self.stop_gradient_intended, bool):
+            raise TypeError(
+                "`stop_gradient_intended` must be a bool, got "
+                f"{self.stop_gradient_intended!r}."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class SGHMC(SGLD):
+    """As :class:`SGLD`, by blackjax SGHMC (unit-variance momentum, redrawn each
+    outer step).
+
+    Attributes:
+        num_integration_steps: Euler steps per outer step. ``None``: with an
+            adapted step, `samplers.precondition.SGHMC_STEPS`; with a given one,
+            a trajectory time of σ₂ (``round(σ₂ / step_size)``), since a fixed
+            count is biased as the step shrinks.
+    """
+
+    num_integration_steps: int | None = None
+    name: ClassVar[str] = "sghmc"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.num_integration_steps is not None:
+            steps = count(self.num_integration_steps, "num_integration_steps")
+            _set(self, "num_integration_steps", steps)
+
+    def trajectory_steps(self, sigma2: float, adapted_steps: int) -> int:
+        """The Euler steps per outer step in force for a model's σ₂."""
+        if self.num_integration_steps is not None:
+            return self.num_integration_steps
+        if self.step_size is None:
+            return adapted_steps
+        first = self.step_size(0) if callable(self.step_size) else self.step_size
+        return max(1, round(sigma2 / float(first)))
+
+
+_CLASSES = {cls.name: cls for cls in (NUTS, HMC, SGLD, SGHMC)}
+# Where each of `sample`'s method keywords goes, per method.
+_EXACT_ONLY = ("theta1_update", "nested_particles", "max_rejection_draws")
+_STOCHASTIC_ONLY = (
+    "step_size",
+    "batch_size",
+    "num_inner",
+    "num_inner_steps",
+    "stop_gradient_intended",
+)
+
+
+def from_keywords(method, **keywords):
+    """The method object of ``method`` (a name or an object), with `sample`'s
+    method keywords filled in; those left ``None`` keep the defaults.
+
+    A keyword that the method does not use is refused, naming it, and so is any
+    keyword beside a method object (it carries its settings itself).
+    """
+    given = {name: value for name, value in keywords.items() if value is not None}
+    _check_types(given)
+    if not isinstance(method, str):
+        if not isinstance(method, tuple(_CLASSES.values())):
+            raise TypeError(
+                f"`method` must be one of {METHODS} or a method object "
+                f"(samplers.NUTS, HMC, SGLD, SGHMC), got {method!r}."
+            )
+        if given:
+            names = ", ".join(f"`{name}`" for name in given)
+            raise ValueError(
+                f"{names} cannot be given beside a method object: set "
+                f"{'them' if len(given) > 1 else 'it'} on {method!r}."
+            )
+        return method
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
+    cls = _CLASSES[method]
+    exact = cls.exact
+    for name in _STOCHASTIC_ONLY if exact else _EXACT_ONLY:
+        if name in given and (exact or name != "stop_gradient_intended"):
+            raise ValueError(_not_for(name, method))
+    if "num_integration_steps" in given and method not in ("hmc", "sghmc"):
+        raise ValueError(_not_for("num_integration_steps", method))
+    if exact:
+        theta1 = _theta1_from_keywords(given)
+        extra = {}
+        if "num_integration_steps" in given:
+            extra["num_integration_steps"] = given["num_integration_steps"]
+        return cls(theta1=theta1, **extra)
+    return cls(**{name: given[name] for name in given})
+
+
+def _theta1_from_keywords(given):
+    update = given.get("theta1_update", "auto")
+    if update not in _THETA1_MOVES:
+        raise ValueError(
+            "`theta1_update` must be 'auto', 'exchange' or 'nested_ais', got "
+            f"{update!r}."
+        )
+    nested = NestedAIS(given.get("nested_particles", 64))
+    if update == "nested_ais":
+        return nested
+    max_draws = given.get("max_rejection_draws", 10**5)
+    return Exchange(max_draws, fallback=nested if update == "auto" else None)
+
+
+def _check_types(given):
+    # The keywords' own names in the messages, before any object renames them.
+    for name in ("num_inner", "num_inner_steps", "max_rejection_draws", "batch_size"):
+        if name in given:
+            count(given[name], name)
+    if "nested_particles" in given:
+        count(given["nested_particles"], "nested_particles", minimum=4)
+    if "num_integration_steps" in given:
+        count(given["num_integration_steps"], "num_integration_steps")
+    if "step_size" in given and not callable(given["step_size"]):
+        positive(given["step_size"], "step_size")
+
+
+def _not_for(name, method):
+    if name == "step_size":
+        return (
+            f"`step_size` applies to 'sgld' and 'sghmc' only; method={method!r} "
+            "adapts its step size in warm-up (window adaptation)."
+        )
+    if name == "stop_gradient_intended":
+        return (
+            "`stop_gradient_intended` changes only gradient dynamics and defines no "
+            f"density, so method={method!r} cannot use it; use 'sgld' or 'sghmc'."
+        )
+    if name == "theta1_update":
+        return (
+            "`theta1_update` chooses the θ₁ move of 'nuts' and 'hmc'; "
+            f"method={method!r} moves θ₁ by its own gradient steps."
+        )
+    return f"`{name}` does not apply to method={method!r}."
+
+
+def describe(method) -> dict:
+    """The method's settings under `sample`'s keyword names (for checkpoints and
+    the result's attributes); a schedule enters by its name."""
+    if method.exact:
+        theta1 = method.theta1
+        nested = theta1 if isinstance(theta1, NestedAIS) else theta1.fallback
+        described = {
+            "theta1_update": (
+                "auto"
+                if isinstance(theta1, Exchange) and theta1.fallback is not None
+                else theta1.name
+            ),
+            "nested_particles": None if nested is None else nested.particles,
+            "max_rejection_draws": getattr(theta1, "max_draws", None),
+        }
+        if isinstance(method, HMC):
+            described["num_integration_steps"] = method.num_integration_steps
+        return described
+    # batch_size enters `sample`'s settings resolved against the model.
+    described = {
+        field.name: getattr(method, field.name)
+        for field in dataclasses.fields(method)
+        if field.name != "batch_size"
+    }
+    if callable(method.step_size):
+        described["step_size"] = getattr(method.step_size, "__name__", "schedule")
+    return described

@@ -1,0 +1,52 @@
+"""Method objects (samplers.NUTS, HMC, SGLD, SGHMC): the same run as the names
+with keywords, and the keywords mapped onto the objects' settings."""
+
+import jax.random as jr
+import numpy as np
+
+import posterior
+import samplers
+from samplers import methods
+
+
+def test_names_with_keywords_are_the_objects():
+    # The shorthand fills in the object field by field; "auto" is the exchange
+    # move falling back to nested AIS.
+    assert methods.from_keywords("nuts") == samplers.NUTS(
+        theta1=samplers.Exchange(fallback=samplers.NestedAIS())
+    )
+    assert methods.from_keywords(
+        "hmc", theta1_update="exchange", max_rejection_draws=100
+    ) == samplers.HMC(theta1=samplers.Exchange(max_draws=100))
+    assert methods.from_keywords(
+        "nuts", theta1_update="nested_ais", nested_particles=8
+    ) == samplers.NUTS(theta1=samplers.NestedAIS(8))
+    assert methods.from_keywords(
+        "sghmc", step_size=1e-3, num_inner=4, stop_gradient_intended=True
+    ) == samplers.SGHMC(step_size=1e-3, num_inner=4, stop_gradient_intended=True)
+    method = samplers.SGLD(batch_size=3)
+    assert methods.from_keywords(method) is method
+    assert samplers.SGHMC(step_size=0.01).trajectory_steps(0.5, 7) == 50
+    assert samplers.SGHMC().trajectory_steps(0.5, 7) == 7
+
+
+def test_an_object_draws_what_its_name_and_keywords_draw():
+    case = posterior.LinearGaussianCase.random(
+        jr.key(0), d=3, m=2, n=8, lam=1.0, sigma1=1.0, sigma2=0.5
+    )
+    run = dict(
+        num_chains=2, num_samples=5, num_warmup=5, log_partition_every=0, progress=False
+    )
+    by_name = samplers.sample(
+        case.model, key=jr.key(1), method="sghmc", step_size=1e-3, num_inner=8, **run
+    )
+    method = samplers.SGHMC(step_size=1e-3, num_inner=8)
+    by_object = samplers.sample(case.model, key=jr.key(1), method=method, **run)
+    # The object's settings reach the kernel: another inner count, other draws.
+    other = samplers.sample(
+        case.model, key=jr.key(1), method="sghmc", step_size=1e-3, num_inner=4, **run
+    )
+    draws = by_object.posterior["theta1"].values
+    np.testing.assert_array_equal(by_name.posterior["theta1"].values, draws)
+    assert not np.array_equal(other.posterior["theta1"].values, draws)
+    assert by_object.attrs["num_inner"] == 8 and by_object.attrs["method"] == "sghmc"
