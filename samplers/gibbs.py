@@ -18,7 +18,7 @@ import numpy as np
 from jax import Array
 
 from samplers import exchange, rejection
-from samplers.base import EXCHANGE_TARGET_ACCEPTANCE, MALA_TARGET_ACCEPTANCE
+from samplers.base import EXCHANGE_TARGET_ACCEPTANCE, MALA_TARGET_ACCEPTANCE, jit
 from samplers.health import SamplingWarning
 
 __all__ = [
@@ -43,7 +43,7 @@ def check_exchange_cost(key, potential, theta0, sigma2) -> tuple[str | None, int
     num_pilot = 2 * EXCHANGE_BUDGET
     # In chunks, so that a large network never holds 2·10⁴ parameter vectors.
     chunk = 500
-    pilot = jax.jit(
+    pilot = jit(
         lambda k: rejection.pilot_acceptance(k, potential, theta0, sigma2, chunk)
     )
     pilot_key = jr.fold_in(key, 7)
@@ -156,7 +156,7 @@ def setup(
             parameters["inverse_mass_matrix"],
         )
 
-    theta2, step_size, inverse_mass = jax.jit(jax.vmap(adapt))(
+    theta2, step_size, inverse_mass = jit(jax.vmap(adapt))(
         jr.split(key, num_chains), theta1, theta2
     )
     # Start both θ₁ moves at a typical size for d coordinates (for the baseline,

@@ -21,6 +21,7 @@ from jax import Array
 from jax.sharding import NamedSharding, PartitionSpec
 
 from samplers import checkpoint as checkpoints
+from samplers.base import jit
 
 __all__ = ["RunTiming", "chain_sharding", "run_chains"]
 
@@ -161,7 +162,7 @@ def run_chains(
 
         return jax.lax.scan(one_draw, state, first_draw + jnp.arange(count))
 
-    @jax.jit(static_argnums=3)
+    @jit(static_argnums=3)
     def advance(chain_keys, states, first_draw, count):
         return jax.vmap(one_chain, in_axes=(0, 0, None, None))(
             chain_keys, states, first_draw, count

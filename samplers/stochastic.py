@@ -13,6 +13,7 @@ import jax.random as jr
 from jax import Array
 
 from samplers import precondition, sgld
+from samplers.base import jit
 
 __all__ = ["setup"]
 
@@ -70,7 +71,7 @@ def setup(
         return states, (kernel, lambda s: (s.theta1, s.theta2), fields)
 
     full_batch = lambda t1, t2: target.log_joint(t1, t2)  # noqa: E731
-    preconditioners = jax.jit(
+    preconditioners = jit(
         jax.vmap(lambda k, a, b: precondition.init(k, target.log_joint, a, b, sigma2))
     )(jr.split(key_scale, num_chains), theta1, theta2)
     chains = _AdaptiveChain(states, preconditioners)

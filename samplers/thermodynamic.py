@@ -21,7 +21,7 @@ import jax.random as jr
 from jax import Array
 
 from samplers._checks import count, flat_vector, positive, scalar_function, typed_key
-from samplers.base import MALA_TARGET_ACCEPTANCE, values_and_grads
+from samplers.base import MALA_TARGET_ACCEPTANCE, jit, values_and_grads
 from samplers.moves import build_move
 
 __all__ = ["ThermodynamicResult", "thermodynamic_integration"]
@@ -135,7 +135,7 @@ def _run(
         return mean, variance, jnp.mean(acceptance[warmup:])
 
     keys = jr.split(key, num_nodes)
-    means, variances, acceptance = jax.jit(jax.vmap(one_node))(keys, nodes)
+    means, variances, acceptance = jit(jax.vmap(one_node))(keys, nodes)
     weights = _trapezoid_weights(nodes)
     coarse = _trapezoid_weights(nodes[::2])
     return ThermodynamicResult(
