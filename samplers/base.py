@@ -78,7 +78,12 @@ def compiler_options() -> dict:
 
 def jit(fun: Callable | None = None, /, **kwargs):
     """``jax.jit`` with :func:`compiler_options`; a decorator with or without
-    ``jit``'s own keywords."""
+    ``jit``'s own keywords.
+
+    For top-level programs only (a run's chains, a set-up): JAX refuses compiler
+    options on a jit traced inside another, so functions that users may call
+    under their own ``jit``/``vmap`` (``log_partition``) use plain ``jax.jit``.
+    """
     if fun is None:
         return functools.partial(jit, **kwargs)
     return jax.jit(fun, compiler_options=compiler_options(), **kwargs)

@@ -6,7 +6,6 @@ traceable core `samplers.estimate.estimate_log_z` (where the estimators and thei
 maths live) with $U = \lambda C$ and a `LogZConfig`.
 """
 
-import functools
 import math
 
 import jax
@@ -16,7 +15,6 @@ from jax.tree_util import Partial
 
 from samplers import _checks, rejection
 from samplers._checks import count, flat_vector, positive, scalar_function
-from samplers.base import jit
 from samplers.estimate import (
     LogPartitionResult,
     LogZConfig,
@@ -67,24 +65,13 @@ def potential(disagreement_fn, lam) -> Partial:
     return Partial(_scaled, disagreement_fn, lam)
 
 
-# Made at the first call, not at import: compiler_options() asks for the backend.
-@functools.cache
-def _estimate_jit():
-    return jit(estimate_log_z)
+_estimate_jit = jax.jit(estimate_log_z)
+_rejection_jit = jax.jit(rejection_run)
 
 
-@functools.cache
-def _rejection_jit():
-    return jit(rejection_run)
-
-
-@functools.cache
-def _pilot_jit():
-    return jit(
-        lambda potential_fn, theta1, sigma, key: rejection.pilot_acceptance(
-            key, potential_fn, theta1, sigma, _NUM_PILOT
-        )
-    )
+@jax.jit
+def _pilot_jit(potential_fn, theta1, sigma, key):
+    return rejection.pilot_acceptance(key, potential_fn, theta1, sigma, _NUM_PILOT)
 
 
 def log_partition(
@@ -244,10 +231,10 @@ def log_partition(
         # that meets its cap (the pilot bounds the expected cost only; an unlucky
         # or mis-guessed run can still hit it) then fails in a moment, not after
         # the whole AIS program has compiled, and its numbers are never used.
-        exact = _rejection_jit()(key, potential_fn, theta1, sigma, config)
+        exact = _rejection_jit(key, potential_fn, theta1, sigma, config)
         cap = 4 * config.max_rejection_draws
         rejection.check_complete(exact, config.num_particles, cap, _HINT)
-    return _estimate_jit()(
+    return _estimate_jit(
         key, potential_fn, theta1, sigma, config, end_samples=end_samples, exact=exact
     )
 
@@ -322,7 +309,7 @@ def _choose_method(method, needs_exact, potential_fn, theta1, sigma, key, config
 
     `needs_exact`: whether the call needs exact samples for its upper bound.
     """
-    accepted = int(_pilot_jit()(potential_fn, theta1, sigma, jr.fold_in(key, 1)))
+    accepted = int(_pilot_jit(potential_fn, theta1, sigma, jr.fold_in(key, 1)))
     # No acceptance in the pilot: bound Z by the 95% "rule of three", 3 / n.
     z_guess = accepted / _NUM_PILOT if accepted > 0 else 3.0 / _NUM_PILOT
     expected = config.num_particles / z_guess
