@@ -16,7 +16,7 @@ import jax.random as jr
 import numpy as np
 from jax import Array
 
-from samplers import _checks, gibbs, health, methods, precondition, stochastic
+from samplers import _checks, chains, gibbs, health, methods
 from samplers import checkpoint as checkpoints
 from samplers._checks import count
 from samplers.methods import METHODS
@@ -232,12 +232,11 @@ def sample(
     target = build_target(
         model, baseline=baseline, stop_gradient_intended=stop_gradient
     )
-    theta0 = jnp.asarray(model.theta0)
     theta1_move, rejection_batch_size = "sgld", 64
     if exact:
         # Before anything compiles: the pilot may refuse the exchange move.
         theta1_move, rejection_batch_size = gibbs.choose_theta1_move(
-            key, target, theta0, sigma2, method.theta1
+            key, target, jnp.asarray(model.theta0), sigma2, method.theta1
         )
     key_init, key_warmup, key_sample = jr.split(key, 3)
     seconds = {}
@@ -257,54 +256,23 @@ def sample(
             progress=progress,
         )
         seconds["map_time"] = time.perf_counter() - started
-    start1, start2 = _checks.initial_positions(init, theta0, num_chains)
-    theta1, theta2 = _initial(
-        key_init, start1, start2, float(model.sigma1), sigma2, num_chains, init_spread
+    theta1, theta2 = chains.initial_positions(
+        key_init, init, model, num_chains, init_spread
     )
     started = time.perf_counter()
-    if exact:
-        move = method.theta1
-        nested = move if isinstance(move, methods.NestedAIS) else move.fallback
-        states, (step_fn, positions_fn, info_fields) = gibbs.setup(
-            key_warmup,
-            target,
-            theta0,
-            theta1,
-            theta2,
-            float(model.sigma1),
-            sigma2,
-            method=method.name,
-            num_warmup=num_warmup,
-            num_integration_steps=getattr(method, "num_integration_steps", 10),
-            theta1_update=theta1_move,
-            nested_particles=(nested or methods.NestedAIS()).particles,
-            rejection_batch_size=rejection_batch_size,
-            max_rejection_draws=getattr(method.theta1, "max_draws", 10**5),
-        )
-    else:
-        sghmc = isinstance(method, methods.SGHMC)
-        states, (step_fn, positions_fn, info_fields) = stochastic.setup(
-            key_warmup,
-            target,
-            model,
-            theta1,
-            theta2,
-            sigma2,
-            method=method.name,
-            step_size=(
-                precondition.adapted_step(method.name) if adaptive else method.step_size
-            ),
-            batch_size=batch_size,
-            num_inner=method.num_inner,
-            num_inner_steps=method.num_inner_steps,
-            num_integration_steps=(
-                method.trajectory_steps(sigma2, precondition.SGHMC_STEPS)
-                if sghmc
-                else 10
-            ),
-            adaptive=adaptive,
-            num_warmup=num_warmup,
-        )
+    states, (step_fn, positions_fn, info_fields) = chains.setup_chains(
+        key_warmup,
+        target,
+        model,
+        theta1,
+        theta2,
+        method,
+        theta1_move=theta1_move,
+        rejection_batch_size=rejection_batch_size,
+        batch_size=batch_size,
+        adaptive=adaptive,
+        num_warmup=num_warmup,
+    )
     states = jax.block_until_ready(states)
     seconds["setup_time"] = time.perf_counter() - started
 
@@ -345,19 +313,7 @@ def sample(
         gibbs.warn_missed_auxiliaries(
             records, getattr(method.theta1, "max_draws", None)
         )
-    attrs = {
-        "method": method.name,
-        "baseline": baseline or "two_stage",
-        "approximate": int(not exact or theta1_move == "nested_ais"),
-        "theta1_update": theta1_move,
-        "stop_gradient_intended": int(stop_gradient),
-        "adaptive": int(adaptive),
-        "lam": target.lam,
-        "sigma1": float(model.sigma1),
-        "sigma2": sigma2,
-    }
-    if not exact and target.include_log_partition:
-        attrs["num_inner"] = method.num_inner
+    attrs = _attributes(method, baseline, target, model, theta1_move, adaptive)
     if target.include_log_partition:
         attrs["log_partition_every"] = log_partition_every
         attrs["log_partition_particles"] = log_partition_particles
@@ -367,9 +323,19 @@ def sample(
     return tree
 
 
-def _initial(key, start1, start2, sigma1, sigma2, num_chains, spread):
-    key1, key2 = jr.split(key)
-    shape = (num_chains, start1.shape[-1])
-    theta1 = start1 + spread * sigma1 * jr.normal(key1, shape, start1.dtype)
-    theta2 = start2 + spread * sigma2 * jr.normal(key2, shape, start2.dtype)
-    return theta1, theta2
+def _attributes(method, baseline, target, model, theta1_move, adaptive) -> dict:
+    """The settings in force, for ``tree.attrs``."""
+    attrs = {
+        "method": method.name,
+        "baseline": baseline or "two_stage",
+        "approximate": int(not method.exact or theta1_move == "nested_ais"),
+        "theta1_update": theta1_move,
+        "stop_gradient_intended": int(getattr(method, "stop_gradient_intended", 0)),
+        "adaptive": int(adaptive),
+        "lam": target.lam,
+        "sigma1": float(model.sigma1),
+        "sigma2": float(model.sigma2),
+    }
+    if not method.exact and target.include_log_partition:
+        attrs["num_inner"] = method.num_inner
+    return attrs

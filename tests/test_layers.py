@@ -19,7 +19,7 @@ SAMPLER_LAYERS = [
         "thermodynamic",
     },
     {"nested", "exchange", "inner", "sgld", "optimize"},
-    {"target", "methods", "record", "run", "gibbs", "stochastic"},
+    {"target", "methods", "record", "run", "gibbs", "stochastic", "chains"},
     {"log_partition", "mode", "sample", "__init__"},
 ]
 
