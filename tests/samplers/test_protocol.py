@@ -1,0 +1,72 @@
+"""Every method's chain kernel keeps one contract: ``step(key, state, index) ->
+(state, info)`` for one chain, with the state's shapes and dtypes kept, the same
+numbers under ``jit`` and ``vmap``, and one trace for every key and index."""
+
+import jax
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+
+import posterior
+import samplers
+from samplers import chains
+from samplers.target import build_target
+
+
+@pytest.fixture(scope="module")
+def model():
+    return posterior.LinearGaussianCase.random(
+        jr.key(0), d=2, m=2, n=4, lam=1.0, sigma1=1.0, sigma2=0.5
+    ).model
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        samplers.NUTS(theta1="exchange"),
+        samplers.HMC(num_integration_steps=3, theta1="nested_ais"),
+        samplers.SGLD(step_size=1e-3),
+        samplers.SGHMC(),
+    ],
+    ids=lambda method: method.name,
+)
+def test_one_chain_kernel_contract(model, method):
+    target = build_target(model)
+    adaptive = not method.exact and method.step_size is None
+    theta1_move = getattr(method.theta1, "name", "sgld") if method.exact else "sgld"
+    theta1, theta2 = chains.initial_positions(jr.key(1), None, model, 2, 0.1)
+    states, (step, positions, _) = chains.setup_chains(
+        jr.key(2),
+        target,
+        model,
+        theta1,
+        theta2,
+        method,
+        theta1_move=theta1_move,
+        rejection_batch_size=64,
+        batch_size=int(model.num_answers),
+        adaptive=adaptive,
+        num_warmup=4,
+    )
+    # As run_chains does: a leaf made from a Python scalar is weakly typed, and
+    # comes back strongly typed from a step (a second trace otherwise).
+    states = jax.tree.map(lambda leaf: jnp.asarray(leaf, dtype=leaf.dtype), states)
+    keys = jr.split(jr.key(3), 2)
+    one = jax.jit(step)
+    first = jax.tree.map(lambda leaf: leaf[0], states)
+    new, info = one(keys[0], first, jnp.asarray(0))
+    # The state keeps its structure, shapes and dtypes: scan carries it.
+    assert jax.tree.structure(new) == jax.tree.structure(first)
+    for after, before in zip(jax.tree.leaves(new), jax.tree.leaves(first), strict=True):
+        assert after.shape == before.shape and after.dtype == before.dtype
+    assert isinstance(info, tuple) and hasattr(info, "_fields")
+    # The same chain, alone under jit or beside another under vmap.
+    batched, _ = jax.jit(jax.vmap(step, in_axes=(0, 0, None)))(
+        keys, states, jnp.asarray(0)
+    )
+    for alone, together in zip(positions(new), positions(batched), strict=True):
+        np.testing.assert_allclose(alone, together[0], rtol=1e-9, atol=1e-12)
+    # A new key, index and state reuse the one trace.
+    one(keys[1], new, jnp.asarray(1))
+    assert one._cache_size() == 1
