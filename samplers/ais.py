@@ -72,7 +72,7 @@ __all__ = [
     "num_islands",
 ]
 
-# Acceptance rates the step size is steered towards: the optimal-scaling results for
+# Acceptance rates the step size is steered towards (origins in samplers.base).
 _TARGET_ACCEPTANCE = {"mala": MALA_TARGET_ACCEPTANCE, "hmc": HMC_TARGET_ACCEPTANCE}
 # Gain of the multiplicative step-size update log(eps) += gain * (acceptance - target):
 # a temperature with acceptance 0 shrinks eps by exp(-0.57 * 2) ~ 0.3.

@@ -40,7 +40,7 @@ from samplers.moves import build_move
 
 __all__ = ["InnerState", "init_inner", "build_inner_move", "inner_grad_log_z"]
 
-# MALA's optimal acceptance (Roberts & Rosenthal, 1998), steered to by the step size.
+# Gain of the step size's update towards MALA's optimal acceptance.
 _STEP_SIZE_GAIN = 1.0
 
 

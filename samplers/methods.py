@@ -241,7 +241,7 @@ def from_keywords(method, **keywords):
     cls = _CLASSES[method]
     exact = cls.exact
     for name in _STOCHASTIC_ONLY if exact else _EXACT_ONLY:
-        if name in given and (exact or name != "stop_gradient_intended"):
+        if name in given:
             raise ValueError(_not_for(name, method))
     if "num_integration_steps" in given and method not in ("hmc", "sghmc"):
         raise ValueError(_not_for("num_integration_steps", method))
@@ -269,16 +269,13 @@ def _theta1_from_keywords(given):
 
 
 def _check_types(given):
-    # The keywords' own names in the messages, before any object renames them.
-    for name in ("num_inner", "num_inner_steps", "max_rejection_draws", "batch_size"):
-        if name in given:
-            count(given[name], name)
+    # Before the check of which method uses what, and under the keywords' own
+    # names (the objects call them `particles` and `max_draws`); the other
+    # keywords are the objects' field names, checked there.
     if "nested_particles" in given:
         count(given["nested_particles"], "nested_particles", minimum=4)
-    if "num_integration_steps" in given:
-        count(given["num_integration_steps"], "num_integration_steps")
-    if "step_size" in given and not callable(given["step_size"]):
-        positive(given["step_size"], "step_size")
+    if "max_rejection_draws" in given:
+        count(given["max_rejection_draws"], "max_rejection_draws")
 
 
 def _not_for(name, method):
@@ -301,8 +298,8 @@ def _not_for(name, method):
 
 
 def describe(method) -> dict:
-    """The method's settings under `sample`'s keyword names (for checkpoints and
-    the result's attributes); a schedule enters by its name."""
+    """The method's settings under `sample`'s keyword names, for the settings a
+    checkpoint stores; a schedule enters by its name."""
     if method.exact:
         theta1 = method.theta1
         nested = theta1 if isinstance(theta1, NestedAIS) else theta1.fallback

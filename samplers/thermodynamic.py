@@ -26,8 +26,6 @@ from samplers.moves import build_move
 
 __all__ = ["ThermodynamicResult", "thermodynamic_integration"]
 
-# MALA's optimal acceptance (Roberts & Rosenthal, 1998), steered to in warm-up.
-
 
 class ThermodynamicResult(NamedTuple):
     """Attributes:
