@@ -7,6 +7,17 @@ setting can never be given to a method that ignores it::
     samplers.sample(model, key=key, method=samplers.NUTS(theta1=samplers.NestedAIS(particles=32)))
     samplers.sample(model, key=key, method=samplers.SGLD(batch_size=64, step_size=1e-4))
 
+Example:
+    >>> import samplers
+    >>> samplers.NUTS(theta1=samplers.Exchange(max_draws=10_000))
+    NUTS(theta1=Exchange(max_draws=10000, fallback=None))
+    >>> samplers.NUTS()  # "auto": exact draws, nested AIS where they cost too much
+    NUTS(theta1=Exchange(max_draws=100000, fallback=NestedAIS(particles=64)))
+    >>> samplers.SGLD(batch_size=0)
+    Traceback (most recent call last):
+        ...
+    ValueError: `batch_size` must be at least 1, got 0.
+
 The strings ``"nuts"``, ``"hmc"``, ``"sgld"`` and ``"sghmc"`` are these objects
 with their defaults; `sample`'s method keywords (``step_size=``,
 ``theta1_update=``...) fill them in (:func:`from_keywords`).

@@ -18,17 +18,14 @@ from jax import Array
 
 from samplers import _checks, chains, gibbs, health, methods
 from samplers import checkpoint as checkpoints
-from samplers._checks import count
 from samplers.methods import METHODS
 from samplers.mode import find_map
-from samplers.record import build_record, default_log_partition_every, to_datatree
+from samplers.record import build_record, to_datatree
 from samplers.run import run_chains
+from samplers.settings import RunSettings, check_run
 from samplers.target import build_target, check_model
 
 __all__ = ["METHODS", "sample"]
-# Above this many parameters SGLD/SGHMC start from a MAP by default: a network's
-# warm-up cannot also be its training.
-MAP_START_PARAMS = 100
 
 
 def sample(
@@ -169,98 +166,106 @@ def sample(
         nested_particles=nested_particles,
         max_rejection_draws=max_rejection_draws,
     )
-    exact = method.exact
-    num_chains = count(num_chains, "num_chains")
-    num_samples = count(num_samples, "num_samples")
-    num_warmup = count(num_warmup, "num_warmup", minimum=0)
-    thin = count(thin, "thin")
-    num_params = int(model.num_params)
-    indices = _checks.param_indices(
-        param_indices, num_params, count(max_full_params, "max_full_params")
+    run = check_run(
+        model,
+        method,
+        num_chains=num_chains,
+        num_samples=num_samples,
+        num_warmup=num_warmup,
+        thin=thin,
+        baseline=baseline,
+        param_indices=param_indices,
+        max_full_params=max_full_params,
+        log_partition_every=log_partition_every,
+        log_partition_particles=log_partition_particles,
+        init=init,
+        init_spread=init_spread,
     )
-    if log_partition_every is None:
-        log_partition_every = default_log_partition_every(
-            num_params, num_samples, exact=exact, baseline=baseline
-        )
-    log_partition_every = count(log_partition_every, "log_partition_every", minimum=0)
-    log_partition_particles = count(log_partition_particles, "log_partition_particles")
     _checks.predict_inputs(predict_inputs, model)
-    init_spread = _checks.non_negative(init_spread, "init_spread")
-    if init is None and not exact and num_params > MAP_START_PARAMS:
-        init = "map"
-    if isinstance(init, str) and init not in ("map", "theta0"):
-        raise ValueError(
-            f"`init` must be 'map' or 'theta0' when a string, got {init!r}."
-        )
-    if isinstance(init, str) and init == "theta0":
-        init = None
-    sigma2 = float(model.sigma2)
-    if exact:
-        batch_size, adaptive = int(model.num_answers), False
-    else:
-        batch_size = _checks.batch_size(method.batch_size, model)
-        # No step size: a preconditioner and the step are adapted in warm-up.
-        adaptive = method.step_size is None
-        if not adaptive:
-            _checks.step_size(method.step_size, (num_warmup + num_samples * thin) or 1)
     # Every argument that changes the draws (num_samples only adds draws): a
     # checkpoint of other settings is refused here, before anything compiles.
     settings = checkpoints.describe_settings(
         model,
         key=key,
         method=method.name,
-        num_chains=num_chains,
-        num_warmup=num_warmup,
-        thin=thin,
-        baseline=baseline,
-        batch_size=batch_size,
-        param_indices=indices,
-        log_partition_every=log_partition_every,
-        log_partition_particles=log_partition_particles,
+        **run.describe(),
         predict_inputs=predict_inputs,
         pointwise_log_likelihood=pointwise_log_likelihood,
-        init=init,
-        init_spread=init_spread,
-        adaptive=adaptive,
         **methods.describe(method),
     )
     checkpoint_every, resume = checkpoints.check_arguments(
         checkpoint, checkpoint_every, resume, settings
     )
 
-    stop_gradient = not exact and method.stop_gradient_intended
+    seconds = {}
+    target, theta1_move, states, kernels = _start(
+        key, model, method, run, progress=progress, seconds=seconds
+    )
+    records = _run(
+        jr.split(key, 3)[2],
+        states,
+        kernels,
+        model,
+        target,
+        method,
+        run,
+        predict_inputs=predict_inputs,
+        pointwise=pointwise_log_likelihood,
+        progress=progress,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        settings=settings,
+        seconds=seconds,
+    )
+    if method.exact:
+        gibbs.warn_missed_auxiliaries(
+            records, getattr(method.theta1, "max_draws", None)
+        )
+    attrs = _attributes(method, run, target, model, theta1_move)
+    attrs.update({name: round(value, 3) for name, value in seconds.items()})
+    tree = to_datatree(records, model, run.indices, run.log_partition_every, attrs)
+    health.warn(health.diagnose(tree), stacklevel=2)
+    return tree
+
+
+def _start(key, model, method, run: RunSettings, *, progress, seconds):
+    """The target, the θ₁ move, and the chains' initial states and kernels: the
+    MAP when ``init`` asks for one, the starting points, then the method's
+    set-up (timed in ``seconds``)."""
+    stop_gradient = not method.exact and method.stop_gradient_intended
     target = build_target(
-        model, baseline=baseline, stop_gradient_intended=stop_gradient
+        model, baseline=run.baseline, stop_gradient_intended=stop_gradient
     )
     theta1_move, rejection_batch_size = "sgld", 64
-    if exact:
+    if method.exact:
         # Before anything compiles: the pilot may refuse the exchange move.
         theta1_move, rejection_batch_size = gibbs.choose_theta1_move(
-            key, target, jnp.asarray(model.theta0), sigma2, method.theta1
+            key, target, jnp.asarray(model.theta0), float(model.sigma2), method.theta1
         )
-    key_init, key_warmup, key_sample = jr.split(key, 3)
-    seconds = {}
-    started = time.perf_counter()
+    key_init, key_warmup, _ = jr.split(key, 3)
+    init = run.init
     if isinstance(init, str):
         # A network's chains must start where the data put them: SG-MCMC from θ₀
         # would spend its whole warm-up training the network.
+        started = time.perf_counter()
         init = find_map(
             model,
             key=jr.fold_in(key, 3),
-            batch_size=batch_size,
+            batch_size=run.batch_size,
             num_inner=method.num_inner,
             num_inner_steps=method.num_inner_steps,
-            baseline=baseline,
+            baseline=run.baseline,
             stop_gradient_intended=stop_gradient,
             log_partition_particles=0,
             progress=progress,
         )
         seconds["map_time"] = time.perf_counter() - started
     theta1, theta2 = chains.initial_positions(
-        key_init, init, model, num_chains, init_spread
+        key_init, init, model, run.num_chains, run.init_spread
     )
     started = time.perf_counter()
-    states, (step_fn, positions_fn, info_fields) = chains.setup_chains(
+    states, kernels = chains.setup_chains(
         key_warmup,
         target,
         model,
@@ -269,35 +274,58 @@ def sample(
         method,
         theta1_move=theta1_move,
         rejection_batch_size=rejection_batch_size,
-        batch_size=batch_size,
-        adaptive=adaptive,
-        num_warmup=num_warmup,
+        batch_size=run.batch_size,
+        adaptive=run.adaptive,
+        num_warmup=run.num_warmup,
     )
     states = jax.block_until_ready(states)
     seconds["setup_time"] = time.perf_counter() - started
+    return target, theta1_move, states, kernels
 
+
+def _run(
+    key,
+    states,
+    kernels,
+    model,
+    target,
+    method,
+    run: RunSettings,
+    *,
+    predict_inputs,
+    pointwise,
+    progress,
+    checkpoint,
+    checkpoint_every,
+    resume,
+    settings,
+    seconds,
+):
+    """The kept draws' records, ``(chains, draws, ...)`` host arrays, after the
+    warm-up (timed in ``seconds``)."""
+    step_fn, positions_fn, info_fields = kernels
     # Warm-up and sampling run as one compiled scan (compiling a kernel costs
     # more than running it on small models); the warm-up draws are dropped.
-    num_burn = -(-num_warmup // thin)
+    num_burn = -(-run.num_warmup // run.thin)
     record = build_record(
         model,
         target,
-        indices,
+        run.indices,
         positions_fn,
         info_fields,
         num_burn=num_burn,
-        log_partition_every=log_partition_every,
-        log_partition_particles=log_partition_particles,
+        log_partition_every=run.log_partition_every,
+        log_partition_particles=run.log_partition_particles,
         predict_inputs=predict_inputs,
-        pointwise=pointwise_log_likelihood,
+        pointwise=pointwise,
     )
     _, records, timing = run_chains(
         step_fn,
         states,
-        key=key_sample,
-        num_steps=(num_burn + num_samples) * thin,
+        key=key,
+        num_steps=(num_burn + run.num_samples) * run.thin,
         record_fn=record,
-        thin=thin,
+        thin=run.thin,
         progress=progress,
         description=method.name,
         checkpoint=checkpoint,
@@ -305,37 +333,30 @@ def sample(
         resume=resume,
         settings=settings,
     )
-    records = jax.tree.map(lambda r: np.asarray(r)[:, num_burn:], records)
     seconds["compile_time"] = timing.compile_seconds
     seconds["warmup_time"] = timing.seconds_between(0, num_burn)
-    seconds["sampling_time"] = timing.seconds_between(num_burn, num_burn + num_samples)
-    if exact:
-        gibbs.warn_missed_auxiliaries(
-            records, getattr(method.theta1, "max_draws", None)
-        )
-    attrs = _attributes(method, baseline, target, model, theta1_move, adaptive)
-    if target.include_log_partition:
-        attrs["log_partition_every"] = log_partition_every
-        attrs["log_partition_particles"] = log_partition_particles
-    attrs.update({name: round(value, 3) for name, value in seconds.items()})
-    tree = to_datatree(records, model, indices, log_partition_every, attrs)
-    health.warn(health.diagnose(tree), stacklevel=2)
-    return tree
+    seconds["sampling_time"] = timing.seconds_between(
+        num_burn, num_burn + run.num_samples
+    )
+    return jax.tree.map(lambda r: np.asarray(r)[:, num_burn:], records)
 
 
-def _attributes(method, baseline, target, model, theta1_move, adaptive) -> dict:
+def _attributes(method, run, target, model, theta1_move) -> dict:
     """The settings in force, for ``tree.attrs``."""
     attrs = {
         "method": method.name,
-        "baseline": baseline or "two_stage",
+        "baseline": run.baseline or "two_stage",
         "approximate": int(not method.exact or theta1_move == "nested_ais"),
         "theta1_update": theta1_move,
         "stop_gradient_intended": int(getattr(method, "stop_gradient_intended", 0)),
-        "adaptive": int(adaptive),
+        "adaptive": int(run.adaptive),
         "lam": target.lam,
         "sigma1": float(model.sigma1),
         "sigma2": float(model.sigma2),
     }
     if not method.exact and target.include_log_partition:
         attrs["num_inner"] = method.num_inner
+    if target.include_log_partition:
+        attrs["log_partition_every"] = run.log_partition_every
+        attrs["log_partition_particles"] = run.log_partition_particles
     return attrs

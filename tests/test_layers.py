@@ -19,7 +19,16 @@ SAMPLER_LAYERS = [
         "thermodynamic",
     },
     {"nested", "exchange", "inner", "sgld", "optimize"},
-    {"target", "methods", "record", "run", "gibbs", "stochastic", "chains"},
+    {
+        "target",
+        "methods",
+        "record",
+        "run",
+        "gibbs",
+        "stochastic",
+        "chains",
+        "settings",
+    },
     {"log_partition", "mode", "sample", "__init__"},
 ]
 

@@ -1,0 +1,104 @@
+"""`sample`'s run arguments, checked, with their defaults filled in."""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from samplers import _checks
+from samplers._checks import count
+from samplers.record import default_log_partition_every
+
+__all__ = ["MAP_START_PARAMS", "RunSettings", "check_run"]
+
+# Above this many parameters SGLD/SGHMC start from a MAP by default: a network's
+# warm-up cannot also be its training.
+MAP_START_PARAMS = 100
+
+
+class RunSettings(NamedTuple):
+    """`sample`'s run arguments, checked and with their defaults filled in."""
+
+    num_chains: int
+    num_samples: int
+    num_warmup: int
+    thin: int
+    baseline: str | None
+    indices: np.ndarray
+    log_partition_every: int
+    log_partition_particles: int
+    init: object
+    init_spread: float
+    batch_size: int
+    adaptive: bool
+
+    def describe(self) -> dict:
+        """The arguments that change the draws (``num_samples`` only adds
+        draws), for a checkpoint's settings."""
+        described = self._asdict()
+        del described["num_samples"]
+        described["param_indices"] = described.pop("indices")
+        return described
+
+
+def check_run(
+    model,
+    method,
+    *,
+    num_chains,
+    num_samples,
+    num_warmup,
+    thin,
+    baseline,
+    param_indices,
+    max_full_params,
+    log_partition_every,
+    log_partition_particles,
+    init,
+    init_spread,
+) -> RunSettings:
+    # In the order of the signature, so that the first bad argument is named.
+    num_chains = count(num_chains, "num_chains")
+    num_samples = count(num_samples, "num_samples")
+    num_warmup = count(num_warmup, "num_warmup", minimum=0)
+    thin = count(thin, "thin")
+    num_params = int(model.num_params)
+    indices = _checks.param_indices(
+        param_indices, num_params, count(max_full_params, "max_full_params")
+    )
+    if log_partition_every is None:
+        log_partition_every = default_log_partition_every(
+            num_params, num_samples, exact=method.exact, baseline=baseline
+        )
+    log_partition_every = count(log_partition_every, "log_partition_every", minimum=0)
+    log_partition_particles = count(log_partition_particles, "log_partition_particles")
+    init_spread = _checks.non_negative(init_spread, "init_spread")
+    if init is None and not method.exact and num_params > MAP_START_PARAMS:
+        init = "map"
+    if isinstance(init, str) and init not in ("map", "theta0"):
+        raise ValueError(
+            f"`init` must be 'map' or 'theta0' when a string, got {init!r}."
+        )
+    if isinstance(init, str) and init == "theta0":
+        init = None
+    if method.exact:
+        batch_size, adaptive = int(model.num_answers), False
+    else:
+        batch_size = _checks.batch_size(method.batch_size, model)
+        # No step size: a preconditioner and the step are adapted in warm-up.
+        adaptive = method.step_size is None
+        if not adaptive:
+            _checks.step_size(method.step_size, (num_warmup + num_samples * thin) or 1)
+    return RunSettings(
+        num_chains,
+        num_samples,
+        num_warmup,
+        thin,
+        baseline,
+        indices,
+        log_partition_every,
+        log_partition_particles,
+        init,
+        init_spread,
+        batch_size,
+        adaptive,
+    )
