@@ -228,105 +228,23 @@ def build_kernel(
 
     def step(key: Array, state: AISState, beta: Array) -> tuple[AISState, AISInfo]:
         key_resample, key_move = jr.split(key)
-        num_particles, dim = state.particles.shape
-        islands = state.log_z.shape[0]
-        size = num_particles // islands
-        dtype = state.particles.dtype
-        beta = jnp.asarray(beta, dtype=dtype)
+        beta = jnp.asarray(beta, dtype=state.particles.dtype)
         mean_potential = jnp.exp(global_log_weights(state)) @ state.potential
-
-        def split(x):
-            return x.reshape((islands, size, *x.shape[1:]))
-
-        particles, potential, potential_grad = map(
-            split, (state.particles, state.potential, state.potential_grad)
+        islands, log_weights, island_ess, log_z, ess = _reweight(state, beta)
+        particles, potential, potential_grad, log_weights = _resample(
+            key_resample, islands, log_weights, island_ess, resample_threshold
         )
-        # Reweight: pi_beta' / pi_beta = exp(-(beta' - beta) U), in log space, per
-        # island.
-        log_unnormalised = split(state.log_weights) - (beta - state.beta) * potential
-        log_z_increment = logsumexp(log_unnormalised, axis=1)
-        log_weights = log_unnormalised - log_z_increment[:, None]
-        island_ess = 1.0 / (size * jnp.sum(jnp.exp(2.0 * log_weights), axis=1))
-        log_z = state.log_z + log_z_increment
-        global_weights = jnp.exp(
-            global_log_weights(
-                state._replace(log_weights=log_weights.reshape(-1), log_z=log_z)
-            )
-        )
-        ess = 1.0 / (num_particles * jnp.sum(jnp.square(global_weights)))
-
-        def maybe_resample(key, particles, potential, potential_grad, log_weights, ess):
-            def resample(_):
-                index = systematic(key, jnp.exp(log_weights), size)
-                uniform = jnp.full((size,), -math.log(size), dtype=dtype)
-                return (
-                    particles[index],
-                    potential[index],
-                    potential_grad[index],
-                    uniform,
-                )
-
-            def keep(_):
-                return particles, potential, potential_grad, log_weights
-
-            return jax.lax.cond(ess < resample_threshold, resample, keep, None)
-
-        particles, potential, potential_grad, log_weights = jax.vmap(maybe_resample)(
-            jr.split(key_resample, islands),
-            particles,
-            potential,
-            potential_grad,
+        particles, acceptance = _move(
+            move_fn,
+            key_move,
+            (particles, potential, potential_grad),
             log_weights,
-            island_ess,
+            beta,
+            mean,
+            sigma,
+            state.step_size,
+            precondition,
         )
-
-        sigma_vector = jnp.full((dim,), sigma, dtype=dtype)
-        if islands == 2 and precondition:
-            # Island 0 moves with the preconditioner of island 1, then island 1 with
-            # that of the moved island 0: each half-update is a pi_beta-invariant
-            # kernel given the other island. A scale taken from a cloud that holds
-            # the particle itself (or a resampled copy of it) is not: it lets far-out
-            # particles take larger steps, which concentrates the cloud; at
-            # d = 10^4 with 64 particles that overestimated log Z by tens of nats.
-            key_first, key_second = jr.split(key_move)
-            scale = _weighted_scale(particles[1], log_weights[1], sigma_vector)
-            first, acceptance_first = move_fn(
-                key_first,
-                particles[0],
-                potential[0],
-                potential_grad[0],
-                beta,
-                mean,
-                sigma,
-                scale,
-                state.step_size,
-            )
-            scale = _weighted_scale(first, log_weights[0], sigma_vector)
-            second, acceptance_second = move_fn(
-                key_second,
-                particles[1],
-                potential[1],
-                potential_grad[1],
-                beta,
-                mean,
-                sigma,
-                scale,
-                state.step_size,
-            )
-            particles = jnp.concatenate([first, second])
-            acceptance = 0.5 * (acceptance_first + acceptance_second)
-        else:
-            particles, acceptance = move_fn(
-                key_move,
-                particles.reshape(num_particles, dim),
-                potential.reshape(num_particles),
-                potential_grad.reshape(num_particles, dim),
-                beta,
-                mean,
-                sigma,
-                sigma_vector,
-                state.step_size,
-            )
         log_weights = log_weights.reshape(-1)
         # One value-and-gradient per particle per temperature: U for the next
         # reweighting and grad U for the next move's initial state.
@@ -358,3 +276,117 @@ def build_kernel(
         return new_state, info
 
     return step
+
+
+def _reweight(state: AISState, beta: Array):
+    """Reweight by pi_beta' / pi_beta = exp(-(beta' - beta) U), in log space, per
+    island. Returns the islands' (particles, potential, potential_grad), their
+    normalised log-weights and ESS fractions, the new log Ẑ per island, and the
+    ESS fraction of the whole cloud."""
+    num_particles = state.particles.shape[0]
+    num_islands = state.log_z.shape[0]
+    size = num_particles // num_islands
+
+    def split(x):
+        return x.reshape((num_islands, size, *x.shape[1:]))
+
+    islands = tuple(
+        map(split, (state.particles, state.potential, state.potential_grad))
+    )
+    log_unnormalised = split(state.log_weights) - (beta - state.beta) * islands[1]
+    log_z_increment = logsumexp(log_unnormalised, axis=1)
+    log_weights = log_unnormalised - log_z_increment[:, None]
+    island_ess = 1.0 / (size * jnp.sum(jnp.exp(2.0 * log_weights), axis=1))
+    log_z = state.log_z + log_z_increment
+    global_weights = jnp.exp(
+        global_log_weights(
+            state._replace(log_weights=log_weights.reshape(-1), log_z=log_z)
+        )
+    )
+    ess = 1.0 / (num_particles * jnp.sum(jnp.square(global_weights)))
+    return islands, log_weights, island_ess, log_z, ess
+
+
+def _resample(key, islands, log_weights, island_ess, threshold):
+    """Systematic resampling of each island whose ESS fraction is below
+    ``threshold``; its weights are then uniform."""
+    size = log_weights.shape[1]
+    dtype = islands[0].dtype
+
+    def maybe_resample(key, particles, potential, potential_grad, log_weights, ess):
+        def resample(_):
+            index = systematic(key, jnp.exp(log_weights), size)
+            uniform = jnp.full((size,), -math.log(size), dtype=dtype)
+            return (
+                particles[index],
+                potential[index],
+                potential_grad[index],
+                uniform,
+            )
+
+        def keep(_):
+            return particles, potential, potential_grad, log_weights
+
+        return jax.lax.cond(ess < threshold, resample, keep, None)
+
+    return jax.vmap(maybe_resample)(
+        jr.split(key, log_weights.shape[0]), *islands, log_weights, island_ess
+    )
+
+
+def _move(
+    move_fn, key, islands, log_weights, beta, mean, sigma, step_size, precondition
+):
+    """Move every particle by ``move_fn``; returns them flat, ``(n, d)``, and the
+    mean acceptance probability."""
+    particles, potential, potential_grad = islands
+    num_islands, size, dim = particles.shape
+    sigma_vector = jnp.full((dim,), sigma, dtype=particles.dtype)
+    if num_islands == 2 and precondition:
+        # Island 0 moves with the preconditioner of island 1, then island 1 with
+        # that of the moved island 0: each half-update is a pi_beta-invariant
+        # kernel given the other island. A scale taken from a cloud that holds
+        # the particle itself (or a resampled copy of it) is not: it lets far-out
+        # particles take larger steps, which concentrates the cloud; at
+        # d = 10^4 with 64 particles that overestimated log Z by tens of nats.
+        key_first, key_second = jr.split(key)
+        scale = _weighted_scale(particles[1], log_weights[1], sigma_vector)
+        first, acceptance_first = move_fn(
+            key_first,
+            particles[0],
+            potential[0],
+            potential_grad[0],
+            beta,
+            mean,
+            sigma,
+            scale,
+            step_size,
+        )
+        scale = _weighted_scale(first, log_weights[0], sigma_vector)
+        second, acceptance_second = move_fn(
+            key_second,
+            particles[1],
+            potential[1],
+            potential_grad[1],
+            beta,
+            mean,
+            sigma,
+            scale,
+            step_size,
+        )
+        return (
+            jnp.concatenate([first, second]),
+            0.5 * (acceptance_first + acceptance_second),
+        )
+    num_particles = num_islands * size
+    return move_fn(
+        key,
+        particles.reshape(num_particles, dim),
+        potential.reshape(num_particles),
+        potential_grad.reshape(num_particles, dim),
+        beta,
+        mean,
+        sigma,
+        sigma_vector,
+        step_size,
+    )

@@ -126,22 +126,9 @@ def anneal(
     dim = particles.shape[1]
     dtype = particles.dtype
     beta_start, beta_end = (1.0, 0.0) if reverse else (0.0, 1.0)
+    schedule, step_sizes = _fixed_schedule(schedule, step_sizes, reverse, dtype)
     if schedule is not None:
-        schedule = jnp.asarray(schedule, dtype=dtype)
-        if reverse:
-            schedule = jnp.concatenate([schedule[::-1][1:], jnp.zeros((1,), dtype)])
         max_num_temperatures = schedule.shape[0]
-    if step_sizes is not None:
-        if schedule is None or jnp.shape(step_sizes) != schedule.shape:
-            raise ValueError(
-                "`step_sizes` needs a `schedule` of the same length, got "
-                f"{jnp.shape(step_sizes)} step sizes."
-            )
-        step_sizes = jnp.asarray(step_sizes, dtype=dtype)
-        if reverse:
-            # The move towards schedule[k] used step_sizes[k]; backwards, the
-            # move towards 0 takes the first temperature's.
-            step_sizes = jnp.concatenate([step_sizes[::-1][1:], step_sizes[:1]])
     if initial_step_size is None:
         exponent = (
             -1.0 / 4.0 if kernel_kwargs.get("move", "mala") == "hmc" else -1.0 / 3.0
@@ -194,8 +181,43 @@ def anneal(
         cond, body, (state, info, jnp.asarray(0))
     )
 
-    # Trapezoid rule over the visited temperatures, E[U] at each end of every step.
-    index = jnp.arange(max_num_temperatures)
+    log_z_thermodynamic = _trapezoid_log_z(state, info, num_temperatures)
+    reached_end = (num_temperatures < max_num_temperatures) | (schedule is not None)
+    if schedule is None:
+        # The cap forces a jump in the last step; flag it unless it happened to be
+        # the natural end.
+        last_ess = info.ess[max_num_temperatures - 1]
+        reached_end = reached_end | ~(last_ess < target_ess)
+    return AnnealingOutput(
+        state, info, num_temperatures, log_z_thermodynamic, reached_end
+    )
+
+
+def _fixed_schedule(schedule, step_sizes, reverse, dtype):
+    """The temperatures and step sizes in the order they are visited, or
+    ``None``."""
+    if schedule is not None:
+        schedule = jnp.asarray(schedule, dtype=dtype)
+        if reverse:
+            schedule = jnp.concatenate([schedule[::-1][1:], jnp.zeros((1,), dtype)])
+    if step_sizes is not None:
+        if schedule is None or jnp.shape(step_sizes) != schedule.shape:
+            raise ValueError(
+                "`step_sizes` needs a `schedule` of the same length, got "
+                f"{jnp.shape(step_sizes)} step sizes."
+            )
+        step_sizes = jnp.asarray(step_sizes, dtype=dtype)
+        if reverse:
+            # The move towards schedule[k] used step_sizes[k]; backwards, the
+            # move towards 0 takes the first temperature's.
+            step_sizes = jnp.concatenate([step_sizes[::-1][1:], step_sizes[:1]])
+    return schedule, step_sizes
+
+
+def _trapezoid_log_z(state, info, num_temperatures):
+    """Thermodynamic integration of the visited temperatures: the trapezoid rule,
+    with E[U] at each end of every step."""
+    index = jnp.arange(info.beta.shape[0])
     final_mean = jnp.exp(global_log_weights(state)) @ state.potential
     mean_end = jnp.where(
         index == num_temperatures - 1,
@@ -206,13 +228,4 @@ def anneal(
     terms = jnp.where(
         index < num_temperatures, widths * 0.5 * (info.mean_potential + mean_end), 0.0
     )
-    log_z_thermodynamic = -jnp.sum(terms)
-    reached_end = (num_temperatures < max_num_temperatures) | (schedule is not None)
-    if schedule is None:
-        # The cap forces a jump in the last step; flag it unless it happened to be
-        # the natural end.
-        last_ess = info.ess[max_num_temperatures - 1]
-        reached_end = reached_end | ~(last_ess < target_ess)
-    return AnnealingOutput(
-        state, info, num_temperatures, log_z_thermodynamic, reached_end
-    )
+    return -jnp.sum(terms)

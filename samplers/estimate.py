@@ -223,6 +223,50 @@ def _fit_reference(key, potential, theta1, sigma, config):
     return fitted, _drop_state(output)
 
 
+class _Particles(NamedTuple):
+    """The particles at the end of the path and what they estimate."""
+
+    particles: Array
+    potential_grad: Array  # ∇U of the target's U (not the fitted path's)
+    log_z: Array
+    log_weights: Array  # normalised
+    log_z_thermodynamic: Array
+    num_temperatures: Array
+    annealing: AnnealingOutput | None  # without its state
+
+
+def _forward(key_init, key_forward, path, theta1, sigma, fitted, config) -> _Particles:
+    """Forward AIS from the path's base."""
+    path_potential, base_mean, base_scale, offset = path
+    scale_row = jnp.broadcast_to(jnp.asarray(base_scale, theta1.dtype), theta1.shape)
+    initial = base_mean[None, :] + scale_row[None, :] * jr.normal(
+        key_init, (config.num_particles, theta1.shape[0]), theta1.dtype
+    )
+    output = anneal(
+        key_forward,
+        initial,
+        path_potential,
+        base_mean,
+        base_scale,
+        **config.anneal_kwargs(),
+    )
+    state = output.state
+    particles, potential_grad = state.particles, state.potential_grad
+    if fitted is not None:
+        potential_grad = reference_path.target_grad(
+            particles, potential_grad, theta1, sigma, fitted
+        )
+    return _Particles(
+        particles,
+        potential_grad,
+        log_evidence(state) + offset,
+        global_log_weights(state),
+        output.log_z_thermodynamic + offset,
+        output.num_temperatures,
+        _drop_state(output),
+    )
+
+
 def estimate_log_z(
     key: Array,
     potential: PotentialFn,
@@ -271,40 +315,29 @@ def estimate_log_z(
         base_mean, base_scale = fitted
         offset = reference_path.log_z_offset(sigma, fitted)
 
-    forward = backward = None
-    log_z_thermodynamic, num_temperatures = nan, jnp.asarray(0)
     if config.method == "rejection":
-        particles = exact.samples
-        _, potential_grad = values_and_grads(potential, particles)
-        log_z = exact.log_z
         n = config.num_particles
-        log_weights_normalised = jnp.full((n,), -math.log(n), dtype)
+        run = _Particles(
+            exact.samples,
+            values_and_grads(potential, exact.samples)[1],
+            exact.log_z,
+            jnp.full((n,), -math.log(n), dtype),
+            nan,
+            jnp.asarray(0),
+            None,
+        )
     else:
-        scale_row = jnp.broadcast_to(jnp.asarray(base_scale, dtype), theta1.shape)
-        initial = base_mean[None, :] + scale_row[None, :] * jr.normal(
-            key_init, (config.num_particles, theta1.shape[0]), dtype
-        )
-        output = anneal(
+        run = _forward(
+            key_init,
             key_forward,
-            initial,
-            path_potential,
-            base_mean,
-            base_scale,
-            **config.anneal_kwargs(),
+            (path_potential, base_mean, base_scale, offset),
+            theta1,
+            sigma,
+            fitted,
+            config,
         )
-        state = output.state
-        particles, potential_grad = state.particles, state.potential_grad
-        if fitted is not None:
-            potential_grad = reference_path.target_grad(
-                particles, potential_grad, theta1, sigma, fitted
-            )
-        log_z = log_evidence(state) + offset
-        log_weights_normalised = global_log_weights(state)
-        log_z_thermodynamic = output.log_z_thermodynamic + offset
-        num_temperatures = output.num_temperatures
-        forward = _drop_state(output)
 
-    log_z_upper = nan
+    log_z_upper, backward = nan, None
     if config.upper:
         output = anneal(
             key_reverse,
@@ -320,22 +353,22 @@ def estimate_log_z(
         backward = _drop_state(output)
 
     log_weights, ess, grad, score, pathwise = _estimates(
-        particles, log_weights_normalised, log_z, potential_grad, theta1, sigma
+        run.particles, run.log_weights, run.log_z, run.potential_grad, theta1, sigma
     )
     return LogPartitionResult(
-        log_z=log_z,
-        bits_saved=-log_z / math.log(2.0),
+        log_z=run.log_z,
+        bits_saved=-run.log_z / math.log(2.0),
         ess=ess,
         log_weights=log_weights,
-        particles=particles,
+        particles=run.particles,
         grad_log_z=grad,
         grad_log_z_score=score,
         grad_log_z_pathwise=pathwise,
         log_z_upper=log_z_upper,
-        log_z_thermodynamic=log_z_thermodynamic,
+        log_z_thermodynamic=run.log_z_thermodynamic,
         log_weight_std=jnp.std(log_weights),
-        num_temperatures=num_temperatures,
-        annealing=forward,
+        num_temperatures=run.num_temperatures,
+        annealing=run.annealing,
         reverse=backward,
         rejection=exact,
         pilot=pilot,

@@ -46,6 +46,13 @@ from jax import Array
 
 from samplers.nested import build_nested_theta1_move
 from samplers.rejection import rejection_loop
+from samplers.surrogate import (
+    Surrogate,
+    SurrogateStats,
+    fit_surrogate,
+    init_surrogate_stats,
+    update_surrogate_stats,
+)
 
 __all__ = [
     "ExchangeState",
@@ -96,68 +103,6 @@ class ExchangeInfo(NamedTuple):
     translation_acceptance_rate: Array
     proposal: Array
     auxiliary: Array
-
-
-class Surrogate(NamedTuple):
-    r"""A diagonal quadratic stand-in $S$ for $\log Z(\theta_1)$:
-    $\nabla S(\theta) = \text{gradient} + \text{curvature} \odot
-    (\theta - \text{center})$. All zeros gives the plain proposal."""
-
-    center: Array
-    gradient: Array
-    curvature: Array
-
-
-class SurrogateStats(NamedTuple):
-    """Running per-coordinate moments of gradient samples y at points x."""
-
-    count: Array
-    mean_x: Array
-    mean_y: Array
-    sxx: Array
-    sxy: Array
-
-
-def init_surrogate_stats(dim: int, dtype) -> SurrogateStats:
-    """No samples yet."""
-    zeros = jnp.zeros((dim,), dtype)
-    return SurrogateStats(jnp.zeros((), dtype), zeros, zeros, zeros, zeros)
-
-
-def update_surrogate_stats(
-    stats: SurrogateStats, x: Array, y: Array, use: Array
-) -> SurrogateStats:
-    """Add the sample (x, y) when ``use`` (Welford's centerd updates)."""
-    count = stats.count + 1
-    dx = x - stats.mean_x
-    mean_x = stats.mean_x + dx / count
-    mean_y = stats.mean_y + (y - stats.mean_y) / count
-    new = SurrogateStats(
-        count,
-        mean_x,
-        mean_y,
-        stats.sxx + dx * (x - mean_x),
-        stats.sxy + dx * (y - mean_y),
-    )
-    return jax.tree.map(lambda a, b: jnp.where(use, a, b), new, stats)
-
-
-def fit_surrogate(stats: SurrogateStats, tau: float, min_count: int = 20) -> Surrogate:
-    """Least-squares line per coordinate through the gradient samples.
-
-    Below ``min_count`` samples it is all zeros. The slope's denominator gets a
-    ridge of 1% of the spread a move of size τ would give, so a coordinate the
-    proposals barely explored gets no curvature rather than a huge one.
-    """
-    ready = stats.count >= min_count
-    ridge = 0.01 * stats.count * tau**2
-    curvature = stats.sxy / (stats.sxx + ridge)
-    zeros = jnp.zeros_like(stats.mean_x)
-    return Surrogate(
-        stats.mean_x,
-        jnp.where(ready, stats.mean_y, zeros),
-        jnp.where(ready, curvature, zeros),
-    )
 
 
 def _conditional_logdensity(log_joint_fn, theta1):
@@ -226,95 +171,20 @@ def build_kernel(
     nested_move = build_nested_theta1_move(
         potential_fn, theta0, sigma1, sigma2, num_particles=num_inner_particles
     )
-    tau = (sigma1**-2 + sigma2**-2) ** -0.5
-    hmc_kernel = (
-        blackjax.nuts.build_kernel()
-        if algorithm == "nuts"
-        else blackjax.hmc.build_kernel()
+    sweep = _Sweep(
+        log_joint_fn,
+        potential_fn,
+        theta0,
+        sigma1,
+        sigma2,
+        (sigma1**-2 + sigma2**-2) ** -0.5,
+        algorithm,
+        num_integration_steps,
+        rejection_batch_size,
+        max_rejection_draws,
+        include_log_partition,
     )
-
-    def move_theta2(key, state, step_size, inverse_mass_matrix):
-        logdensity = _conditional_logdensity(log_joint_fn, state.theta1)
-        # θ₁ changed since the stored log density was computed: refresh it.
-        current = blackjax.hmc.init(state.theta2.position, logdensity)
-        extra = () if algorithm == "nuts" else (num_integration_steps,)
-        new, info = hmc_kernel(
-            key, current, logdensity, step_size, inverse_mass_matrix, *extra
-        )
-        steps = (
-            info.num_integration_steps if algorithm == "nuts" else num_integration_steps
-        )
-        return new, info.acceptance_rate, info.is_divergent, jnp.asarray(steps)
-
-    def exchange_log_ratio(key, theta1, proposal):
-        """log N(w; θ₁, σ₂²) − log N(w; θ₁*, σ₂²) for an exact w ~ p(·|θ₁*): the
-        exchange algorithm's unbiased stand-in for log Z(θ₁) − log Z(θ₁*)."""
-        if not include_log_partition:
-            nan = jnp.full_like(proposal, jnp.nan)
-            return jnp.zeros((), theta1.dtype), jnp.asarray(0), jnp.asarray(True), nan
-        auxiliary = rejection_loop(
-            key,
-            potential_fn,
-            proposal,
-            sigma2,
-            num_samples=1,
-            batch_size=min(rejection_batch_size, max_rejection_draws),
-            max_draws=max_rejection_draws,
-        )
-        w = auxiliary.samples[0]
-        found = auxiliary.num_accepted > 0
-        log_ratio = (jnp.sum((w - proposal) ** 2) - jnp.sum((w - theta1) ** 2)) / (
-            2 * sigma2**2
-        )
-        return (
-            jnp.where(found, log_ratio, -jnp.inf),
-            auxiliary.num_draws,
-            found,
-            jnp.where(found, w, jnp.nan),
-        )
-
-    def accept(key, log_ratio, proposal, current):
-        accepted = jnp.log(jr.uniform(key, dtype=log_ratio.dtype)) < log_ratio
-        new = jax.tree.map(lambda p, c: jnp.where(accepted, p, c), proposal, current)
-        return new, accepted, jnp.exp(jnp.minimum(log_ratio, 0.0))
-
-    def move_theta1(key, theta1, theta2, rho, surrogate):
-        key_proposal, key_auxiliary, key_accept = jr.split(key, 3)
-        mean = tau**2 * (theta0 / sigma1**2 + theta2 / sigma2**2)
-        # g ∝ q·exp(-S): a diagonal Gaussian. Its precision is kept at least
-        # 1/σ₁², the least the exact θ₁ | θ₂ can have (∇²log Z ≥ -I/σ₂²).
-        precision = jnp.maximum(tau**-2 + surrogate.curvature, sigma1**-2)
-        center = (
-            mean / tau**2
-            - surrogate.gradient
-            + (precision - tau**-2) * surrogate.center
-        ) / precision
-        noise = jr.normal(key_proposal, theta1.shape, theta1.dtype)
-        proposal = (
-            center
-            + rho * (theta1 - center)
-            + jnp.sqrt(1 - rho**2) * noise / jnp.sqrt(precision)
-        )
-
-        def log_q_over_g(theta):
-            return 0.5 * jnp.sum(
-                precision * (theta - center) ** 2 - (theta - mean) ** 2 / tau**2
-            )
-
-        log_ratio, draws, found, w = exchange_log_ratio(key_auxiliary, theta1, proposal)
-        log_ratio = log_ratio + log_q_over_g(proposal) - log_q_over_g(theta1)
-        new, accepted, probability = accept(key_accept, log_ratio, proposal, theta1)
-        return new, accepted, probability, draws, found, proposal, w
-
-    def translate(key, theta1, theta2, scale):
-        # θ₁ and θ₂ shift together, along the ridge of their strong coupling
-        # (‖θ₂ − θ₁‖ is unchanged); Gibbs updates alone crawl along it.
-        key_proposal, key_auxiliary, key_accept = jr.split(key, 3)
-        shift = scale * tau * jr.normal(key_proposal, theta1.shape, theta1.dtype)
-        proposal = (theta1 + shift, theta2 + shift)
-        log_ratio, _, _, _ = exchange_log_ratio(key_auxiliary, theta1, proposal[0])
-        log_ratio = log_ratio + log_joint_fn(*proposal) - log_joint_fn(theta1, theta2)
-        return accept(key_accept, log_ratio, proposal, (theta1, theta2))
+    tau = sweep.tau
 
     def step(
         key,
@@ -329,8 +199,8 @@ def build_kernel(
         if surrogate is None:
             zeros = jnp.zeros_like(state.theta1)
             surrogate = Surrogate(zeros, zeros, zeros)
-        theta2, acceptance, divergent, steps = move_theta2(
-            key_theta2, state, step_size, inverse_mass_matrix
+        theta2, acceptance, divergent, steps = _move_theta2(
+            sweep, key_theta2, state, step_size, inverse_mass_matrix
         )
         if theta1_update == "nested_ais":
             # blackjax's MALA step ε draws noise of variance 2ε: this makes
@@ -347,10 +217,12 @@ def build_kernel(
             proposal = auxiliary = jnp.full_like(theta1, jnp.nan)
         else:
             theta1, accepted, probability, draws, found, proposal, auxiliary = (
-                move_theta1(key_theta1, state.theta1, theta2.position, rho, surrogate)
+                _move_theta1(
+                    sweep, key_theta1, state.theta1, theta2.position, rho, surrogate
+                )
             )
-            (theta1, position), translated, translation_probability = translate(
-                key_translate, theta1, theta2.position, translation_scale
+            (theta1, position), translated, translation_probability = _translate(
+                sweep, key_translate, theta1, theta2.position, translation_scale
             )
         info = ExchangeInfo(
             acceptance,
@@ -368,3 +240,118 @@ def build_kernel(
         return ExchangeState(theta1, theta2._replace(position=position)), info
 
     return step
+
+
+class _Sweep(NamedTuple):
+    """The fixed parts of a Gibbs sweep (see :func:`build_kernel`)."""
+
+    log_joint_fn: Callable[[Array, Array], Array]
+    potential_fn: Callable[[Array], Array]
+    theta0: Array
+    sigma1: float
+    sigma2: float
+    tau: float
+    algorithm: str
+    num_integration_steps: int
+    rejection_batch_size: int
+    max_rejection_draws: int
+    include_log_partition: bool
+
+
+def _move_theta2(sweep, key, state, step_size, inverse_mass_matrix):
+    logdensity = _conditional_logdensity(sweep.log_joint_fn, state.theta1)
+    # θ₁ changed since the stored log density was computed: refresh it.
+    current = blackjax.hmc.init(state.theta2.position, logdensity)
+    if sweep.algorithm == "nuts":
+        new, info = blackjax.nuts.build_kernel()(
+            key, current, logdensity, step_size, inverse_mass_matrix
+        )
+        steps = info.num_integration_steps
+    else:
+        new, info = blackjax.hmc.build_kernel()(
+            key,
+            current,
+            logdensity,
+            step_size,
+            inverse_mass_matrix,
+            sweep.num_integration_steps,
+        )
+        steps = sweep.num_integration_steps
+    return new, info.acceptance_rate, info.is_divergent, jnp.asarray(steps)
+
+
+def _exchange_log_ratio(sweep, key, theta1, proposal):
+    """log N(w; θ₁, σ₂²) − log N(w; θ₁*, σ₂²) for an exact w ~ p(·|θ₁*): the
+    exchange algorithm's unbiased stand-in for log Z(θ₁) − log Z(θ₁*)."""
+    if not sweep.include_log_partition:
+        nan = jnp.full_like(proposal, jnp.nan)
+        return jnp.zeros((), theta1.dtype), jnp.asarray(0), jnp.asarray(True), nan
+    auxiliary = rejection_loop(
+        key,
+        sweep.potential_fn,
+        proposal,
+        sweep.sigma2,
+        num_samples=1,
+        batch_size=min(sweep.rejection_batch_size, sweep.max_rejection_draws),
+        max_draws=sweep.max_rejection_draws,
+    )
+    w = auxiliary.samples[0]
+    found = auxiliary.num_accepted > 0
+    log_ratio = (jnp.sum((w - proposal) ** 2) - jnp.sum((w - theta1) ** 2)) / (
+        2 * sweep.sigma2**2
+    )
+    return (
+        jnp.where(found, log_ratio, -jnp.inf),
+        auxiliary.num_draws,
+        found,
+        jnp.where(found, w, jnp.nan),
+    )
+
+
+def _accept(key, log_ratio, proposal, current):
+    accepted = jnp.log(jr.uniform(key, dtype=log_ratio.dtype)) < log_ratio
+    new = jax.tree.map(lambda p, c: jnp.where(accepted, p, c), proposal, current)
+    return new, accepted, jnp.exp(jnp.minimum(log_ratio, 0.0))
+
+
+def _move_theta1(sweep, key, theta1, theta2, rho, surrogate):
+    key_proposal, key_auxiliary, key_accept = jr.split(key, 3)
+    tau, sigma1, sigma2 = sweep.tau, sweep.sigma1, sweep.sigma2
+    mean = tau**2 * (sweep.theta0 / sigma1**2 + theta2 / sigma2**2)
+    # g ∝ q·exp(-S): a diagonal Gaussian. Its precision is kept at least
+    # 1/σ₁², the least the exact θ₁ | θ₂ can have (∇²log Z ≥ -I/σ₂²).
+    precision = jnp.maximum(tau**-2 + surrogate.curvature, sigma1**-2)
+    center = (
+        mean / tau**2 - surrogate.gradient + (precision - tau**-2) * surrogate.center
+    ) / precision
+    noise = jr.normal(key_proposal, theta1.shape, theta1.dtype)
+    proposal = (
+        center
+        + rho * (theta1 - center)
+        + jnp.sqrt(1 - rho**2) * noise / jnp.sqrt(precision)
+    )
+
+    def log_q_over_g(theta):
+        return 0.5 * jnp.sum(
+            precision * (theta - center) ** 2 - (theta - mean) ** 2 / tau**2
+        )
+
+    log_ratio, draws, found, w = _exchange_log_ratio(
+        sweep, key_auxiliary, theta1, proposal
+    )
+    log_ratio = log_ratio + log_q_over_g(proposal) - log_q_over_g(theta1)
+    new, accepted, probability = _accept(key_accept, log_ratio, proposal, theta1)
+    return new, accepted, probability, draws, found, proposal, w
+
+
+def _translate(sweep, key, theta1, theta2, scale):
+    # θ₁ and θ₂ shift together, along the ridge of their strong coupling
+    # (‖θ₂ − θ₁‖ is unchanged); Gibbs updates alone crawl along it.
+    key_proposal, key_auxiliary, key_accept = jr.split(key, 3)
+    shift = scale * sweep.tau * jr.normal(key_proposal, theta1.shape, theta1.dtype)
+    proposal = (theta1 + shift, theta2 + shift)
+    log_ratio, _, _, _ = _exchange_log_ratio(sweep, key_auxiliary, theta1, proposal[0])
+    log_ratio = (
+        log_ratio + sweep.log_joint_fn(*proposal) - sweep.log_joint_fn(theta1, theta2)
+    )
+    return _accept(key_accept, log_ratio, proposal, (theta1, theta2))

@@ -141,9 +141,40 @@ def setup(
         rejection_batch_size=rejection_batch_size,
         max_rejection_draws=max_rejection_draws,
     )
-    algorithm = blackjax.nuts if method == "nuts" else blackjax.hmc
-    extra = {} if method == "nuts" else {"num_integration_steps": num_integration_steps}
     num_chains, dim = theta1.shape
+    theta2, step_size, inverse_mass = _adapt_theta2(
+        key, target, theta1, theta2, method, num_warmup, num_integration_steps
+    )
+    # Start both θ₁ moves at a typical size for d coordinates (for the baseline,
+    # whose θ₁ | θ₂ is Gaussian, ρ = 0 is an exact Gibbs draw).
+    typical = math.log(min(1.0, 2.0 / math.sqrt(dim)))
+    start = typical if target.include_log_partition else 0.0
+    states = _ExactChain(
+        jax.vmap(
+            lambda a, b: exchange.init(a, b, lambda t1, t2: target.log_joint(t1, t2))
+        )(theta1, theta2),
+        step_size,
+        inverse_mass,
+        jnp.full((num_chains,), start),
+        jnp.full((num_chains,), typical),
+        jax.vmap(lambda _: exchange.init_surrogate_stats(dim, theta1.dtype))(theta1),
+    )
+    sweep = _build_sweep(
+        kernel,
+        num_warmup=num_warmup,
+        nested=theta1_update == "nested_ais",
+        include_log_partition=target.include_log_partition,
+        tau=(sigma1**-2 + sigma2**-2) ** -0.5,
+        sigma2=sigma2,
+    )
+    return states, (sweep, _exact_positions, _INFO_FIELDS)
+
+
+def _adapt_theta2(key, target, theta1, theta2, method, num_warmup, num_steps):
+    """blackjax window adaptation of θ₂ | θ₁ for every chain, at its θ₁: the
+    adapted θ₂, step sizes and inverse mass matrices."""
+    algorithm = blackjax.nuts if method == "nuts" else blackjax.hmc
+    extra = {} if method == "nuts" else {"num_integration_steps": num_steps}
 
     def adapt(key, t1, t2):
         adaptation = blackjax.window_adaptation(
@@ -156,27 +187,14 @@ def setup(
             parameters["inverse_mass_matrix"],
         )
 
-    theta2, step_size, inverse_mass = jit(jax.vmap(adapt))(
-        jr.split(key, num_chains), theta1, theta2
-    )
-    # Start both θ₁ moves at a typical size for d coordinates (for the baseline,
-    # whose θ₁ | θ₂ is Gaussian, ρ = 0 is an exact Gibbs draw).
-    typical = math.log(min(1.0, 2.0 / math.sqrt(dim)))
-    start = typical if target.include_log_partition else 0.0
-    log_move = jnp.full((num_chains,), start)
-    states = _ExactChain(
-        jax.vmap(
-            lambda a, b: exchange.init(a, b, lambda t1, t2: target.log_joint(t1, t2))
-        )(theta1, theta2),
-        step_size,
-        inverse_mass,
-        log_move,
-        jnp.full((num_chains,), typical),
-        jax.vmap(lambda _: exchange.init_surrogate_stats(dim, theta1.dtype))(theta1),
-    )
-    nested = theta1_update == "nested_ais"
-    adapt_move = target.include_log_partition and not nested
-    tau = (sigma1**-2 + sigma2**-2) ** -0.5
+    return jit(jax.vmap(adapt))(jr.split(key, theta1.shape[0]), theta1, theta2)
+
+
+def _build_sweep(kernel, *, num_warmup, nested, include_log_partition, tau, sigma2):
+    """One chain's ``sweep(key, chain, index) -> (chain, info)``: the kernel,
+    then Robbins–Monro on its θ₁ proposal sizes and the surrogate's gradient
+    samples, in warm-up only."""
+    adapt_move = include_log_partition and not nested
 
     def sweep(key, chain, index):
         rho = jnp.sqrt(1.0 - jnp.exp(2 * chain.log_move))
@@ -233,17 +251,20 @@ def setup(
         )
         return chain, info
 
-    fields = {
-        "acceptance_rate": lambda info: info.acceptance_rate,
-        "diverging": lambda info: info.is_divergent,
-        "n_steps": lambda info: info.num_integration_steps,
-        "exchange_accepted": lambda info: info.exchange_accepted,
-        "exchange_acceptance_rate": lambda info: info.exchange_acceptance_rate,
-        "num_rejection_draws": lambda info: info.num_rejection_draws,
-        "auxiliary_found": lambda info: info.auxiliary_found,
-        "translation_accepted": lambda info: info.translation_accepted,
-    }
-    return states, (sweep, _exact_positions, fields)
+    return sweep
+
+
+# sample_stats fields of the exact sweep, from its info.
+_INFO_FIELDS = {
+    "acceptance_rate": lambda info: info.acceptance_rate,
+    "diverging": lambda info: info.is_divergent,
+    "n_steps": lambda info: info.num_integration_steps,
+    "exchange_accepted": lambda info: info.exchange_accepted,
+    "exchange_acceptance_rate": lambda info: info.exchange_acceptance_rate,
+    "num_rejection_draws": lambda info: info.num_rejection_draws,
+    "auxiliary_found": lambda info: info.auxiliary_found,
+    "translation_accepted": lambda info: info.translation_accepted,
+}
 
 
 def _exact_positions(chain):

@@ -144,29 +144,7 @@ def run_chains(
     sharding = chain_sharding(num_chains)
     num_draws = num_steps // thin
 
-    def one_chain(chain_key, state, first_draw, count):
-        record_keys = jr.fold_in(chain_key, _RECORD_STREAM)
-
-        def one_draw(state, draw):
-            def one_step(i, carry):
-                state, _ = carry
-                index = draw * thin + i
-                return step_fn(jr.fold_in(chain_key, index), state, index)
-
-            state, info = step_fn(
-                jr.fold_in(chain_key, draw * thin), state, draw * thin
-            )
-            state, info = jax.lax.fori_loop(1, thin, one_step, (state, info))
-            record_key = jr.fold_in(record_keys, draw)
-            return state, record_fn(record_key, state, info, draw)
-
-        return jax.lax.scan(one_draw, state, first_draw + jnp.arange(count))
-
-    @jit(static_argnums=3)
-    def advance(chain_keys, states, first_draw, count):
-        return jax.vmap(one_chain, in_axes=(0, 0, None, None))(
-            chain_keys, states, first_draw, count
-        )
+    advance = _build_advance(step_fn, record_fn, thin)
 
     if resume is not None and not isinstance(resume, checkpoints.Checkpoint):
         resume = checkpoints.load(resume)
@@ -197,6 +175,46 @@ def run_chains(
         record_structure = jax.tree.structure(traced.out_info[1])
         records.append(jax.tree.unflatten(record_structure, resume.records))
 
+    states, records, timing = _advance_in_chunks(
+        advance,
+        chain_keys,
+        states,
+        records,
+        num_done=num_done,
+        num_draws=num_draws,
+        draws_per_chunk=draws_per_chunk,
+        thin=thin,
+        progress=progress,
+        description=description,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+        run=run if checkpoint is not None else None,
+    )
+    stacked = jax.tree.map(
+        lambda *parts: jnp.concatenate(parts, axis=1)[:, :num_draws], *records
+    )
+    return states, stacked, timing
+
+
+def _advance_in_chunks(
+    advance,
+    chain_keys,
+    states,
+    records,
+    *,
+    num_done,
+    num_draws,
+    draws_per_chunk,
+    thin,
+    progress,
+    description,
+    checkpoint,
+    checkpoint_every,
+    run,
+):
+    """Calls of ``advance`` from draw ``num_done`` on, ``draws_per_chunk`` at a
+    time, until ``num_draws``: the states, the records' parts (appended to
+    ``records``) and a :class:`RunTiming`."""
     # Equal chunks keep to one compiled program; the last one may run past
     # num_draws, and its extra draws are dropped (they come after every kept one,
     # so the kept draws do not change).
@@ -238,11 +256,39 @@ def run_chains(
             )
     if bar is not None:
         bar.close()
-    stacked = jax.tree.map(
-        lambda *parts: jnp.concatenate(parts, axis=1)[:, :num_draws], *records
-    )
     timing = RunTiming(compile_seconds, tuple(chunk_draws), tuple(chunk_seconds))
-    return states, stacked, timing
+    return states, records, timing
+
+
+def _build_advance(step_fn, record_fn, thin):
+    """``advance(chain_keys, states, first_draw, count) -> (states, records)``:
+    ``count`` draws of every chain, each of ``thin`` steps, as one program."""
+
+    def one_chain(chain_key, state, first_draw, count):
+        record_keys = jr.fold_in(chain_key, _RECORD_STREAM)
+
+        def one_draw(state, draw):
+            def one_step(i, carry):
+                state, _ = carry
+                index = draw * thin + i
+                return step_fn(jr.fold_in(chain_key, index), state, index)
+
+            state, info = step_fn(
+                jr.fold_in(chain_key, draw * thin), state, draw * thin
+            )
+            state, info = jax.lax.fori_loop(1, thin, one_step, (state, info))
+            record_key = jr.fold_in(record_keys, draw)
+            return state, record_fn(record_key, state, info, draw)
+
+        return jax.lax.scan(one_draw, state, first_draw + jnp.arange(count))
+
+    @jit(static_argnums=3)
+    def advance(chain_keys, states, first_draw, count):
+        return jax.vmap(one_chain, in_axes=(0, 0, None, None))(
+            chain_keys, states, first_draw, count
+        )
+
+    return advance
 
 
 def _concatenate(parts):

@@ -8,7 +8,15 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 # module imports from its own layer or lower ones, never from a higher one; a
 # leaf imports no other module but _checks. docs/design.md draws the same table.
 SAMPLER_LAYERS = [
-    {"_checks", "base", "health", "diagnostics", "precondition", "checkpoint"},
+    {
+        "_checks",
+        "base",
+        "health",
+        "diagnostics",
+        "precondition",
+        "checkpoint",
+        "surrogate",
+    },
     {
         "moves",
         "rejection",
