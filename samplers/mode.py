@@ -119,20 +119,8 @@ def find_map(
     # When num_steps has no divisor near num_steps / 20 the bar's last chunk runs
     # a few steps past it; for an optimiser that is harmless.
     theta1, theta2 = final.theta1[0], final.theta2[0]
-    loss = np.asarray(records["loss"][0])
     finite = bool(jnp.all(jnp.isfinite(theta1)) & jnp.all(jnp.isfinite(theta2)))
-    if not (np.all(np.isfinite(loss)) and finite):
-        first = (
-            int(np.argmax(~np.isfinite(loss))) if not np.isfinite(loss).all() else -1
-        )
-        warnings.warn(
-            "find_map went NaN or infinite"
-            + (f" at step {first}" if first >= 0 else "")
-            + ": its optimum is meaningless. Lower the optimizer's learning rate, "
-            "or check the model where the optimiser went.",
-            SamplingWarning,
-            stacklevel=2,
-        )
+    _warn_if_not_finite(np.asarray(records["loss"][0]), finite)
     log_z = jnp.full((), jnp.nan, theta0.dtype)
     log_joint = target.log_joint(theta1, theta2) if finite else log_z
     wanted = target.lam > 0 and target.include_log_partition
@@ -154,4 +142,18 @@ def find_map(
         -log_z / math.log(2.0),
         records["loss"][0],
         records["norm"][0],
+    )
+
+
+def _warn_if_not_finite(loss, finite: bool) -> None:
+    if np.all(np.isfinite(loss)) and finite:
+        return
+    first = int(np.argmax(~np.isfinite(loss))) if not np.isfinite(loss).all() else -1
+    warnings.warn(
+        "find_map went NaN or infinite"
+        + (f" at step {first}" if first >= 0 else "")
+        + ": its optimum is meaningless. Lower the optimizer's learning rate, "
+        "or check the model where the optimiser went.",
+        SamplingWarning,
+        stacklevel=3,
     )

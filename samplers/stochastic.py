@@ -61,20 +61,30 @@ def setup(
     states = jax.vmap(
         lambda k, a, b: sgld.init(k, a, b, target.potential, sigma2, num_inner)
     )(jr.split(key_inner, num_chains), theta1, theta2)
-    fields = {
-        "step_size": lambda info: info.step_size,
-        "inner_acceptance_rate": lambda info: info.inner_acceptance_rate,
-        "inner_ess": lambda info: info.inner_ess,
-        "diverging": lambda info: info.diverging,
-    }
     if not adaptive:
-        return states, (kernel, lambda s: (s.theta1, s.theta2), fields)
+        return states, (kernel, lambda s: (s.theta1, s.theta2), _INFO_FIELDS)
 
-    full_batch = lambda t1, t2: target.log_joint(t1, t2)  # noqa: E731
     preconditioners = jit(
         jax.vmap(lambda k, a, b: precondition.init(k, target.log_joint, a, b, sigma2))
     )(jr.split(key_scale, num_chains), theta1, theta2)
+    step = _adapting(kernel, target, sigma2, num_data, batch_size, num_warmup)
     chains = _AdaptiveChain(states, preconditioners)
+    return chains, (step, lambda c: (c.state.theta1, c.state.theta2), _INFO_FIELDS)
+
+
+# sample_stats fields of an SGLD/SGHMC step, from its info.
+_INFO_FIELDS = {
+    "step_size": lambda info: info.step_size,
+    "inner_acceptance_rate": lambda info: info.inner_acceptance_rate,
+    "inner_ess": lambda info: info.inner_ess,
+    "diverging": lambda info: info.diverging,
+}
+
+
+def _adapting(kernel, target, sigma2, num_data, batch_size, num_warmup):
+    """The step of a chain that carries its preconditioner: curvature probes
+    collected in warm-up, the preconditioner refitted at each window's end."""
+    full_batch = lambda t1, t2: target.log_joint(t1, t2)  # noqa: E731
     ends = jnp.asarray(precondition.window_ends(num_warmup) or (-1,))
     # Curvatures are averaged from the end of the initial buffer (10% of the
     # warm-up, where the chains leave their start) to each window's end.
@@ -112,4 +122,4 @@ def setup(
         )
         return _AdaptiveChain(state, adapter), info
 
-    return chains, (step, lambda c: (c.state.theta1, c.state.theta2), fields)
+    return step
