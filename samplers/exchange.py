@@ -83,7 +83,8 @@ class ExchangeInfo(NamedTuple):
         num_integration_steps: leapfrog steps of the θ₂ move.
         exchange_accepted: whether the θ₁ proposal was accepted.
         exchange_acceptance_rate: its acceptance probability.
-        num_rejection_draws: proposals the exact auxiliary draw took.
+        num_rejection_draws: proposals the exact auxiliary draw took (all it
+            made, up to the cap, when it missed).
         auxiliary_found: False if the rejection cap was hit (the move is rejected).
         translation_accepted: whether the joint shift of (θ₁, θ₂) was accepted.
         translation_acceptance_rate: its acceptance probability.
@@ -286,23 +287,26 @@ def _exchange_log_ratio(sweep, key, theta1, proposal):
     if not sweep.include_log_partition:
         nan = jnp.full_like(proposal, jnp.nan)
         return jnp.zeros((), theta1.dtype), jnp.asarray(0), jnp.asarray(True), nan
+    batch_size = min(sweep.rejection_batch_size, sweep.max_rejection_draws)
     auxiliary = rejection_loop(
         key,
         sweep.potential_fn,
         proposal,
         sweep.sigma2,
         num_samples=1,
-        batch_size=min(sweep.rejection_batch_size, sweep.max_rejection_draws),
+        batch_size=batch_size,
         max_draws=sweep.max_rejection_draws,
     )
     w = auxiliary.samples[0]
     found = auxiliary.num_accepted > 0
+    # A miss counts no proposal to an acceptance; its cost is every batch.
+    spent = -(-sweep.max_rejection_draws // batch_size) * batch_size
     log_ratio = (jnp.sum((w - proposal) ** 2) - jnp.sum((w - theta1) ** 2)) / (
         2 * sweep.sigma2**2
     )
     return (
         jnp.where(found, log_ratio, -jnp.inf),
-        auxiliary.num_draws,
+        jnp.where(found, auxiliary.num_draws, spent),
         found,
         jnp.where(found, w, jnp.nan),
     )

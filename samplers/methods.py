@@ -69,6 +69,10 @@ class Exchange:
 
     A pilot at θ₀ estimates the proposals per auxiliary draw, about 1/Z; above
     10⁴, `sample` refuses before compiling, or, with a ``fallback``, uses it.
+    With a ``fallback``, `sample` also watches the draws' cost in warm-up, where
+    the chains reach the posterior (often where Z is far smaller than at θ₀),
+    and starts again with the fallback when it is too high
+    (:class:`samplers.gibbs.ExchangeScout`).
 
     Attributes:
         max_draws: cap on one auxiliary draw's proposals. A draw that reaches it

@@ -95,6 +95,8 @@ def run_chains(
     checkpoint_every: int | None = None,
     resume: str | os.PathLike | checkpoints.Checkpoint | None = None,
     settings: dict | None = None,
+    max_chunk_draws: int | None = None,
+    stop_when: Callable[[dict[str, Array], int], bool] | None = None,
 ) -> tuple[Any, dict[str, Array], RunTiming]:
     """Advance every chain ``num_steps`` steps, recording every ``thin``-th one.
 
@@ -126,6 +128,12 @@ def run_chains(
             ``num_steps // thin`` is extended; one of more is cut.
         settings: what else changes the draws (``samplers.checkpoint.
             describe_settings``), stored in checkpoints and checked on resuming.
+        max_chunk_draws: draws per call of the program at most, so that
+            ``stop_when`` is asked often enough.
+        stop_when: ``(chunk, first_draw) -> bool``, asked after each call with
+            that call's records (host arrays, ``(chains, draws, ...)``) and its
+            first draw: ``True`` ends the run there, and fewer than
+            ``num_steps // thin`` draws come back.
 
     Returns:
         The states after the last call (which may have run up to one chunk past
@@ -155,6 +163,8 @@ def run_chains(
         if checkpoint_every is None:
             checkpoint_every = _chunk_size(num_draws, 20)
         draws_per_chunk = min(draws_per_chunk, checkpoint_every)
+    if max_chunk_draws is not None and draws_per_chunk > max_chunk_draws:
+        draws_per_chunk = _chunk_size_at_most(num_draws - num_done, max_chunk_draws)
     if sharding is not None:
         states, chain_keys = jax.device_put((states, chain_keys), sharding)
 
@@ -189,6 +199,7 @@ def run_chains(
         checkpoint=checkpoint,
         checkpoint_every=checkpoint_every,
         run=run if checkpoint is not None else None,
+        stop_when=stop_when,
     )
     stacked = jax.tree.map(
         lambda *parts: jnp.concatenate(parts, axis=1)[:, :num_draws], *records
@@ -211,6 +222,7 @@ def _advance_in_chunks(
     checkpoint,
     checkpoint_every,
     run,
+    stop_when,
 ):
     """Calls of ``advance`` from draw ``num_done`` on, ``draws_per_chunk`` at a
     time, until ``num_draws``: the states, the records' parts (appended to
@@ -254,6 +266,8 @@ def _advance_in_chunks(
                 num_draws_done=num_done,
                 description=run,
             )
+        if stop_when is not None and stop_when(jax.device_get(chunk), previous):
+            break
     if bar is not None:
         bar.close()
     timing = RunTiming(compile_seconds, tuple(chunk_draws), tuple(chunk_seconds))
@@ -304,6 +318,15 @@ def _chunk_size(num_draws: int, num_chunks: int) -> int:
         if num_draws % candidate == 0:
             return candidate
     return size
+
+
+def _chunk_size_at_most(num_draws: int, limit: int) -> int:
+    """At most ``limit``, preferring a divisor of ``num_draws`` above ``limit / 2``
+    (no wasted draws past the end)."""
+    for candidate in range(limit, limit // 2, -1):
+        if num_draws % candidate == 0:
+            return candidate
+    return limit
 
 
 def _progress_bar(total: int, initial: int, description: str):

@@ -8,6 +8,7 @@ the run (:mod:`samplers.run`) and the record (:mod:`samplers.record`).
 """
 
 import time
+import warnings
 from collections.abc import Callable
 
 import jax
@@ -18,6 +19,7 @@ from jax import Array
 
 from samplers import _checks, chains, gibbs, health, methods
 from samplers import checkpoint as checkpoints
+from samplers.health import SamplingWarning
 from samplers.methods import METHODS
 from samplers.mode import find_map
 from samplers.record import build_record, to_datatree
@@ -70,7 +72,10 @@ def sample(
       exchange algorithm with exact auxiliary draws (``samplers.Exchange``),
       or by MALA with nested AIS (``samplers.NestedAIS``, approximate). The
       default, ``"auto"``, takes the exchange move unless a pilot at θ₀
-      predicts more than 10⁴ proposals per auxiliary draw.
+      predicts more than 10⁴ proposals per auxiliary draw, and watches its
+      cost in warm-up: when more than 1% of a stretch's auxiliary draws miss
+      their cap, or they average more than 10⁴ proposals, it warns and starts
+      again with nested AIS (not with ``checkpoint`` or ``resume``).
     - ``samplers.SGLD(...)`` / ``"sgld"``, ``samplers.SGHMC(...)`` /
       ``"sghmc"``: blackjax SGLD/SGHMC on minibatches of the answers, with
       ∇log Z(θ₁) from persistent inner chains (:mod:`samplers.sgld`).
@@ -150,7 +155,8 @@ def sample(
         adaptation, SG-MCMC initial states), ``compile_time`` (the
         chains' program), ``warmup_time`` and ``sampling_time`` (the warm-up
         and kept draws, log Z records included; a chunk of the run holding
-        both is shared by its draws).
+        both is shared by its draws) and ``scout_time`` (all of a run that
+        ``"auto"`` left for the nested move, when it did).
     """
     check_model(model)
     key = _checks.typed_key(key)
@@ -198,17 +204,13 @@ def sample(
     )
 
     seconds = {}
-    target, theta1_move, states, kernels = _start(
-        key, model, method, run, progress=progress, seconds=seconds
-    )
-    records = _run(
-        jr.split(key, 3)[2],
-        states,
-        kernels,
+    target, theta1_move, records = _draw(
+        key,
         model,
-        target,
         method,
         run,
+        seconds,
+        watch=checkpoint is resume is None,
         predict_inputs=predict_inputs,
         pointwise=pointwise_log_likelihood,
         progress=progress,
@@ -216,7 +218,6 @@ def sample(
         checkpoint_every=checkpoint_every,
         resume=resume,
         settings=settings,
-        seconds=seconds,
     )
     if method.exact:
         gibbs.warn_missed_auxiliaries(
@@ -229,7 +230,67 @@ def sample(
     return tree
 
 
-def _start(key, model, method, run: RunSettings, *, progress, seconds):
+def _draw(key, model, method, run, seconds, *, watch, progress, **run_arguments):
+    """The target, the θ₁ move in force and the kept draws' records. Under
+    ``theta1="auto"`` (and ``watch``), the exchange move's cost is watched in
+    warm-up; when it costs too much, the run starts again with the fallback."""
+    target, theta1_move, states, kernels = _start(
+        key, model, method, run, progress=progress, seconds=seconds
+    )
+    scout = None
+    if watch and _scouting(method, target, theta1_move, run):
+        scout = gibbs.ExchangeScout(
+            -(-run.num_warmup // run.thin), method.theta1.max_draws
+        )
+    key_run = jr.split(key, 3)[2]
+    records = _run(
+        key_run,
+        states,
+        kernels,
+        model,
+        target,
+        method,
+        run,
+        seconds=seconds,
+        scout=scout,
+        progress=progress,
+        **run_arguments,
+    )
+    if scout is None or scout.message is None:
+        return target, theta1_move, records
+    # The whole warm-up again, with the fallback: the exchange move's rejected
+    # misses have biased the chains towards larger Z.
+    warnings.warn(scout.message, SamplingWarning, stacklevel=3)
+    scout_time = sum(seconds.values())
+    seconds.clear()
+    seconds["scout_time"] = scout_time
+    target, theta1_move, states, kernels = _start(
+        key,
+        model,
+        method,
+        run,
+        progress=progress,
+        seconds=seconds,
+        theta1_move="nested_ais",
+    )
+    records = _run(
+        key_run,
+        states,
+        kernels,
+        model,
+        target,
+        method,
+        run,
+        seconds=seconds,
+        progress=progress,
+        **run_arguments,
+    )
+    return target, theta1_move, records
+
+
+def _start(
+    key, model, method, run: RunSettings, *, progress, seconds, theta1_move=None
+):
     """The target, the θ₁ move, and the chains' initial states and kernels: the
     MAP when ``init`` asks for one, the starting points, then the method's
     set-up (timed in ``seconds``)."""
@@ -237,8 +298,10 @@ def _start(key, model, method, run: RunSettings, *, progress, seconds):
     target = build_target(
         model, baseline=run.baseline, stop_gradient_intended=stop_gradient
     )
-    theta1_move, rejection_batch_size = "sgld", 64
-    if method.exact:
+    rejection_batch_size = 64
+    if theta1_move is None and not method.exact:
+        theta1_move = "sgld"
+    elif theta1_move is None:
         # Before anything compiles: the pilot may refuse the exchange move.
         theta1_move, rejection_batch_size = gibbs.choose_theta1_move(
             key, target, jnp.asarray(model.theta0), float(model.sigma2), method.theta1
@@ -300,6 +363,7 @@ def _run(
     resume,
     settings,
     seconds,
+    scout=None,
 ):
     """The kept draws' records, ``(chains, draws, ...)`` host arrays, after the
     warm-up (timed in ``seconds``)."""
@@ -332,6 +396,8 @@ def _run(
         checkpoint_every=checkpoint_every,
         resume=resume,
         settings=settings,
+        max_chunk_draws=None if scout is None else scout.stretch,
+        stop_when=scout,
     )
     seconds["compile_time"] = timing.compile_seconds
     seconds["warmup_time"] = timing.seconds_between(0, num_burn)
@@ -339,6 +405,18 @@ def _run(
         num_burn, num_burn + run.num_samples
     )
     return jax.tree.map(lambda r: np.asarray(r)[:, num_burn:], records)
+
+
+def _scouting(method, target, theta1_move, run) -> bool:
+    """Whether the exchange move's cost is watched in warm-up: under "auto"
+    (an Exchange with a fallback), when the pilot chose it and log Z counts."""
+    fallback = getattr(getattr(method, "theta1", None), "fallback", None)
+    return (
+        theta1_move == "exchange"
+        and fallback is not None
+        and target.include_log_partition
+        and run.num_warmup > 0
+    )
 
 
 def _attributes(method, run, target, model, theta1_move) -> dict:

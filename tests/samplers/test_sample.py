@@ -90,6 +90,9 @@ def test_nuts_exchange_matches_exact_posterior_variance(case, nuts_run):
 
 
 def test_result_groups_and_summary(nuts_run, case):
+    # Where exchange moves are cheap, "auto" keeps them all the way.
+    assert nuts_run.attrs["theta1_update"] == "exchange"
+    assert "scout_time" not in nuts_run.attrs
     assert set(nuts_run.children) >= {
         "posterior",
         "sample_stats",
@@ -277,7 +280,8 @@ def test_bad_arguments_raise_before_compiling(case, kwargs, match):
 
 def test_exchange_moves_that_miss_their_auxiliary_are_reported(case):
     # A cap of one proposal: most auxiliary draws miss it, and each miss
-    # rejects its move, a bias the user must hear about.
+    # rejects its move, a bias the user must hear about. (Under "auto" the
+    # misses in warm-up would switch the run to the nested move.)
     with pytest.warns(UserWarning, match="max_rejection_draws=1 "):
         tree = samplers.sample(
             case.model,
@@ -286,6 +290,7 @@ def test_exchange_moves_that_miss_their_auxiliary_are_reported(case):
             num_chains=2,
             num_samples=20,
             num_warmup=5,
+            theta1_update="exchange",
             max_rejection_draws=1,
             log_partition_every=0,
             progress=False,

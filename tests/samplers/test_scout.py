@@ -1,0 +1,108 @@
+"""theta1="auto" watches the exchange move's cost in warm-up (gibbs.ExchangeScout)
+and run_chains stops where its ``stop_when`` says."""
+
+import warnings
+
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+import pytest
+
+import posterior
+import samplers
+from samplers.gibbs import EXCHANGE_BUDGET, EXCHANGE_DEAR_LIMIT, ExchangeScout
+from samplers.run import run_chains
+
+
+def _chunk(found, cost):
+    return {
+        "stat_auxiliary_found": np.asarray(found, bool),
+        "stat_num_rejection_draws": np.asarray(cost),
+    }
+
+
+def test_the_scout_stops_on_dear_draws_or_cost_in_warm_up_only():
+    scout = ExchangeScout(num_burn=100, max_draws=10**5)
+    cheap = _chunk(np.ones((2, 50)), np.full((2, 50), 30))
+    assert not scout(cheap, 0) and scout.message is None
+    # One dear draw (a miss, or more than the budget) in 100 is at the limit;
+    # two are over it.
+    found, cost = np.ones((2, 50)), np.full((2, 50), 30)
+    found[0, 0] = 0
+    assert not scout(_chunk(found, cost), 50)
+    cost[1, 7] = EXCHANGE_BUDGET + 1
+    assert 2 / found.size > EXCHANGE_DEAR_LIMIT
+    assert scout(_chunk(found, cost), 50)
+    assert "50–99" in scout.message and "2.0%" in scout.message
+    # In a short stretch one dear draw is over 1% but not enough.
+    scout = ExchangeScout(num_burn=100, max_draws=10**5)
+    assert not scout(_chunk(np.arange(20).reshape(2, 10) > 0, np.ones((2, 10))), 0)
+    # Dear on average, with no single draw over the budget.
+    scout = ExchangeScout(num_burn=100, max_draws=10**6)
+    assert scout(_chunk(np.ones((2, 50)), np.full((2, 50), EXCHANGE_BUDGET + 1)), 0)
+    # Only warm-up draws count: a chunk that straddles the end is cut there,
+    # and kept draws never stop the run.
+    scout = ExchangeScout(num_burn=100, max_draws=10**5)
+    straddling = np.ones((2, 50))
+    straddling[:, 25:] = 0
+    assert not scout(_chunk(straddling, np.full((2, 50), 30)), 75)
+    assert not scout(_chunk(np.zeros((2, 50)), np.full((2, 50), 10**5)), 100)
+
+
+def test_auto_leaves_the_exchange_move_where_the_chains_find_it_dear(stat_key):
+    """The κ = 25 mechanism case: at θ₀ the pilot finds agreement common and
+    picks the exchange move; in the honest mode, where these chains start,
+    −log₂ Z is about 24 bits, so most auxiliary draws miss a cap of 10⁵ (77–85%
+    over the first stretch under keys 0–6). "auto" must leave the move, say so
+    and start again. Checked under --stat-key-offset 0-5."""
+    case = posterior.MechanismCase(25.0, 0.4, 0.1)
+    honest = (jnp.array([0.70, 0.40]), jnp.array([0.70, 0.98]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tree = samplers.sample(
+            case.model,
+            key=stat_key(0),
+            method=samplers.HMC(num_integration_steps=3),
+            num_chains=2,
+            num_warmup=40,
+            num_samples=10,
+            init=honest,
+            log_partition_every=0,
+            progress=False,
+        )
+    messages = [str(w.message) for w in caught]
+    assert any("theta1='auto' left the exchange move" in m for m in messages)
+    assert tree.attrs["theta1_update"] == "nested_ais"
+    assert tree.attrs["approximate"] == 1
+    assert tree.attrs["scout_time"] > 0
+    # The kept draws come from the nested move: none is an exchange move.
+    assert not np.any(tree.sample_stats["num_rejection_draws"].values)
+
+
+@pytest.mark.parametrize("stop_at", [None, 6])
+def test_run_chains_stops_where_stop_when_says(stop_at):
+    def step(key, state, index):
+        return state + 1.0, {"index": index}
+
+    asked = []
+
+    def stop_when(chunk, first_draw):
+        asked.append((first_draw, chunk["index"].shape))
+        return stop_at is not None and first_draw >= stop_at
+
+    _, records, timing = run_chains(
+        step,
+        jnp.zeros((2,)),
+        key=jr.key(0),
+        num_steps=20,
+        record_fn=lambda key, state, info, draw: {"index": info["index"]},
+        progress=False,
+        max_chunk_draws=4,
+        stop_when=stop_when,
+    )
+    # Chunks of 4 draws at most (4 divides 20: none is wasted).
+    assert [first for first, _ in asked] == [0, 4, 8, 12, 16][: len(asked)]
+    assert all(shape == (2, 4) for _, shape in asked)
+    expected = 20 if stop_at is None else 12
+    np.testing.assert_array_equal(records["index"][0], np.arange(expected))
+    assert sum(count for _, count in timing.chunk_draws) == expected
