@@ -76,13 +76,42 @@ def compiler_options() -> dict:
     return {}
 
 
+def at_top_level() -> bool:
+    """Whether no JAX trace (jit, vmap, grad...) is under way, so that a
+    program may be compiled with its own options. Reads a private JAX function;
+    without it the answer is False, which only costs compile time."""
+    try:
+        from jax._src.core import trace_state_clean
+    except ImportError:  # pragma: no cover - a JAX that moved it
+        return False
+    return bool(trace_state_clean())
+
+
+@functools.cache
+def _jitted(fun: Callable, top: bool):
+    return jit(fun) if top else jax.jit(fun)
+
+
+def jit_anywhere(fun: Callable) -> Callable:
+    """``jax.jit`` for functions that users also call inside their own traces
+    (``log_partition``): with :func:`compiler_options` when called at top
+    level, plain inside another trace (which refuses them)."""
+
+    @functools.wraps(fun)
+    def call(*args, **kwargs):
+        return _jitted(fun, at_top_level())(*args, **kwargs)
+
+    return call
+
+
 def jit(fun: Callable | None = None, /, **kwargs):
     """``jax.jit`` with :func:`compiler_options`; a decorator with or without
     ``jit``'s own keywords.
 
     For top-level programs only (a run's chains, a set-up): JAX refuses compiler
     options on a jit traced inside another, so functions that users may call
-    under their own ``jit``/``vmap`` (``log_partition``) use plain ``jax.jit``.
+    under their own ``jit``/``vmap`` (``log_partition``) use
+    :func:`jit_anywhere`.
     """
     if fun is None:
         return functools.partial(jit, **kwargs)
