@@ -1,14 +1,15 @@
 """The chains of one `sample` call: where they start, and their set-up.
 
 Between the method object (:mod:`samplers.methods`) and the kernels' set-ups
-(:mod:`samplers.gibbs` for NUTS/HMC, :mod:`samplers.stochastic` for
-SGLD/SGHMC): it turns the method's settings into each set-up's arguments.
+(:mod:`samplers.gibbs` for NUTS/HMC, :mod:`samplers.joint` for NUTS/HMC where
+there is no log Z, :mod:`samplers.stochastic` for SGLD/SGHMC): it turns the
+method's settings into each set-up's arguments.
 """
 
 import jax.numpy as jnp
 import jax.random as jr
 
-from samplers import _checks, gibbs, methods, precondition, stochastic
+from samplers import _checks, gibbs, joint, methods, precondition, stochastic
 
 __all__ = ["initial_positions", "setup_chains"]
 
@@ -45,6 +46,16 @@ def setup_chains(
     a :mod:`samplers.methods` object; ``step(key, state, index)`` moves one
     chain."""
     sigma2 = float(model.sigma2)
+    if method.exact and theta1_move == "joint":
+        return joint.setup(
+            key,
+            target,
+            theta1,
+            theta2,
+            method=method.name,
+            num_warmup=num_warmup,
+            num_integration_steps=getattr(method, "num_integration_steps", 10),
+        )
     if method.exact:
         move = method.theta1
         nested = move if isinstance(move, methods.NestedAIS) else move.fallback

@@ -71,13 +71,15 @@ def check_exchange_cost(key, potential, theta0, sigma2) -> tuple[str | None, int
 
 
 def choose_theta1_move(key, target, theta0, sigma2, theta1) -> tuple[str, int]:
-    """The θ₁ move in force (``"exchange"`` or ``"nested_ais"``) for a
+    """The θ₁ move in force (``"exchange"``, ``"nested_ais"``, or ``"joint"``
+    where there is no log Z) for a
     ``samplers.Exchange`` / ``NestedAIS`` setting, and the auxiliary draws'
     batch size. Raises the pilot's message when the exchange move is too costly
     and there is no fallback."""
     if not target.include_log_partition:
-        # θ₁ | θ₂ is then Gaussian: the exchange move needs no auxiliary draw.
-        return "exchange", 64
+        # The whole density is then known: one kernel moves θ₁ and θ₂ together
+        # (samplers.joint).
+        return "joint", 64
     if theta1.name == "nested_ais":
         return "nested_ais", 64
     too_rare, batch_size = check_exchange_cost(key, target.potential, theta0, sigma2)

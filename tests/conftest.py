@@ -39,14 +39,6 @@ import os
 # below. JAX reads these two at import, hence before `import jax`.
 os.environ.setdefault("JAX_USE_SIMPLIFIED_JAXPR_CONSTANTS", "True")
 os.environ.setdefault("JAX_EMBEDDED_CONSTANTS_MAX_BYTES", "0")
-# The tests' own programs (a jit or vmap around a sampler's parts) compile at
-# XLA's CPU optimisation level 1, as the package's top-level programs do
-# (samplers.base.compiler_options): two to three times faster for these nested
-# loops, and as fast to run. Subprocesses (notebooks, the CLI) inherit it.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = " ".join(
-        [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=1"]
-    ).strip()
 
 import jax  # noqa: E402
 import jax.random as jr

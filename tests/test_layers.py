@@ -26,7 +26,7 @@ SAMPLER_LAYERS = [
         "estimate",
         "thermodynamic",
     },
-    {"nested", "exchange", "inner", "sgld", "optimize"},
+    {"nested", "exchange", "inner", "sgld", "optimize", "joint"},
     {
         "target",
         "methods",

@@ -22,19 +22,22 @@ def model():
 
 
 @pytest.mark.parametrize(
-    "method",
+    "method, baseline",
     [
-        samplers.NUTS(theta1="exchange"),
-        samplers.HMC(num_integration_steps=3, theta1="nested_ais"),
-        samplers.SGLD(step_size=1e-3),
-        samplers.SGHMC(),
+        (samplers.NUTS(theta1="exchange"), None),
+        (samplers.HMC(num_integration_steps=3, theta1="nested_ais"), None),
+        (samplers.NUTS(), "no_log_partition"),
+        (samplers.SGLD(step_size=1e-3), None),
+        (samplers.SGHMC(), None),
     ],
-    ids=lambda method: method.name,
+    ids=["nuts", "hmc", "joint", "sgld", "sghmc"],
 )
-def test_one_chain_kernel_contract(model, method):
-    target = build_target(model)
+def test_one_chain_kernel_contract(model, method, baseline):
+    target = build_target(model, baseline=baseline)
     adaptive = not method.exact and method.step_size is None
     theta1_move = getattr(method.theta1, "name", "sgld") if method.exact else "sgld"
+    if baseline is not None:
+        theta1_move = "joint"
     theta1, theta2 = chains.initial_positions(jr.key(1), None, model, 2, 0.1)
     states, (step, positions, _) = chains.setup_chains(
         jr.key(2),
