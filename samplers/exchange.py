@@ -91,6 +91,7 @@ class ExchangeInfo(NamedTuple):
         proposal: the θ₁* at which the auxiliary was drawn.
         auxiliary: the exact auxiliary draw w ~ p(·|θ₁*) (NaN if not found),
             so that ``(w - θ₁*) / σ₂²`` is an unbiased sample of ∇log Z(θ₁*).
+        energy: the Hamiltonian at the end of the θ₂ trajectory (for BFMI).
     """
 
     acceptance_rate: Array
@@ -104,6 +105,7 @@ class ExchangeInfo(NamedTuple):
     translation_acceptance_rate: Array
     proposal: Array
     auxiliary: Array
+    energy: Array
 
 
 def _conditional_logdensity(log_joint_fn, theta1):
@@ -200,7 +202,7 @@ def build_kernel(
         if surrogate is None:
             zeros = jnp.zeros_like(state.theta1)
             surrogate = Surrogate(zeros, zeros, zeros)
-        theta2, acceptance, divergent, steps = _move_theta2(
+        theta2, acceptance, divergent, steps, energy = _move_theta2(
             sweep, key_theta2, state, step_size, inverse_mass_matrix
         )
         if theta1_update == "nested_ais":
@@ -237,6 +239,7 @@ def build_kernel(
             translation_probability,
             proposal,
             auxiliary,
+            energy,
         )
         return ExchangeState(theta1, theta2._replace(position=position)), info
 
@@ -278,7 +281,13 @@ def _move_theta2(sweep, key, state, step_size, inverse_mass_matrix):
             sweep.num_integration_steps,
         )
         steps = sweep.num_integration_steps
-    return new, info.acceptance_rate, info.is_divergent, jnp.asarray(steps)
+    return (
+        new,
+        info.acceptance_rate,
+        info.is_divergent,
+        jnp.asarray(steps),
+        info.energy,
+    )
 
 
 def _exchange_log_ratio(sweep, key, theta1, proposal):

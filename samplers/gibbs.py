@@ -320,6 +320,7 @@ _INFO_FIELDS = {
     "num_rejection_draws": lambda info: info.num_rejection_draws,
     "auxiliary_found": lambda info: info.auxiliary_found,
     "translation_accepted": lambda info: info.translation_accepted,
+    "energy": lambda info: info.energy,
 }
 
 

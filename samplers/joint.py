@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
 
-from samplers.base import jit
+from samplers.base import at_top_level, jit
 
 __all__ = ["JointChain", "setup"]
 
@@ -64,7 +64,10 @@ def setup(key, target, theta1, theta2, *, method, num_warmup, num_integration_st
         )
 
     positions = jnp.concatenate([theta1, theta2], axis=1)
-    chains = jit(jax.vmap(adapt))(jr.split(key, theta1.shape[0]), positions)
+    # Compiled with the package's options when called on its own; plainly
+    # inside a caller's trace (which refuses them).
+    compile_ = jit if at_top_level() else jax.jit
+    chains = compile_(jax.vmap(adapt))(jr.split(key, theta1.shape[0]), positions)
     kernel = (
         blackjax.nuts.build_kernel()
         if method == "nuts"
@@ -87,7 +90,7 @@ def setup(key, target, theta1, theta2, *, method, num_warmup, num_integration_st
             else jnp.asarray(num_integration_steps)
         )
         return chain._replace(state=state), _JointInfo(
-            info.acceptance_rate, info.is_divergent, steps
+            info.acceptance_rate, info.is_divergent, steps, info.energy
         )
 
     def positions_of(chain: JointChain):
@@ -101,6 +104,7 @@ class _JointInfo(NamedTuple):
     acceptance_rate: Array
     is_divergent: Array
     num_integration_steps: Array
+    energy: Array
 
 
 # sample_stats fields of the joint kernel, from its info.
@@ -108,4 +112,5 @@ _INFO_FIELDS = {
     "acceptance_rate": lambda info: info.acceptance_rate,
     "diverging": lambda info: info.is_divergent,
     "n_steps": lambda info: info.num_integration_steps,
+    "energy": lambda info: info.energy,
 }

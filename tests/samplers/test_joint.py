@@ -84,7 +84,10 @@ def test_single_head_hmc_moves_both_blocks_in_one_kernel(case):
     )
     assert tree.attrs["theta1_update"] == "joint"
     stats = tree.sample_stats
-    assert {"acceptance_rate", "diverging", "n_steps"} <= set(stats.data_vars)
+    assert {"acceptance_rate", "diverging", "n_steps", "energy"} <= set(stats.data_vars)
+    # The energy is the Hamiltonian's, so ArviZ's BFMI reads it.
+    bfmi = az.bfmi(tree)["energy"].values
+    assert bfmi.shape == (2,) and np.all(np.isfinite(bfmi) & (bfmi > 0))
     assert "num_rejection_draws" not in stats.data_vars
     assert np.all(stats["n_steps"].values == 10)
     # θ₁ moves with θ₂ at every accepted step: no Gibbs block is left behind.

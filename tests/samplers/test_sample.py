@@ -93,6 +93,8 @@ def test_result_groups_and_summary(nuts_run, case):
     # Where exchange moves are cheap, "auto" keeps them all the way.
     assert nuts_run.attrs["theta1_update"] == "exchange"
     assert "scout_time" not in nuts_run.attrs
+    # The θ₂ step's energy, for ArviZ's BFMI.
+    assert np.all(np.isfinite(az.bfmi(nuts_run)["energy"].values))
     assert set(nuts_run.children) >= {
         "posterior",
         "sample_stats",
