@@ -88,19 +88,22 @@ def choose_theta1_move(key, target, theta0, sigma2, theta1) -> tuple[str, int]:
     return ("nested_ais" if too_rare else "exchange"), batch_size
 
 
-# The share of a warm-up stretch's exchange moves whose auxiliary draw may cost
-# more than EXCHANGE_BUDGET proposals (or miss) before "auto" gives the exchange
-# move up: each miss rejects its move and biases θ₁ towards larger Z.
-EXCHANGE_DEAR_LIMIT = 0.01
+# Largest joint shift of (θ₁, θ₂), in log units of τ (0: one τ).
+TRANSLATION_CAP = 0.0
+
+# The share of a warm-up stretch's exchange moves whose auxiliary draw may miss
+# its cap before "auto" gives the exchange move up: each miss rejects its move
+# and biases θ₁ towards larger Z.
+EXCHANGE_MISS_LIMIT = 0.01
 
 
 class ExchangeScout:
     """``run_chains``'s ``stop_when`` for ``theta1="auto"``: watches the cost of
     the exchange move's auxiliary draws in warm-up, where the chains travel from
     their start (where the pilot measured it) to the posterior, and stops the
-    run when more than ``EXCHANGE_DEAR_LIMIT`` of the latest stretch's draws,
-    and two at least, took more than ``EXCHANGE_BUDGET`` proposals (or missed
-    their cap), or they averaged more than that. ``message`` then says so.
+    run when more than ``EXCHANGE_MISS_LIMIT`` of the latest stretch's draws,
+    and two at least, missed their cap, or they averaged more than
+    ``EXCHANGE_BUDGET`` proposals. ``message`` then says so.
 
     Attributes:
         stretch: warm-up draws between looks; short, so that a run whose
@@ -120,23 +123,22 @@ class ExchangeScout:
             return False
         found = np.asarray(chunk["stat_auxiliary_found"])[:, :warmup]
         cost = np.asarray(chunk["stat_num_rejection_draws"])[:, :warmup]
-        # A miss, or a draw dearer than the pilot's budget: Z below 1/budget at
-        # the proposal. Such draws come a few times as often as misses (on the
-        # κ = 25 mechanism case, 3% against 2%), so they are seen sooner.
-        is_dear = ~found | (cost > EXCHANGE_BUDGET)
-        dear, mean_cost = float(is_dear.mean()), float(cost.mean())
-        # Two at least: one dear draw in a short stretch proves little.
-        too_many = dear > EXCHANGE_DEAR_LIMIT and is_dear.sum() >= 2
+        # Misses bias θ₁ (each rejects its move); a dear draw that is found
+        # only costs time, which the mean counts. Two misses at least: one in
+        # a short stretch proves little.
+        missed, mean_cost = ~found, float(cost.mean())
+        too_many = missed.mean() > EXCHANGE_MISS_LIMIT and missed.sum() >= 2
         if not too_many and mean_cost <= EXCHANGE_BUDGET:
             return False
         self.message = (
             f"theta1='auto' left the exchange move in warm-up: over warm-up draws "
-            f"{first_draw}–{first_draw + found.shape[1] - 1}, {dear:.1%} of its "
-            f"auxiliary draws took more than {EXCHANGE_BUDGET} proposals or missed "
-            f"max_draws={self.max_draws} ({np.mean(~found):.1%} missed; "
-            f"{mean_cost:.3g} proposals on average): agreement is rarer where the "
-            "chains went than at their start. The run started again with the "
-            "nested-AIS move (approximate); tree.attrs['theta1_update'] says so."
+            f"{first_draw}–{first_draw + found.shape[1] - 1}, {missed.mean():.1%} "
+            f"of its auxiliary draws missed max_draws={self.max_draws} (limit "
+            f"{EXCHANGE_MISS_LIMIT:.0%}, each a rejected move that biases θ₁ "
+            f"towards larger Z) and they took {mean_cost:.3g} proposals on average "
+            f"(limit {EXCHANGE_BUDGET}): agreement is rarer where the chains went "
+            "than at their start. The run started again with the nested-AIS move "
+            "(approximate); tree.attrs['theta1_update'] says so."
         )
         return True
 
@@ -297,7 +299,9 @@ def _build_sweep(kernel, *, num_warmup, nested, include_log_partition, tau, sigm
             )
         else:
             log_translation = adapted(
-                chain.log_translation, info.translation_acceptance_rate
+                chain.log_translation,
+                info.translation_acceptance_rate,
+                cap=TRANSLATION_CAP,
             )
         chain = chain._replace(
             state=state,

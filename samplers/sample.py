@@ -74,9 +74,9 @@ def sample(
       default, ``"auto"``, takes the exchange move unless a pilot at θ₀
       predicts more than 10⁴ proposals per auxiliary draw, and watches its
       cost in warm-up: when more than 1% (two at least) of a 25-draw
-      stretch's auxiliary draws take more than 10⁴ proposals or miss their
-      cap, or they average more than 10⁴, it warns and starts again with
-      nested AIS (not with ``checkpoint`` or ``resume``).
+      stretch's auxiliary draws miss their cap, or they average more than 10⁴
+      proposals, it warns and starts again with nested AIS (not with
+      ``checkpoint`` or ``resume``).
       For a ``baseline`` (no −log Z) one NUTS/HMC kernel moves θ₁ and θ₂
       together instead (:mod:`samplers.joint`; ``theta1_update`` "joint").
     - ``samplers.SGLD(...)`` / ``"sgld"``, ``samplers.SGHMC(...)`` /
