@@ -15,6 +15,7 @@ from samplers.health import ConvergenceWarning, Diagnosis, SamplingWarning, diag
 from samplers.log_partition import log_partition
 from samplers.methods import HMC, NUTS, SGHMC, SGLD, Exchange, NestedAIS
 from samplers.mode import MAPResult, find_map
+from samplers.predict import predict
 from samplers.rejection import RejectionResult, rejection_sample
 from samplers.sample import METHODS, sample
 from samplers.target import BASELINES, Target, build_target
@@ -22,6 +23,7 @@ from samplers.thermodynamic import ThermodynamicResult, thermodynamic_integratio
 
 __all__ = [
     "sample",
+    "predict",
     "NUTS",
     "HMC",
     "SGLD",

@@ -111,23 +111,23 @@ def step_size(value, num_steps: int) -> None:
     positive(value, "step_size")
 
 
-def predict_inputs(inputs, model) -> None:
+def predict_inputs(inputs, model, name: str = "predict_inputs") -> None:
     """Inputs the intended head can take: a batch of the network's inputs."""
     if inputs is None:
         return
     leaves = jax.tree.leaves(inputs)
     if not leaves or any(np.ndim(leaf) == 0 for leaf in leaves):
-        raise ValueError("`predict_inputs` must be a batch of inputs (leading axis).")
+        raise ValueError(f"`{name}` must be a batch of inputs (leading axis).")
     if any(
         jnp.issubdtype(jnp.asarray(leaf).dtype, jnp.inexact)
         and not bool(jnp.all(jnp.isfinite(jnp.asarray(leaf))))
         for leaf in leaves
     ):
-        raise ValueError("`predict_inputs` has NaN or infinite entries.")
+        raise ValueError(f"`{name}` has NaN or infinite entries.")
     try:
         jax.eval_shape(model.intended, model.theta0, inputs)
     except Exception as error:
-        raise ValueError(f"`predict_inputs` do not fit the network: {error}") from error
+        raise ValueError(f"`{name}` do not fit the network: {error}") from error
 
 
 def typed_key(key) -> Array:

@@ -37,7 +37,7 @@ SAMPLER_LAYERS = [
         "chains",
         "settings",
     },
-    {"log_partition", "mode", "sample", "__init__"},
+    {"log_partition", "mode", "sample", "predict", "__init__"},
 ]
 
 

@@ -1,0 +1,98 @@
+"""`predict`: the intended head on new inputs, at every stored θ₂ draw of a run."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from samplers import _checks
+from samplers.target import check_model
+
+__all__ = ["predict"]
+
+
+def predict(tree, model, inputs, *, draws_per_batch: int = 256):
+    """The intended head's outputs on ``inputs`` at each θ₂ draw of ``tree``,
+    after the run (as numpyro's ``Predictive`` gives them from its samples).
+
+    Args:
+        tree: a DataTree from :func:`samplers.sample` whose posterior holds every
+            coordinate of θ₂ (by default, runs of at most ``max_full_params``
+            parameters; pass a larger ``max_full_params`` otherwise).
+        model: the model of that run (its network and shapes).
+        inputs: a batch of the network's inputs (leading axis).
+        draws_per_batch: draws evaluated at once, to bound memory.
+
+    Returns:
+        A DataTree with a ``predictions`` group, variable ``intended`` of dims
+        ``(chain, draw, new_input, ...)``, and a ``predictions_constant_data``
+        group holding the inputs, as ArviZ lays out predictions.
+    """
+    check_model(model)
+    if inputs is None:
+        raise ValueError("`inputs` must be a batch of inputs (leading axis).")
+    _checks.predict_inputs(inputs, model, name="inputs")
+    draws_per_batch = _checks.count(draws_per_batch, "draws_per_batch")
+    theta2 = _stored_theta2(tree, int(model.num_params))
+    chains, draws, dim = theta2.shape
+    flat = theta2.reshape(chains * draws, dim)
+
+    @jax.jit
+    def batch(thetas):
+        return jax.vmap(lambda theta: model.intended(theta, inputs))(thetas)
+
+    parts = [
+        np.asarray(batch(jnp.asarray(flat[start : start + draws_per_batch])))
+        for start in range(0, flat.shape[0], draws_per_batch)
+    ]
+    outputs = np.concatenate(parts).reshape(chains, draws, *parts[0].shape[1:])
+    return _as_tree(tree, outputs, inputs)
+
+
+def _as_tree(tree, outputs, inputs):
+    import xarray as xr
+
+    posterior = tree.posterior
+    coords = {
+        "chain": posterior["chain"].values,
+        "draw": posterior["draw"].values,
+        "new_input": np.arange(outputs.shape[2]),
+    }
+    extra = [f"intended_dim_{i}" for i in range(outputs.ndim - 3)]
+    groups = {
+        "predictions": xr.Dataset(
+            {"intended": (["chain", "draw", "new_input", *extra], outputs)},
+            coords=coords,
+        )
+    }
+    leaves = jax.tree.leaves(inputs)
+    if len(leaves) == 1:
+        # One array of inputs: kept beside the predictions, a row per input.
+        values = np.asarray(leaves[0]).reshape(outputs.shape[2], -1)
+        groups["predictions_constant_data"] = xr.Dataset(
+            {"inputs": (["new_input", "input_dim"], values)},
+            coords={"new_input": coords["new_input"]},
+        )
+    return xr.DataTree.from_dict(groups)
+
+
+def _stored_theta2(tree, num_params: int) -> np.ndarray:
+    """θ₂'s draws ``(chain, draw, num_params)``, in the model's coordinate order;
+    an error naming what is missing when the run kept only some coordinates."""
+    try:
+        variable = tree.posterior["theta2"]
+    except (AttributeError, KeyError) as error:
+        raise ValueError(
+            "`tree` holds no posterior θ₂: pass the DataTree that "
+            "samplers.sample returned."
+        ) from error
+    stored = np.asarray(variable["param"].values)
+    if stored.shape != (num_params,) or not np.array_equal(
+        stored, np.arange(num_params)
+    ):
+        raise ValueError(
+            f"`tree` stores {stored.size} of the model's {num_params} θ₂ "
+            "coordinates, and predict needs them all: sample again with "
+            f"max_full_params={num_params} (or param_indices=None and "
+            "max_full_params at least the model's size)."
+        )
+    return np.asarray(variable.values)
