@@ -237,58 +237,44 @@ def _draw(key, model, method, run, seconds, *, watch, progress, **run_arguments)
     """The target, the θ₁ move in force and the kept draws' records. Under
     ``theta1="auto"`` (and ``watch``), the exchange move's cost is watched in
     warm-up; when it costs too much, the run starts again with the fallback."""
-    target, theta1_move, states, kernels = _start(
-        key, model, method, run, progress=progress, seconds=seconds
-    )
-    scout = None
-    if watch and _scouting(method, target, theta1_move, run):
-        scout = gibbs.ExchangeScout(
-            -(-run.num_warmup // run.thin), method.theta1.max_draws
+    theta1_move = None  # the set-up chooses; "nested_ais" after a switch
+    while True:
+        target, theta1_move, states, kernels = _start(
+            key,
+            model,
+            method,
+            run,
+            progress=progress,
+            seconds=seconds,
+            theta1_move=theta1_move,
         )
-    key_run = jr.split(key, 3)[2]
-    records = _run(
-        key_run,
-        states,
-        kernels,
-        model,
-        target,
-        method,
-        run,
-        seconds=seconds,
-        scout=scout,
-        progress=progress,
-        **run_arguments,
-    )
-    if scout is None or scout.message is None:
-        return target, theta1_move, records
-    # The whole warm-up again, with the fallback: the exchange move's rejected
-    # misses have biased the chains towards larger Z.
-    warnings.warn(scout.message, SamplingWarning, stacklevel=3)
-    scout_time = sum(seconds.values())
-    seconds.clear()
-    seconds["scout_time"] = scout_time
-    target, theta1_move, states, kernels = _start(
-        key,
-        model,
-        method,
-        run,
-        progress=progress,
-        seconds=seconds,
-        theta1_move="nested_ais",
-    )
-    records = _run(
-        key_run,
-        states,
-        kernels,
-        model,
-        target,
-        method,
-        run,
-        seconds=seconds,
-        progress=progress,
-        **run_arguments,
-    )
-    return target, theta1_move, records
+        scout = None
+        if watch and _scouting(method, target, theta1_move, run):
+            scout = gibbs.ExchangeScout(
+                -(-run.num_warmup // run.thin), method.theta1.max_draws
+            )
+        records = _run(
+            jr.split(key, 3)[2],
+            states,
+            kernels,
+            model,
+            target,
+            method,
+            run,
+            seconds=seconds,
+            scout=scout,
+            progress=progress,
+            **run_arguments,
+        )
+        if scout is None or scout.message is None:
+            return target, theta1_move, records
+        # The whole warm-up again, with the fallback: the exchange move's
+        # rejected misses have biased the chains towards larger Z.
+        warnings.warn(scout.message, SamplingWarning, stacklevel=3)
+        scout_time = sum(seconds.values())
+        seconds.clear()
+        seconds["scout_time"] = scout_time
+        theta1_move = "nested_ais"
 
 
 def _start(
