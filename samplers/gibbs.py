@@ -26,6 +26,7 @@ __all__ = [
     "ExchangeScout",
     "check_exchange_cost",
     "choose_theta1_move",
+    "watch_exchange",
     "setup",
     "warn_missed_auxiliaries",
 ]
@@ -141,6 +142,19 @@ class ExchangeScout:
             "(approximate); tree.attrs['theta1_update'] says so."
         )
         return True
+
+
+def watch_exchange(method, target, theta1_move, num_warmup) -> bool:
+    """Whether `sample` watches the exchange move's cost in warm-up
+    (:class:`ExchangeScout`): under "auto" (an Exchange with a fallback), when
+    the pilot chose it and log Z counts."""
+    fallback = getattr(getattr(method, "theta1", None), "fallback", None)
+    return (
+        theta1_move == "exchange"
+        and fallback is not None
+        and target.include_log_partition
+        and num_warmup > 0
+    )
 
 
 def warn_missed_auxiliaries(records, max_rejection_draws):

@@ -24,7 +24,7 @@ from samplers.methods import METHODS
 from samplers.mode import find_map
 from samplers.record import build_record, to_datatree
 from samplers.run import run_chains
-from samplers.settings import RunSettings, check_run
+from samplers.settings import RunSettings, attributes, check_run
 from samplers.target import build_target, check_model
 
 __all__ = ["METHODS", "sample"]
@@ -226,7 +226,7 @@ def sample(
         gibbs.warn_missed_auxiliaries(
             records, getattr(method.theta1, "max_draws", None)
         )
-    attrs = _attributes(method, run, target, model, theta1_move)
+    attrs = attributes(method, run, target, model, theta1_move)
     attrs.update({name: round(value, 3) for name, value in seconds.items()})
     tree = to_datatree(records, model, run.indices, run.log_partition_every, attrs)
     health.warn(health.diagnose(tree), stacklevel=2)
@@ -249,7 +249,7 @@ def _draw(key, model, method, run, seconds, *, watch, progress, **run_arguments)
             theta1_move=theta1_move,
         )
         scout = None
-        if watch and _scouting(method, target, theta1_move, run):
+        if watch and gibbs.watch_exchange(method, target, theta1_move, run.num_warmup):
             scout = gibbs.ExchangeScout(
                 -(-run.num_warmup // run.thin), method.theta1.max_draws
             )
@@ -394,36 +394,3 @@ def _run(
         num_burn, num_burn + run.num_samples
     )
     return jax.tree.map(lambda r: np.asarray(r)[:, num_burn:], records)
-
-
-def _scouting(method, target, theta1_move, run) -> bool:
-    """Whether the exchange move's cost is watched in warm-up: under "auto"
-    (an Exchange with a fallback), when the pilot chose it and log Z counts."""
-    fallback = getattr(getattr(method, "theta1", None), "fallback", None)
-    return (
-        theta1_move == "exchange"
-        and fallback is not None
-        and target.include_log_partition
-        and run.num_warmup > 0
-    )
-
-
-def _attributes(method, run, target, model, theta1_move) -> dict:
-    """The settings in force, for ``tree.attrs``."""
-    attrs = {
-        "method": method.name,
-        "baseline": run.baseline or "two_stage",
-        "approximate": int(not method.exact or theta1_move == "nested_ais"),
-        "theta1_update": theta1_move,
-        "stop_gradient_intended": int(getattr(method, "stop_gradient_intended", 0)),
-        "adaptive": int(run.adaptive),
-        "lam": target.lam,
-        "sigma1": float(model.sigma1),
-        "sigma2": float(model.sigma2),
-    }
-    if not method.exact and target.include_log_partition:
-        attrs["num_inner"] = method.num_inner
-    if target.include_log_partition:
-        attrs["log_partition_every"] = run.log_partition_every
-        attrs["log_partition_particles"] = run.log_partition_particles
-    return attrs

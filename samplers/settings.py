@@ -1,4 +1,5 @@
-"""`sample`'s run arguments, checked, with their defaults filled in."""
+"""`sample`'s run arguments, checked, with their defaults filled in, and the
+settings in force as the DataTree's attributes."""
 
 from typing import NamedTuple
 
@@ -8,7 +9,7 @@ from samplers import _checks
 from samplers._checks import count
 from samplers.record import default_log_partition_every
 
-__all__ = ["MAP_START_PARAMS", "RunSettings", "check_run"]
+__all__ = ["MAP_START_PARAMS", "RunSettings", "attributes", "check_run"]
 
 # Above this many parameters SGLD/SGHMC start from a MAP by default: a network's
 # warm-up cannot also be its training.
@@ -102,3 +103,24 @@ def check_run(
         batch_size,
         adaptive,
     )
+
+
+def attributes(method, run, target, model, theta1_move) -> dict:
+    """The settings in force, for ``tree.attrs``."""
+    attrs = {
+        "method": method.name,
+        "baseline": run.baseline or "two_stage",
+        "approximate": int(not method.exact or theta1_move == "nested_ais"),
+        "theta1_update": theta1_move,
+        "stop_gradient_intended": int(getattr(method, "stop_gradient_intended", 0)),
+        "adaptive": int(run.adaptive),
+        "lam": target.lam,
+        "sigma1": float(model.sigma1),
+        "sigma2": float(model.sigma2),
+    }
+    if not method.exact and target.include_log_partition:
+        attrs["num_inner"] = method.num_inner
+    if target.include_log_partition:
+        attrs["log_partition_every"] = run.log_partition_every
+        attrs["log_partition_particles"] = run.log_partition_particles
+    return attrs
