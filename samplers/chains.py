@@ -55,6 +55,7 @@ def setup_chains(
             method=method.name,
             num_warmup=num_warmup,
             num_integration_steps=getattr(method, "num_integration_steps", 10),
+            dense_mass=method.dense_mass,
         )
     if method.exact:
         move = method.theta1
@@ -74,6 +75,7 @@ def setup_chains(
             nested_particles=(nested or methods.NestedAIS()).particles,
             rejection_batch_size=rejection_batch_size,
             max_rejection_draws=getattr(move, "max_draws", 10**5),
+            dense_mass=method.dense_mass,
         )
     if adaptive:
         step_size = precondition.adapted_step(method.name)

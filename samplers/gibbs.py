@@ -198,6 +198,7 @@ def setup(
     nested_particles,
     rejection_batch_size=64,
     max_rejection_draws=10**5,
+    dense_mass=False,
 ):
     kernel = exchange.build_kernel(
         lambda t1, t2: target.log_joint(t1, t2),
@@ -215,7 +216,14 @@ def setup(
     )
     num_chains, dim = theta1.shape
     theta2, step_size, inverse_mass = _adapt_theta2(
-        key, target, theta1, theta2, method, num_warmup, num_integration_steps
+        key,
+        target,
+        theta1,
+        theta2,
+        method,
+        num_warmup,
+        num_integration_steps,
+        dense_mass,
     )
     # Start both θ₁ moves at a typical size for d coordinates (for the baseline,
     # whose θ₁ | θ₂ is Gaussian, ρ = 0 is an exact Gibbs draw).
@@ -242,7 +250,9 @@ def setup(
     return states, (sweep, _exact_positions, _INFO_FIELDS)
 
 
-def _adapt_theta2(key, target, theta1, theta2, method, num_warmup, num_steps):
+def _adapt_theta2(
+    key, target, theta1, theta2, method, num_warmup, num_steps, dense_mass=False
+):
     """blackjax window adaptation of θ₂ | θ₁ for every chain, at its θ₁: the
     adapted θ₂, step sizes and inverse mass matrices."""
     algorithm = blackjax.nuts if method == "nuts" else blackjax.hmc
@@ -250,7 +260,10 @@ def _adapt_theta2(key, target, theta1, theta2, method, num_warmup, num_steps):
 
     def adapt(key, t1, t2):
         adaptation = blackjax.window_adaptation(
-            algorithm, lambda t: target.log_joint(t1, t), **extra
+            algorithm,
+            lambda t: target.log_joint(t1, t),
+            is_mass_matrix_diagonal=not dense_mass,
+            **extra,
         )
         (state, parameters), _ = adaptation.run(key, t2, num_steps=max(num_warmup, 1))
         return (

@@ -7,7 +7,7 @@ density. A Gibbs sweep between them crawls: the prior couples each θ₂ⱼ to �
 with correlation $\sigma_1/\sqrt{\sigma_1^2+\sigma_2^2}$ (0.9 at σ₂ = σ₁/2),
 and the joint kernel's ESS per draw was 13–16× the sweep's on the benchmark of
 docs/benchmarks.md. The mass matrix (diagonal) and the step size come from
-blackjax's window adaptation, per chain.
+blackjax's window adaptation, per chain (dense with ``dense_mass``).
 """
 
 from typing import NamedTuple
@@ -32,7 +32,17 @@ class JointChain(NamedTuple):
     inverse_mass_matrix: Array
 
 
-def setup(key, target, theta1, theta2, *, method, num_warmup, num_integration_steps):
+def setup(
+    key,
+    target,
+    theta1,
+    theta2,
+    *,
+    method,
+    num_warmup,
+    num_integration_steps,
+    dense_mass=False,
+):
     """Window adaptation of every chain, then its states and
     ``(step, positions, info_fields)``.
 
@@ -43,6 +53,7 @@ def setup(key, target, theta1, theta2, *, method, num_warmup, num_integration_st
         method: ``"nuts"`` or ``"hmc"``.
         num_warmup: adaptation steps.
         num_integration_steps: HMC's path length in leapfrog steps.
+        dense_mass: adapt a dense mass matrix, not a diagonal one.
     """
     if target.include_log_partition:
         raise ValueError("The joint kernel needs a target without −log Z.")
@@ -55,7 +66,9 @@ def setup(key, target, theta1, theta2, *, method, num_warmup, num_integration_st
     extra = {} if method == "nuts" else {"num_integration_steps": num_integration_steps}
 
     def adapt(key, position):
-        adaptation = blackjax.window_adaptation(algorithm, logdensity, **extra)
+        adaptation = blackjax.window_adaptation(
+            algorithm, logdensity, is_mass_matrix_diagonal=not dense_mass, **extra
+        )
         (state, parameters), _ = adaptation.run(
             key, position, num_steps=max(num_warmup, 1)
         )

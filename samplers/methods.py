@@ -10,9 +10,9 @@ setting can never be given to a method that ignores it::
 Example:
     >>> import samplers
     >>> samplers.NUTS(theta1=samplers.Exchange(max_draws=10_000))
-    NUTS(theta1=Exchange(max_draws=10000, fallback=None))
+    NUTS(theta1=Exchange(max_draws=10000, fallback=None), dense_mass=False)
     >>> samplers.NUTS()  # "auto": exact draws, nested AIS where they cost too much
-    NUTS(theta1=Exchange(max_draws=100000, fallback=NestedAIS(particles=64)))
+    NUTS(theta1=Exchange(max_draws=100000, fallback=NestedAIS(particles=64)), dense_mass=False)
     >>> samplers.SGLD(batch_size=0)
     Traceback (most recent call last):
         ...
@@ -116,18 +116,29 @@ class NUTS:
     """Exact Gibbs sweeps: θ₂ | θ₁ by blackjax NUTS with window adaptation per
     chain, then θ₁ | θ₂ by ``theta1``.
 
+    Where there is no log Z (a ``baseline``), one kernel moves θ₁ and θ₂
+    together instead (:mod:`samplers.joint`) and ``theta1`` is unused.
+
     Attributes:
         theta1: the θ₁ move: an :class:`Exchange`, a :class:`NestedAIS`, or
             ``"auto"`` (``Exchange(fallback=NestedAIS())``), ``"exchange"``,
             ``"nested_ais"``.
+        dense_mass: adapt a dense mass matrix instead of a diagonal one (for
+            θ₂ | θ₁, or for the joint kernel's (θ₁, θ₂)): for correlated
+            coordinates, at d² memory and a d² cost per leapfrog step.
     """
 
     theta1: Exchange | NestedAIS | str = "auto"
+    dense_mass: bool = False
     name: ClassVar[str] = "nuts"
     exact: ClassVar[bool] = True
 
     def __post_init__(self):
         _set(self, "theta1", _theta1_move(self.theta1))
+        if not isinstance(self.dense_mass, bool):
+            raise TypeError(
+                f"`dense_mass` must be True or False, got {self.dense_mass!r}."
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -329,6 +340,8 @@ def describe(method) -> dict:
         }
         if isinstance(method, HMC):
             described["num_integration_steps"] = method.num_integration_steps
+        if method.dense_mass:
+            described["dense_mass"] = True
         return described
     # batch_size enters `sample`'s settings resolved against the model.
     described = {

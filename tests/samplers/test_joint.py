@@ -30,11 +30,12 @@ def case():
 
 
 @pytest.mark.statistical
-def test_joint_nuts_matches_the_baseline_posterior(case, stat_key):
+@pytest.mark.parametrize("dense_mass", [False, True], ids=["diagonal", "dense"])
+def test_joint_nuts_matches_the_baseline_posterior(case, stat_key, dense_mass):
     tree = samplers.sample(
         case.model,
         key=stat_key(40),
-        method="nuts",
+        method=samplers.NUTS(dense_mass=dense_mass),
         baseline="no_log_partition",
         num_chains=4,
         num_warmup=300,
@@ -93,3 +94,25 @@ def test_single_head_hmc_moves_both_blocks_in_one_kernel(case):
     # θ₁ moves with θ₂ at every accepted step: no Gibbs block is left behind.
     theta1 = tree.posterior["theta1"].values
     assert np.all(np.diff(theta1, axis=1).any(axis=-1).mean(axis=1) > 0.5)
+
+
+def test_dense_mass_is_a_flag():
+    with pytest.raises(TypeError, match="`dense_mass` must be True or False"):
+        samplers.NUTS(dense_mass=1)
+
+
+def test_dense_mass_reaches_the_gibbs_sweep_too(case):
+    # With log Z in the target, the θ₂ | θ₁ moves take the dense matrix.
+    tree = samplers.sample(
+        case.model,
+        key=jr.key(1),
+        method=samplers.HMC(num_integration_steps=3, dense_mass=True),
+        num_chains=2,
+        num_warmup=50,
+        num_samples=20,
+        log_partition_every=0,
+        progress=False,
+    )
+    assert tree.attrs["theta1_update"] == "exchange"
+    assert np.all(np.isfinite(tree.posterior["theta2"].values))
+    assert tree.sample_stats["acceptance_rate"].values.mean() > 0.3
