@@ -174,13 +174,17 @@ def _convergence(tree):
     if not names:
         return {}, {}, []
     num_chains, num_draws = tree.posterior[names[0]].shape[:2]
-    ess = {n: float(az.ess(tree, var_names=[n], method="bulk")[n]) for n in names}
-    rhat = {n: float("nan") for n in names}
-    if num_chains > 1:
-        rhat = {n: float(az.rhat(tree, var_names=[n])[n]) for n in names}
+    # A chain that never moved has no variance: ArviZ then divides by zero and
+    # returns NaN, which is flagged below, not passed.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ess = {n: float(az.ess(tree, var_names=[n], method="bulk")[n]) for n in names}
+        rhat = {n: float("nan") for n in names}
+        if num_chains > 1:
+            rhat = {n: float(az.rhat(tree, var_names=[n])[n]) for n in names}
     problems = []
-    high = {n: r for n, r in rhat.items() if r > MAX_RHAT}
-    low = {n: e for n, e in ess.items() if e < MIN_ESS_PER_CHAIN * num_chains}
+    high = {n: r for n, r in rhat.items() if num_chains > 1 and not r <= MAX_RHAT}
+    low = {n: e for n, e in ess.items() if not e >= MIN_ESS_PER_CHAIN * num_chains}
     if high or low:
         parts = [f"R-hat {r:.3g} for {n}" for n, r in high.items()]
         parts += [f"bulk ESS {e:.0f} for {n}" for n, e in low.items()]

@@ -59,6 +59,11 @@ _CACHE = os.environ.get(
 if _CACHE:
     jax.config.update("jax_compilation_cache_dir", os.path.abspath(_CACHE))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    # The same for the tests' subprocesses (notebooks, the killed checkpoint
+    # run), which read JAX's options from the environment: a notebook cell that
+    # repeats a test's call then finds its program compiled.
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.abspath(_CACHE))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 # Catch accidental broadcasting between arrays of different rank.
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
