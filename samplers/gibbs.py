@@ -10,7 +10,6 @@ import math
 import warnings
 from typing import NamedTuple
 
-import blackjax
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -20,6 +19,7 @@ from jax import Array
 from samplers import exchange, rejection
 from samplers.base import EXCHANGE_TARGET_ACCEPTANCE, MALA_TARGET_ACCEPTANCE, jit
 from samplers.health import SamplingWarning
+from samplers.joint import window_adapt
 
 __all__ = [
     "EXCHANGE_BUDGET",
@@ -255,22 +255,18 @@ def _adapt_theta2(
 ):
     """blackjax window adaptation of θ₂ | θ₁ for every chain, at its θ₁: the
     adapted θ₂, step sizes and inverse mass matrices."""
-    algorithm = blackjax.nuts if method == "nuts" else blackjax.hmc
-    extra = {} if method == "nuts" else {"num_integration_steps": num_steps}
 
     def adapt(key, t1, t2):
-        adaptation = blackjax.window_adaptation(
-            algorithm,
+        state, step_size, inverse_mass = window_adapt(
+            key,
             lambda t: target.log_joint(t1, t),
-            is_mass_matrix_diagonal=not dense_mass,
-            **extra,
+            t2,
+            method=method,
+            num_warmup=num_warmup,
+            num_integration_steps=num_steps,
+            dense_mass=dense_mass,
         )
-        (state, parameters), _ = adaptation.run(key, t2, num_steps=max(num_warmup, 1))
-        return (
-            state.position,
-            parameters["step_size"],
-            parameters["inverse_mass_matrix"],
-        )
+        return state.position, step_size, inverse_mass
 
     return jit(jax.vmap(adapt))(jr.split(key, theta1.shape[0]), theta1, theta2)
 

@@ -20,7 +20,7 @@ from jax import Array
 
 from samplers.base import at_top_level, jit
 
-__all__ = ["JointChain", "setup"]
+__all__ = ["JointChain", "setup", "window_adapt"]
 
 
 class JointChain(NamedTuple):
@@ -30,6 +30,27 @@ class JointChain(NamedTuple):
     state: blackjax.mcmc.hmc.HMCState
     step_size: Array
     inverse_mass_matrix: Array
+
+
+def window_adapt(
+    key,
+    logdensity,
+    position,
+    *,
+    method,
+    num_warmup,
+    num_integration_steps,
+    dense_mass=False,
+):
+    """blackjax window adaptation of one chain for NUTS or HMC: its state, step
+    size and inverse mass matrix (diagonal, or dense with ``dense_mass``)."""
+    algorithm = blackjax.nuts if method == "nuts" else blackjax.hmc
+    extra = {} if method == "nuts" else {"num_integration_steps": num_integration_steps}
+    adaptation = blackjax.window_adaptation(
+        algorithm, logdensity, is_mass_matrix_diagonal=not dense_mass, **extra
+    )
+    (state, parameters), _ = adaptation.run(key, position, num_steps=max(num_warmup, 1))
+    return state, parameters["step_size"], parameters["inverse_mass_matrix"]
 
 
 def setup(
@@ -62,19 +83,19 @@ def setup(
     def logdensity(position):
         return target.log_joint(position[:dim], position[dim:])
 
-    algorithm = blackjax.nuts if method == "nuts" else blackjax.hmc
     extra = {} if method == "nuts" else {"num_integration_steps": num_integration_steps}
 
     def adapt(key, position):
-        adaptation = blackjax.window_adaptation(
-            algorithm, logdensity, is_mass_matrix_diagonal=not dense_mass, **extra
+        state, step_size, inverse_mass = window_adapt(
+            key,
+            logdensity,
+            position,
+            method=method,
+            num_warmup=num_warmup,
+            num_integration_steps=num_integration_steps,
+            dense_mass=dense_mass,
         )
-        (state, parameters), _ = adaptation.run(
-            key, position, num_steps=max(num_warmup, 1)
-        )
-        return JointChain(
-            state, parameters["step_size"], parameters["inverse_mass_matrix"]
-        )
+        return JointChain(state, step_size, inverse_mass)
 
     positions = jnp.concatenate([theta1, theta2], axis=1)
     # Compiled with the package's options when called on its own; plainly

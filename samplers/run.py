@@ -131,7 +131,7 @@ def run_chains(
         max_chunk_draws: draws per call of the program at most, so that
             ``stop_when`` is asked often enough.
         stop_when: ``(chunk, first_draw) -> bool``, asked after each call with
-            that call's records (host arrays, ``(chains, draws, ...)``) and its
+            that call's records (arrays, ``(chains, draws, ...)``) and its
             first draw: ``True`` ends the run there, and fewer than
             ``num_steps // thin`` draws come back.
 
@@ -266,7 +266,7 @@ def _advance_in_chunks(
                 num_draws_done=num_done,
                 description=run,
             )
-        if stop_when is not None and stop_when(jax.device_get(chunk), previous):
+        if stop_when is not None and stop_when(chunk, previous):
             break
     if bar is not None:
         bar.close()
