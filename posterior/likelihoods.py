@@ -7,6 +7,7 @@ distributions; users bring a per-example log-probability function
 """
 
 import abc
+import inspect
 from collections.abc import Callable
 
 import equinox as eqx
@@ -188,6 +189,11 @@ class FromDistribution(AbstractLikelihood):
 
     factory: Callable[[Array], dist.Distribution]
 
+    def __check_init__(self):
+        # A class called with the outputs alone takes them as its first
+        # parameter: dist.Categorical(h) reads logits as probabilities.
+        _refuse_distribution(self.factory, "factory")
+
     def distribution(self, outputs: Array) -> dist.Distribution:
         return self.factory(outputs)
 
@@ -208,6 +214,7 @@ def resolve_likelihood(
     (as ``divergence=`` takes a callable)."""
     if isinstance(likelihood, AbstractLikelihood):
         return likelihood
+    _refuse_distribution(likelihood, "likelihood")
     if callable(likelihood):
         return FromCallable(likelihood)
     if not isinstance(likelihood, str):
@@ -223,3 +230,24 @@ def resolve_likelihood(
             f"one example, got {likelihood!r}."
         )
     return _NAMED[likelihood]()
+
+
+def _refuse_distribution(value, name: str) -> None:
+    """A NumPyro distribution class or instance where a function is expected:
+    both are callable, and fail later with errors that name neither (a class
+    wants its parameters by name, an instance's call wants ``rng_key``)."""
+    # dist.Categorical and dist.Bernoulli are functions that pick a class.
+    constructor = getattr(value, "__module__", "") or ""
+    is_class = constructor.startswith("numpyro.distributions") and (
+        isinstance(value, type) or inspect.isfunction(value)
+    )
+    if is_class or isinstance(value, dist.Distribution):
+        what = value.__name__ if is_class else type(value).__name__
+        raise TypeError(
+            f"`{name}` is the NumPyro distribution {what}"
+            f"{'' if is_class else ' (an instance)'}, where a function of the "
+            "intended head's outputs is expected. Pass a factory, for example "
+            f"likelihood=FromDistribution(lambda h: dist.{what}(logits=h)) (name "
+            "the parameter the head's outputs are), or a name such as "
+            "'categorical'."
+        )

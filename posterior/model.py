@@ -32,6 +32,7 @@ from .likelihoods import (
     AbstractLikelihood,
     BradleyTerry,
     Categorical,
+    FromCallable,
     resolve_likelihood,
 )
 from .priors import log_isotropic_normal
@@ -187,7 +188,12 @@ class TwoStageModel:
                 "`divergence` must be >= 0 (zero where the heads agree); at θ₀ it is "
                 f"{values.min():.3g} on agreement input {int(values.argmin())}."
             )
-        log_probs = np.asarray(self.pointwise_log_likelihood(self.theta0))
+        try:
+            log_probs = np.asarray(self.pointwise_log_likelihood(self.theta0))
+        except Exception as error:
+            raise ValueError(
+                f"`likelihood` fails on the intended head's outputs at θ₀: {error}"
+            ) from error
         if log_probs.shape != (self.num_answers,):
             raise ValueError(
                 f"`likelihood` must give one log-probability per answer, shape "
@@ -198,6 +204,27 @@ class TwoStageModel:
             raise ValueError(
                 f"`likelihood` is NaN or infinite at θ₀ on answers {bad[:5].tolist()}."
             )
+        positive = np.flatnonzero(log_probs > 1e-6)
+        if positive.size and self._discrete_answers():
+            raise ValueError(
+                "`likelihood` gives a positive log-probability to a discrete answer "
+                f"at θ₀ (answers {positive[:5].tolist()}, up to "
+                f"{log_probs.max():.3g}): it must return log p, not p. (Answers that "
+                "are continuous values should be passed as floats.)"
+            )
+
+    def _discrete_answers(self) -> bool:
+        """Whether the answers are discrete, so that log p ≤ 0: a discrete
+        distribution, or integer answers under a user's log-probability."""
+        distribution = None
+        if not isinstance(self.likelihood, FromCallable):
+            outputs = self.likelihood.outputs(
+                lambda x: self.network_at(self.theta0)(x)[0], self.answer_inputs
+            )
+            distribution = self.likelihood.distribution(outputs)
+        if distribution is None:
+            return bool(jnp.issubdtype(jnp.asarray(self.answers).dtype, jnp.integer))
+        return bool(distribution.is_discrete)
 
     # -- the network ---------------------------------------------------------
 

@@ -24,7 +24,7 @@ from samplers.ais import (
     init,
     num_islands,
 )
-from samplers.base import PotentialFn
+from samplers.base import PotentialFn, short_repr
 
 __all__ = ["AnnealingOutput", "anneal", "next_beta"]
 
@@ -82,6 +82,8 @@ class AnnealingOutput(NamedTuple):
     num_temperatures: Array
     log_z_thermodynamic: Array
     reached_end: Array
+
+    __repr__ = short_repr
 
 
 def anneal(

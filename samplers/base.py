@@ -116,3 +116,28 @@ def jit(fun: Callable | None = None, /, **kwargs):
     if fun is None:
         return functools.partial(jit, **kwargs)
     return jax.jit(fun, compiler_options=compiler_options(), **kwargs)
+
+
+def short_repr(result) -> str:
+    """A result's fields on one line each: a scalar's value, an array's dtype
+    and shape, a nested result's type (printing every particle of a
+    ``LogPartitionResult`` took thousands of lines)."""
+    lines = [f"{type(result).__name__}("]
+    for name, value in zip(result._fields, result, strict=True):
+        lines.append(f"  {name}={_brief(value)},")
+    return "\n".join(lines + [")"])
+
+
+def _brief(value) -> str:
+    if isinstance(value, float):  # np.float64 too
+        return f"{value:.6g}"
+    if value is None or isinstance(value, bool | int | str):
+        return repr(value)
+    if hasattr(value, "_fields"):
+        return f"{type(value).__name__}(...)"
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return type(value).__name__
+    if shape == () and not isinstance(value, jax.core.Tracer):
+        return f"{value.item():.6g}"
+    return f"{value.dtype}{list(shape)}"

@@ -37,7 +37,7 @@ from samplers import reference as reference_path
 from samplers import rejection
 from samplers.ais import global_log_weights, log_evidence
 from samplers.annealing import AnnealingOutput, anneal
-from samplers.base import PotentialFn, values_and_grads
+from samplers.base import PotentialFn, short_repr, values_and_grads
 
 __all__ = [
     "LogPartitionResult",
@@ -140,6 +140,8 @@ class LogPartitionResult(NamedTuple):
     rejection: rejection.RejectionResult | None
     pilot: AnnealingOutput | None
     reference: reference_path.Reference | None
+
+    __repr__ = short_repr
 
 
 def grad_log_partition_estimate(

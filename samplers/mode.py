@@ -12,6 +12,7 @@ import optax
 from jax import Array
 
 from samplers import _checks, optimize
+from samplers.base import short_repr
 from samplers.health import SamplingWarning
 from samplers.log_partition import log_partition
 from samplers.run import run_chains
@@ -41,6 +42,8 @@ class MAPResult(NamedTuple):
     bits_saved: Array
     loss: Array
     grad_norm: Array
+
+    __repr__ = short_repr
 
 
 def find_map(

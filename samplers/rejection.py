@@ -22,7 +22,7 @@ import jax.random as jr
 from jax import Array
 
 from samplers._checks import count, flat_vector, positive, scalar_function, typed_key
-from samplers.base import PotentialFn
+from samplers.base import PotentialFn, short_repr
 
 __all__ = [
     "RejectionResult",
@@ -55,6 +55,8 @@ class RejectionResult(NamedTuple):
     inverse_z: Array
     log_z: Array
     log_z_stderr: Array
+
+    __repr__ = short_repr
 
 
 def _draw_batch(key, potential_fn, mean, sigma, batch_size):

@@ -21,7 +21,7 @@ import jax.random as jr
 from jax import Array
 
 from samplers._checks import count, flat_vector, positive, scalar_function, typed_key
-from samplers.base import MALA_TARGET_ACCEPTANCE, jit, values_and_grads
+from samplers.base import MALA_TARGET_ACCEPTANCE, jit, short_repr, values_and_grads
 from samplers.moves import build_move
 
 __all__ = ["ThermodynamicResult", "thermodynamic_integration"]
@@ -45,6 +45,8 @@ class ThermodynamicResult(NamedTuple):
     nodes: Array
     mean_disagreement: Array
     acceptance_rate: Array
+
+    __repr__ = short_repr
 
 
 def _trapezoid_weights(nodes: Array) -> Array:

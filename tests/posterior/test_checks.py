@@ -5,10 +5,12 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+import numpyro.distributions as dist
 import pytest
 
 from posterior import TwoHeadMLP, TwoStageModel, _checks
 from posterior.agreement import kl, total_variation
+from posterior.likelihoods import FromDistribution
 
 IN_SIZE, NUM_CLASSES = 3, 4
 KEY = jr.fold_in(jr.key(0), 1000)
@@ -341,6 +343,59 @@ def test_unknown_divergence():
 def test_unknown_likelihood():
     with pytest.raises(ValueError, match="likelihood"):
         _model(likelihood="poisson")
+
+
+@pytest.mark.parametrize(
+    "likelihood",
+    [dist.Categorical, dist.Categorical(logits=jnp.zeros(NUM_CLASSES))],
+    ids=["class", "instance"],
+)
+def test_a_numpyro_distribution_is_refused_with_the_fix(likelihood):
+    # Both are callable: before, the class failed inside NumPyro ("got
+    # ['probs', 'logits']") and the instance with KeyError 'rng_key'.
+    with pytest.raises(TypeError, match="`likelihood`.*FromDistribution"):
+        _model(likelihood=likelihood)
+    # A class as a factory would read the logits as probabilities.
+    with pytest.raises(TypeError, match="`factory`.*Categorical"):
+        FromDistribution(likelihood)
+
+
+def test_a_factory_that_fails_is_named():
+    with pytest.raises(ValueError, match="`likelihood` fails .* at θ₀"):
+        _model(likelihood=FromDistribution(lambda h: dist.Categorical(h, h)))
+
+
+@pytest.mark.parametrize(
+    "likelihood",
+    [
+        lambda h, a: jax.nn.softmax(h)[a],  # p, not log p
+        FromDistribution(lambda h: _Probabilities(h)),
+    ],
+    ids=["callable", "distribution"],
+)
+def test_a_probability_in_place_of_a_log_probability_is_refused(likelihood):
+    with pytest.raises(ValueError, match="`likelihood` gives a positive .* not p"):
+        _model(likelihood=likelihood)
+
+
+def test_positive_log_densities_of_continuous_answers_pass():
+    # A density above 1 is fine where answers are continuous (floats): here
+    # every answer sits on the head's output, at density 1/(0.01·√(2π)).
+    heads = jax.vmap(SCALAR_NETWORK)(jnp.asarray(INPUTS))[0]
+    model = _model(
+        SCALAR_NETWORK,
+        answers=np.asarray(heads),
+        likelihood=lambda h, a: jax.scipy.stats.norm.logpdf(a, h, 0.01),
+        divergence="squared_gap",
+    )
+    assert np.all(np.asarray(model.pointwise_log_likelihood(model.theta0)) > 3)
+
+
+class _Probabilities(dist.CategoricalLogits):
+    """A discrete distribution whose log_prob returns p: the mistake."""
+
+    def log_prob(self, value):
+        return jnp.exp(super().log_prob(value))
 
 
 # ------------------------------------------------------------- batches
