@@ -30,6 +30,7 @@ from .agreement import (
 )
 from .likelihoods import (
     AbstractLikelihood,
+    Bernoulli,
     BradleyTerry,
     Categorical,
     FromCallable,
@@ -307,6 +308,29 @@ class TwoStageModel:
         $\frac{N}{|B|}\sum_{i\in B}\log p(a_i\mid h_1(x_i;\theta))$."""
         _, _, scale = self._batch(batch)
         return scale * jnp.sum(self.pointwise_log_likelihood(theta, batch))
+
+    def predictive(self, key: Array, theta: Float[ArrayLike, " dim"]) -> Array | None:
+        """Answers drawn from the likelihood at the intended head's outputs on
+        every answer input: the ``posterior_predictive`` group of
+        :func:`samplers.sample`. ``None`` for a likelihood without a distribution
+        (a plain log-probability callable)."""
+        inputs, _, _ = self._batch(None)
+        intended_fn = lambda x: self.network_at(theta)(x)[0]  # noqa: E731
+        outputs = self.likelihood.outputs(intended_fn, inputs)
+        distribution = self.likelihood.distribution(outputs)
+        return None if distribution is None else distribution.sample(key)
+
+    def probabilities(
+        self, theta: Float[ArrayLike, " dim"], inputs: PyTree[ArrayLike]
+    ) -> Array | None:
+        """The answer's probabilities on a batch of inputs: class probabilities
+        ``(batch, classes)`` under the categorical likelihood, P(answer = 1)
+        under the Bernoulli one, ``None`` for other likelihoods."""
+        if isinstance(self.likelihood, Categorical):
+            return jax.nn.softmax(self.intended(theta, inputs), axis=-1)
+        if type(self.likelihood) is Bernoulli:
+            return jax.nn.sigmoid(self.intended(theta, inputs))
+        return None
 
     def log_prior(self, theta1: Float[ArrayLike, " dim"]) -> Float[Array, ""]:
         r"""$\log\mathcal N(\theta_1; \theta_0, \sigma_1^2 I)$."""

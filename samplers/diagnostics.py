@@ -16,8 +16,11 @@ def to_inference_data(
     *,
     sample_stats: Mapping[str, np.ndarray] | None = None,
     log_likelihood: Mapping[str, np.ndarray] | None = None,
+    posterior_predictive: Mapping[str, np.ndarray] | None = None,
     observed_data: Mapping[str, np.ndarray] | None = None,
+    constant_data: Mapping[str, np.ndarray] | None = None,
     predictions: Mapping[str, np.ndarray] | None = None,
+    predictions_constant_data: Mapping[str, np.ndarray] | None = None,
     coords: Mapping[str, np.ndarray] | None = None,
     dims: Mapping[str, list[str]] | None = None,
     attrs: Mapping[str, object] | None = None,
@@ -30,8 +33,11 @@ def to_inference_data(
         posterior: variables of the posterior group.
         sample_stats: per-draw diagnostics (acceptance, step size, ...).
         log_likelihood: pointwise log-likelihood, ``(chain, draw, num_answers)``.
+        posterior_predictive: answers drawn at each draw, ``(chain, draw, ...)``.
         observed_data: the observed answers (no chain or draw axis).
+        constant_data: the answers' inputs (no chain or draw axis).
         predictions: predictions for new inputs, ``(chain, draw, ...)``.
+        predictions_constant_data: the new inputs.
         coords, dims: ArviZ coordinates and dimension names.
         attrs: attributes of the whole tree (method, whether approximate, ...).
         thinned_groups: extra groups recorded at some draws only, each as
@@ -44,8 +50,11 @@ def to_inference_data(
     for name, group in [
         ("sample_stats", sample_stats),
         ("log_likelihood", log_likelihood),
+        ("posterior_predictive", posterior_predictive),
         ("observed_data", observed_data),
+        ("constant_data", constant_data),
         ("predictions", predictions),
+        ("predictions_constant_data", predictions_constant_data),
     ]:
         if group:
             groups[name] = _numpy(group)
@@ -60,7 +69,15 @@ def to_inference_data(
             for k, v in attrs.items()
         }
         tree_attrs = {"/": clean, **{group: clean for group in groups}}
-    tree = az.from_dict(groups, coords=coords, dims=dims, attrs=tree_attrs)
+    # The predictions groups take their dims and coords from pred_dims/pred_coords.
+    tree = az.from_dict(
+        groups,
+        coords=coords,
+        dims=dims,
+        pred_dims=dims,
+        pred_coords=coords,
+        attrs=tree_attrs,
+    )
     for name, (variables, draws) in (thinned_groups or {}).items():
         extra = az.from_dict(
             {"posterior": _numpy(variables)}, coords={"draw": np.asarray(draws)}

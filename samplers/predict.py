@@ -24,8 +24,10 @@ def predict(tree, model, inputs, *, draws_per_batch: int = 256):
 
     Returns:
         A DataTree with a ``predictions`` group, variable ``intended`` of dims
-        ``(chain, draw, new_input, ...)``, and a ``predictions_constant_data``
-        group holding the inputs, as ArviZ lays out predictions.
+        ``(chain, draw, new_input, ...)`` and, where the likelihood has them,
+        ``probabilities`` (class probabilities ``(..., new_input, class)``, or
+        P(answer = 1)), and a ``predictions_constant_data`` group holding the
+        inputs, as ArviZ lays out predictions.
     """
     check_model(model)
     if inputs is None:
@@ -36,15 +38,29 @@ def predict(tree, model, inputs, *, draws_per_batch: int = 256):
     chains, draws, dim = theta2.shape
     flat = theta2.reshape(chains * draws, dim)
 
+    probabilities_fn = getattr(model, "probabilities", lambda *_: None)
+
     @jax.jit
     def batch(thetas):
-        return jax.vmap(lambda theta: model.intended(theta, inputs))(thetas)
+        def one(theta):
+            out = {"intended": model.intended(theta, inputs)}
+            probabilities = probabilities_fn(theta, inputs)
+            if probabilities is not None:
+                out["probabilities"] = probabilities
+            return out
+
+        return jax.vmap(one)(thetas)
 
     parts = [
-        np.asarray(batch(jnp.asarray(flat[start : start + draws_per_batch])))
+        jax.device_get(batch(jnp.asarray(flat[start : start + draws_per_batch])))
         for start in range(0, flat.shape[0], draws_per_batch)
     ]
-    outputs = np.concatenate(parts).reshape(chains, draws, *parts[0].shape[1:])
+    outputs = {
+        name: np.concatenate([p[name] for p in parts]).reshape(
+            chains, draws, *parts[0][name].shape[1:]
+        )
+        for name in parts[0]
+    }
     return _as_tree(tree, outputs, inputs)
 
 
@@ -52,22 +68,24 @@ def _as_tree(tree, outputs, inputs):
     import xarray as xr
 
     posterior = tree.posterior
+    num_inputs = outputs["intended"].shape[2]
     coords = {
         "chain": posterior["chain"].values,
         "draw": posterior["draw"].values,
-        "new_input": np.arange(outputs.shape[2]),
+        "new_input": np.arange(num_inputs),
     }
-    extra = [f"intended_dim_{i}" for i in range(outputs.ndim - 3)]
-    groups = {
-        "predictions": xr.Dataset(
-            {"intended": (["chain", "draw", "new_input", *extra], outputs)},
-            coords=coords,
-        )
-    }
+    # Named as sample's predictions group names them (samplers.record).
+    classes = ["class"] if "probabilities" in outputs else []
+    variables = {}
+    for name, values in outputs.items():
+        extra = classes[: values.ndim - 3]
+        extra += [f"{name}_dim_{i}" for i in range(len(extra), values.ndim - 3)]
+        variables[name] = (["chain", "draw", "new_input", *extra], values)
+    groups = {"predictions": xr.Dataset(variables, coords=coords)}
     leaves = jax.tree.leaves(inputs)
     if len(leaves) == 1:
         # One array of inputs: kept beside the predictions, a row per input.
-        values = np.asarray(leaves[0]).reshape(outputs.shape[2], -1)
+        values = np.asarray(leaves[0]).reshape(num_inputs, -1)
         groups["predictions_constant_data"] = xr.Dataset(
             {"inputs": (["new_input", "input_dim"], values)},
             coords={"new_input": coords["new_input"]},

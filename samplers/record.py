@@ -10,6 +10,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+import jax.random as jr
 import numpy as np
 from jax.scipy.special import logsumexp
 
@@ -47,6 +48,8 @@ def build_record(
 ):
     indices = jnp.asarray(indices)
     config = LogZConfig(num_particles=log_partition_particles)
+    predictive = getattr(model, "predictive", None)
+    probabilities_fn = getattr(model, "probabilities", lambda *_: None)
 
     def record(key, state, info, draw):
         theta1, theta2 = positions_fn(state)
@@ -93,8 +96,16 @@ def build_record(
             out["stat_log_partition_capped"] = capped
         if pointwise:
             out["pointwise"] = pointwise_values
+            # Decided when tracing: a likelihood without a distribution has no
+            # answers to draw.
+            answers = predictive(jr.fold_in(key, 1), theta2) if predictive else None
+            if answers is not None:
+                out["predictive"] = answers
         if predict_inputs is not None:
             out["predictions"] = model.intended(theta2, predict_inputs)
+            probabilities = probabilities_fn(theta2, predict_inputs)
+            if probabilities is not None:
+                out["probabilities"] = probabilities
         for name, get in fields.items():
             out["stat_" + name] = get(info)
         return out
@@ -113,7 +124,9 @@ def _island_se(log_weights, num_particles):
     return jnp.std(per_island, ddof=1) / math.sqrt(islands)
 
 
-def to_datatree(records, model, indices, log_partition_every, attrs):
+def to_datatree(
+    records, model, indices, log_partition_every, attrs, predict_inputs=None
+):
     posterior = {
         name: records[name]
         for name in ("theta1", "theta2", "disagreement", "log_likelihood_total")
@@ -137,17 +150,43 @@ def to_datatree(records, model, indices, log_partition_every, attrs):
     if "pointwise" in records:
         log_likelihood = {"answers": records["pointwise"]}
         dims["answers"] = ["answer"]
+    predictive = None
+    if "predictive" in records:
+        predictive = {"answers": records["predictive"]}
+    dims["answer_inputs"] = ["answer", "input_dim"]
+    dims["inputs"] = ["new_input", "input_dim"]
     predictions = None
     if "predictions" in records:
         predictions = {"intended": records["predictions"]}
+        dims["intended"] = ["new_input"]
+        if "probabilities" in records:
+            dims["intended"] = ["new_input", "class"][: records["predictions"].ndim - 2]
+            predictions["probabilities"] = records["probabilities"]
+            # (new_input, class), or (new_input,) for P(answer = 1).
+            dims["probabilities"] = ["new_input", "class"][
+                : records["probabilities"].ndim - 2
+            ]
     return to_inference_data(
         posterior,
         sample_stats=stats,
         log_likelihood=log_likelihood,
+        posterior_predictive=predictive,
         observed_data={"answers": np.asarray(model.answers)},
+        constant_data=_inputs_as_data(model.answer_inputs, "answer_inputs"),
         predictions=predictions,
+        predictions_constant_data=_inputs_as_data(predict_inputs, "inputs"),
         coords=coords,
         dims=dims,
         attrs=attrs,
         thinned_groups=thinned,
     )
+
+
+def _inputs_as_data(inputs, name):
+    """One array of inputs as ``{name: (examples, input_dim)}``, a row per
+    example (pairs flattened); ``None`` for none or a pytree of inputs."""
+    leaves = jax.tree.leaves(inputs)
+    if len(leaves) != 1:
+        return None
+    values = np.asarray(leaves[0])
+    return {name: values.reshape(values.shape[0], -1)}

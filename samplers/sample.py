@@ -41,7 +41,7 @@ def sample(
     thin: int = 1,
     baseline: str | None = None,
     param_indices=None,
-    max_full_params: int = 64,
+    max_full_params: int | None = None,
     log_partition_every: int | None = None,
     log_partition_particles: int = 64,
     predict_inputs=None,
@@ -97,7 +97,9 @@ def sample(
             agreement term).
         param_indices: coordinates of θ₁ and θ₂ to store; default all of them
             when there are at most ``max_full_params``, else the first ones.
-        max_full_params: see ``param_indices``.
+        max_full_params: see ``param_indices``. Default: as many as fit in
+            10⁷ stored numbers (2 × chains × draws × coordinates), with a
+            warning when that is not all of them.
         log_partition_every: estimate log Z(θ₁) by AIS every this many kept
             draws (0: never). Default: never for a baseline or for SGLD/SGHMC
             above 100 parameters (there one AIS run costs hundreds of steps and
@@ -228,7 +230,9 @@ def sample(
         )
     attrs = attributes(method, run, target, model, theta1_move)
     attrs.update({name: round(value, 3) for name, value in seconds.items()})
-    tree = to_datatree(records, model, run.indices, run.log_partition_every, attrs)
+    tree = to_datatree(
+        records, model, run.indices, run.log_partition_every, attrs, predict_inputs
+    )
     health.warn(health.diagnose(tree), stacklevel=2)
     return tree
 

@@ -1,12 +1,14 @@
 """`sample`'s run arguments, checked, with their defaults filled in, and the
 settings in force as the DataTree's attributes."""
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
 
 from samplers import _checks
 from samplers._checks import count
+from samplers.health import SamplingWarning
 from samplers.record import default_log_partition_every
 
 __all__ = ["MAP_START_PARAMS", "RunSettings", "attributes", "check_run"]
@@ -41,6 +43,30 @@ class RunSettings(NamedTuple):
         return described
 
 
+#: Numbers of θ₁ and θ₂ a run stores by default: 2 × chains × draws ×
+#: coordinates, 80 MB in float64.
+STORE_BUDGET = 10**7
+
+
+def stored_params(num_params: int, num_chains: int, num_samples: int) -> int:
+    """Coordinates of θ₁ and θ₂ stored by default: all of them within
+    :data:`STORE_BUDGET`, else as many as fit, with a warning that says how to
+    keep them all (``predict`` needs every coordinate of θ₂)."""
+    fit = max(1, STORE_BUDGET // (2 * num_chains * num_samples))
+    if fit < num_params:
+        warnings.warn(
+            f"Storing {fit:,} of the model's {num_params:,} coordinates of θ₁ and "
+            f"θ₂ (the default keeps {STORE_BUDGET:.0e} numbers: 2 × {num_chains} "
+            f"chains × {num_samples} draws × coordinates), so samplers.predict "
+            "cannot use this run. Keep fewer draws (num_samples, thin), choose "
+            "coordinates (param_indices), or pass max_full_params="
+            f"{num_params} to store them all.",
+            SamplingWarning,
+            stacklevel=4,
+        )
+    return min(fit, num_params)
+
+
 def check_run(
     model,
     method,
@@ -63,6 +89,8 @@ def check_run(
     num_warmup = count(num_warmup, "num_warmup", minimum=0)
     thin = count(thin, "thin")
     num_params = int(model.num_params)
+    if max_full_params is None:
+        max_full_params = stored_params(num_params, num_chains, num_samples)
     indices = _checks.param_indices(
         param_indices, num_params, count(max_full_params, "max_full_params")
     )
