@@ -98,8 +98,9 @@ def sample(
         param_indices: coordinates of θ₁ and θ₂ to store; default all of them
             when there are at most ``max_full_params``, else the first ones.
         max_full_params: see ``param_indices``. Default: as many as fit in
-            10⁷ stored numbers (2 × chains × draws × coordinates), with a
-            warning when that is not all of them.
+            10⁷ recorded numbers (2 × chains × draws × coordinates, the
+            warm-up's draws included), with a warning when that is not all of
+            them.
         log_partition_every: estimate log Z(θ₁) by AIS every this many kept
             draws (0: never). Default: never for a baseline or for SGLD/SGHMC
             above 100 parameters (there one AIS run costs hundreds of steps and

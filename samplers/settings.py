@@ -43,24 +43,27 @@ class RunSettings(NamedTuple):
         return described
 
 
-#: Numbers of θ₁ and θ₂ a run stores by default: 2 × chains × draws ×
-#: coordinates, 80 MB in float64.
+#: Numbers of θ₁ and θ₂ a run records by default: 2 × chains × draws ×
+#: coordinates, warm-up draws included (the chains' program holds their
+#: records, as zeros, until the end), 80 MB in float64.
 STORE_BUDGET = 10**7
 
 
-def stored_params(num_params: int, num_chains: int, num_samples: int) -> int:
-    """Coordinates of θ₁ and θ₂ stored by default: all of them within
-    :data:`STORE_BUDGET`, else as many as fit, with a warning that says how to
-    keep them all (``predict`` needs every coordinate of θ₂)."""
-    fit = max(1, STORE_BUDGET // (2 * num_chains * num_samples))
+def stored_params(num_params: int, num_chains: int, num_draws: int) -> int:
+    """Coordinates of θ₁ and θ₂ stored by default over ``num_draws`` recorded
+    draws: all of them within :data:`STORE_BUDGET`, else as many as fit, with
+    a warning that says how to keep them all (``predict`` needs every
+    coordinate of θ₂)."""
+    fit = max(1, STORE_BUDGET // (2 * num_chains * num_draws))
     if fit < num_params:
         warnings.warn(
             f"Storing {fit:,} of the model's {num_params:,} coordinates of θ₁ and "
-            f"θ₂ (the default keeps {STORE_BUDGET:.0e} numbers: 2 × {num_chains} "
-            f"chains × {num_samples} draws × coordinates), so samplers.predict "
-            "cannot use this run. Keep fewer draws (num_samples, thin), choose "
-            "coordinates (param_indices), or pass max_full_params="
-            f"{num_params} to store them all.",
+            f"θ₂ (the default records at most {STORE_BUDGET:.0e} numbers: 2 × "
+            f"{num_chains} chains × {num_draws} draws, warm-up included, × "
+            "coordinates), so samplers.predict cannot use this run. Record fewer "
+            "draws (num_warmup, num_samples, thin), choose coordinates "
+            f"(param_indices), or pass max_full_params={num_params} to store "
+            "them all.",
             SamplingWarning,
             stacklevel=4,
         )
@@ -90,7 +93,8 @@ def check_run(
     thin = count(thin, "thin")
     num_params = int(model.num_params)
     if max_full_params is None:
-        max_full_params = stored_params(num_params, num_chains, num_samples)
+        num_draws = -(-num_warmup // thin) + num_samples
+        max_full_params = stored_params(num_params, num_chains, num_draws)
     indices = _checks.param_indices(
         param_indices, num_params, count(max_full_params, "max_full_params")
     )

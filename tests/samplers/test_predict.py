@@ -166,3 +166,32 @@ def test_runs_store_every_coordinate_up_to_a_budget():
         assert stored_params(2_501, 4, 500) == 2_500
     with pytest.warns(SamplingWarning, match="param_indices"):
         assert stored_params(10**6, 1, 10**7) == 1
+
+
+def test_sample_counts_the_warm_up_in_the_budget(run, monkeypatch):
+    from samplers import methods, settings
+    from samplers.health import SamplingWarning
+
+    model, _, _ = run
+    # 2 × 2 chains × (150 warm-up + 50 kept) draws × 30 coordinates.
+    monkeypatch.setattr(settings, "STORE_BUDGET", 2 * 2 * 200 * 30)
+    arguments = dict(
+        num_chains=2,
+        num_samples=50,
+        thin=1,
+        baseline=None,
+        param_indices=None,
+        max_full_params=None,
+        log_partition_every=0,
+        log_partition_particles=64,
+        init=None,
+        init_spread=0.1,
+    )
+    method = methods.from_keywords("nuts")
+    with pytest.warns(SamplingWarning, match="Storing 30 of the model's 56"):
+        run_settings = settings.check_run(model, method, num_warmup=150, **arguments)
+    np.testing.assert_array_equal(run_settings.indices, np.arange(30))
+    # With thin=3 the warm-up records 50 draws: 2 × 2 × 100 × 56 fits.
+    arguments["thin"] = 3
+    run_settings = settings.check_run(model, method, num_warmup=150, **arguments)
+    np.testing.assert_array_equal(run_settings.indices, np.arange(56))
