@@ -10,6 +10,7 @@ $Z(\theta_1)$ has no closed form in general; the model leaves it out of
 estimator through the factor site ``neg_log_partition``.
 """
 
+import hashlib
 from collections.abc import Callable
 
 import equinox as eqx
@@ -34,6 +35,7 @@ from .likelihoods import (
     BradleyTerry,
     Categorical,
     FromCallable,
+    FromDistribution,
     resolve_likelihood,
 )
 from .priors import log_isotropic_normal
@@ -123,6 +125,7 @@ class TwoStageModel:
                 "(integer arrays are not parameters)."
             )
         self.theta0, self._unravel = ravel_pytree(params)
+        self._network = _describe_network(network, params)
         self.agreement_inputs, _ = _checks.data_tree(
             agreement_inputs, "agreement_inputs"
         )
@@ -226,6 +229,30 @@ class TwoStageModel:
         if distribution is None:
             return bool(jnp.issubdtype(jnp.asarray(self.answers).dtype, jnp.integer))
         return bool(distribution.is_discrete)
+
+    def fingerprint(self) -> dict[str, str | int | float]:
+        """What identifies this posterior, as NetCDF attributes: the network's
+        class and a hash of its parameters' paths, shapes and dtypes, λ, σ₁,
+        σ₂, the divergence and likelihood (their names, or ``"custom"``) and
+        SHA-256 prefixes of θ₀ and the data. :func:`samplers.sample` stores it
+        in ``tree.attrs`` and :func:`samplers.load_run` checks a model against
+        it."""
+        divergence = next(
+            (n for n, f in DIVERGENCES.items() if f is self.divergence), "custom"
+        )
+        custom = isinstance(self.likelihood, FromCallable | FromDistribution)
+        return {
+            **self._network,
+            "lam": self.lam,
+            "sigma1": self.sigma1,
+            "sigma2": self.sigma2,
+            "divergence": divergence,
+            "likelihood": "custom" if custom else repr(self.likelihood),
+            "theta0": _digest(self.theta0),
+            "agreement_inputs": _digest(self.agreement_inputs),
+            "answer_inputs": _digest(self.answer_inputs),
+            "answers": _digest(self.answers),
+        }
 
     # -- the network ---------------------------------------------------------
 
@@ -445,3 +472,28 @@ def _head_shape(
             f"{intended.shape}, instrumental {instrumental.shape}."
         )
     return tuple(intended.shape)
+
+
+def _describe_network(network, params) -> dict[str, str | int]:
+    """The network's class and a hash of its parameters' layout (paths,
+    shapes, dtypes), stable across processes."""
+    layout = [
+        (jax.tree_util.keystr(path), tuple(leaf.shape), str(leaf.dtype))
+        for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]
+    ]
+    kind = type(network)
+    return {
+        "network": f"{kind.__module__}.{kind.__qualname__}",
+        "network_layout": hashlib.sha256(repr(layout).encode()).hexdigest()[:16],
+        "num_params": sum(int(np.prod(shape)) for _, shape, _ in layout),
+    }
+
+
+def _digest(tree: PyTree) -> str:
+    """A SHA-256 prefix of a pytree's arrays' bytes, shapes and dtypes."""
+    digest = hashlib.sha256()
+    for leaf in jax.tree.leaves(tree):
+        array = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(f"{array.shape}{array.dtype}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:16]

@@ -17,6 +17,7 @@ from samplers.methods import HMC, NUTS, SGHMC, SGLD, Exchange, NestedAIS
 from samplers.mode import MAPResult, find_map
 from samplers.predict import predict
 from samplers.rejection import RejectionResult, rejection_sample
+from samplers.runs import load_run
 from samplers.sample import METHODS, sample
 from samplers.target import BASELINES, Target, build_target
 from samplers.thermodynamic import ThermodynamicResult, thermodynamic_integration
@@ -24,6 +25,7 @@ from samplers.thermodynamic import ThermodynamicResult, thermodynamic_integratio
 __all__ = [
     "sample",
     "predict",
+    "load_run",
     "NUTS",
     "HMC",
     "SGLD",

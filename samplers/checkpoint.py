@@ -108,7 +108,7 @@ def describe_run(states, record_shapes, *, key, thin: int, settings=None) -> dic
         settings: the caller's :func:`describe_settings`.
     """
     return {
-        "versions": _versions(),
+        "versions": versions(),
         "settings": dict(settings or {}),
         "run": {
             "key": _json(key),
@@ -150,7 +150,7 @@ def check_arguments(checkpoint, checkpoint_every, resume, settings):
     if resume is not None:
         resumed = load(_path(resume, "resume"))
         stored = resumed.description
-        now = {"versions": _versions(), "settings": settings}
+        now = {"versions": versions(), "settings": settings}
         _raise_differences(resumed.path, _differences(stored, now))
     return checkpoint_every, resumed
 
@@ -365,7 +365,7 @@ def _show(value) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
     try:
         package = importlib.metadata.version("two-stage-posterior")
     except importlib.metadata.PackageNotFoundError:

@@ -170,6 +170,7 @@ def to_datatree(
     if "predictive" in records:
         predictive = {"answers": records["predictive"]}
     dims["answer_inputs"] = ["answer", "input_dim"]
+    dims["theta0"] = ["all_param"]
     dims["inputs"] = ["new_input", "input_dim"]
     predictions = None
     if "predictions" in records:
@@ -188,7 +189,11 @@ def to_datatree(
         log_likelihood=log_likelihood,
         posterior_predictive=predictive,
         observed_data={"answers": np.asarray(model.answers)},
-        constant_data=_inputs_as_data(model.answer_inputs, "answer_inputs"),
+        # θ₀ rebuilds the posterior with the run's settings (samplers.runs).
+        constant_data={
+            "theta0": np.asarray(model.theta0),
+            **(_inputs_as_data(model.answer_inputs, "answer_inputs") or {}),
+        },
         predictions=predictions,
         predictions_constant_data=_inputs_as_data(predict_inputs, "inputs"),
         coords=coords,

@@ -17,7 +17,7 @@ import jax.random as jr
 import numpy as np
 from jax import Array
 
-from samplers import _checks, chains, gibbs, health, methods
+from samplers import _checks, chains, gibbs, health, methods, runs
 from samplers import checkpoint as checkpoints
 from samplers.health import SamplingWarning
 from samplers.methods import METHODS
@@ -230,6 +230,7 @@ def sample(
             records, getattr(method.theta1, "max_draws", None)
         )
     attrs = attributes(method, run, target, model, theta1_move)
+    attrs.update(runs.run_attributes(model, settings))
     attrs.update({name: round(value, 3) for name, value in seconds.items()})
     tree = to_datatree(
         records, model, run.indices, run.log_partition_every, attrs, predict_inputs
