@@ -72,7 +72,11 @@ test: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VPY) -m pytest -n $(XDIST_WORKERS)
 
+# A command refuses an --out folder that holds another run; folders of an
+# earlier demo without a manifest (run.json) are cleared first.
 demo: $(STAMP)
+	@for d in build/mechanism build/honest-qa; do \
+		if [ -d $$d ] && [ ! -f $$d/run.json ]; then rm -rf $$d; fi; done
 	$(VENV)/bin/two-stage-posterior mechanism --json build/mechanism/mechanism.json
 	$(VENV)/bin/two-stage-posterior honest-qa --out build/honest-qa
 

@@ -7,7 +7,10 @@ table on stdout, PNGs of the θ₂ posterior at κ = 25, and the records as JSON
 import json
 import math
 import pathlib
+import sys
 import time
+
+from two_stage_posterior import run_folder
 
 __all__ = ["KAPPAS", "SIGMA1S", "SIGMA2S", "METHODS", "add_parser", "run", "sweep"]
 
@@ -116,6 +119,13 @@ def draw(out: pathlib.Path) -> list[pathlib.Path]:
 
 def run(arguments) -> int:
     started = time.perf_counter()
+    try:
+        out = run_folder.prepare(
+            arguments.out, "mechanism", run_folder.arguments_record(arguments)
+        )
+    except run_folder.RunFolderError as error:
+        print(f"mechanism: {error}", file=sys.stderr)
+        return 2
     print(
         "The mechanism case, exact (docs/mechanism.md). Endpoint: P(honest), the "
         "posterior mass of θ₂ whose intended answer on E is within 0.5 of the "
@@ -126,7 +136,8 @@ def run(arguments) -> int:
     records = sweep(
         sigma2s, progress=lambda rows: print("\n".join(map(_row, rows)), flush=True)
     )
-    for path in draw(arguments.out):
+    files = draw(out)
+    for path in files:
         print(f"wrote {path}")
     if arguments.json is not None:
         arguments.json.parent.mkdir(parents=True, exist_ok=True)
@@ -139,5 +150,14 @@ def run(arguments) -> int:
         ]
         arguments.json.write_text(json.dumps(clean, indent=1))
         print(f"wrote {arguments.json}")
+        files.append(arguments.json)
+    run_folder.finish(out, [_relative(path, out) for path in files])
     print(f"{time.perf_counter() - started:.0f} s")
     return 0
+
+
+def _relative(path: pathlib.Path, folder: pathlib.Path) -> str:
+    try:
+        return str(path.resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return str(path)

@@ -52,6 +52,11 @@ def test_every_promised_file_is_written(out):
     assert expected <= names
     assert all((out / name).stat().st_size > 0 for name in expected)
     assert (out / "rates.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The manifest names the run and every file it wrote.
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["command"] == "honest-qa"
+    assert manifest["arguments"]["methods"] == ["data_only"]
+    assert set(manifest["files"]) == names - {"run.json"}
 
 
 def test_netcdf_loads_back_with_the_documented_groups(out):

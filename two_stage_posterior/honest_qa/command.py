@@ -13,6 +13,8 @@ import pathlib
 import sys
 import tempfile
 
+from two_stage_posterior import run_folder
+
 __all__ = ["add_parser", "run"]
 
 # One option a line: flag, configuration field, type, help.
@@ -233,16 +235,19 @@ def run(arguments) -> int:
         try:
             config = build_config(arguments)
             world = load_npz(arguments.world) if arguments.world else None
+            out = run_folder.prepare(
+                arguments.out, "honest-qa", run_folder.arguments_record(arguments)
+            )
         except (WorldError, ValueError, TypeError, OSError) as error:
             print(f"honest-qa: {error}", file=sys.stderr)
             return 2
         results = run_experiment(
             config,
             world=world,
-            out_dir=arguments.out,
+            out_dir=out,
             progress=not arguments.no_progress,
         )
-    out = pathlib.Path(arguments.out)
+        run_folder.finish(out, results.files)
     print(f"\nwrote {len(results.files)} files to {out.resolve()}:")
     print("  " + " ".join(sorted(results.files)))
     return 0

@@ -215,7 +215,22 @@ def save_npz(world: World, path) -> None:
 
 def load_npz(path) -> World:
     """Read and check a world written in the ``.npz`` layout of :func:`save_npz`."""
-    with np.load(path, allow_pickle=False) as data:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise WorldError(f"--world {path}: no such file.") from None
+    except (ValueError, OSError) as error:
+        # NumPy's own message for a text file advises allow_pickle=True.
+        raise WorldError(
+            f"--world {path} is not an .npz archive of a world (see "
+            f"docs/honest_qa.md for its layout): {type(error).__name__}."
+        ) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise WorldError(
+            f"--world {path} holds one array, not an .npz archive of a world "
+            "(see docs/honest_qa.md)."
+        )
+    with archive as data:
         arrays: dict = {}
         for name in data.files:
             if name == "num_answers":
