@@ -118,6 +118,7 @@ def find_map(
         record_fn=lambda k, s, info, d: {"loss": info.loss, "norm": info.grad_norm},
         progress=progress,
         description="MAP",
+        phases=("", "optimising"),
     )
     # When num_steps has no divisor near num_steps / 20 the bar's last chunk runs
     # a few steps past it; for an optimiser that is harmless.

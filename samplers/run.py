@@ -97,6 +97,8 @@ def run_chains(
     settings: dict | None = None,
     max_chunk_draws: int | None = None,
     stop_when: Callable[[dict[str, Array], int], bool] | None = None,
+    num_warmup_draws: int = 0,
+    phases: tuple[str, str] = ("warm-up", "sampling"),
 ) -> tuple[Any, dict[str, Array], RunTiming]:
     """Advance every chain ``num_steps`` steps, recording every ``thin``-th one.
 
@@ -112,7 +114,8 @@ def run_chains(
             2**32 - 1), draw)``, is one no step uses and does not depend on
             ``num_steps``.
         thin: keep one step in ``thin``.
-        progress: show a tqdm bar, advanced once per chunk.
+        progress: show a tqdm bar, advanced once per chunk, that names its
+            phase (compiling, warm-up, sampling) and stays on screen.
         num_chunks: how many calls of one compiled program the run is cut into,
             for the bar (1 without a bar).
         description: the bar's label.
@@ -134,6 +137,8 @@ def run_chains(
             that call's records (arrays, ``(chains, draws, ...)``) and its
             first draw: ``True`` ends the run there, and fewer than
             ``num_steps // thin`` draws come back.
+        num_warmup_draws: the first draws that are warm-up, for the bar's phase.
+        phases: the bar's names of the warm-up and of the draws after it.
 
     Returns:
         The states after the last call (which may have run up to one chunk past
@@ -200,6 +205,8 @@ def run_chains(
         checkpoint_every=checkpoint_every,
         run=run if checkpoint is not None else None,
         stop_when=stop_when,
+        num_warmup_draws=num_warmup_draws,
+        phases=phases,
     )
     stacked = jax.tree.map(
         lambda *parts: jnp.concatenate(parts, axis=1)[:, :num_draws], *records
@@ -223,6 +230,8 @@ def _advance_in_chunks(
     checkpoint_every,
     run,
     stop_when,
+    num_warmup_draws=0,
+    phases=("warm-up", "sampling"),
 ):
     """Calls of ``advance`` from draw ``num_done`` on, ``draws_per_chunk`` at a
     time, until ``num_draws``: the states, the records' parts (appended to
@@ -233,13 +242,22 @@ def _advance_in_chunks(
     bar = None
     if progress:
         start = min(num_done, num_draws) * thin
-        bar = _progress_bar(num_draws * thin, start, description)
+        bar = _progress_bar(num_draws * thin, start, f"{description}: compiling")
+
+    def phase(num_done):
+        if bar is not None:
+            name = phases[0] if num_done < num_warmup_draws else phases[1]
+            bar.set_description(f"{description}: {name}")
+
     # Compiled ahead, so that its time is told apart from the chains' (the calls
     # below reuse this program).
     started = time.perf_counter()
     if num_done < num_draws:
         advance.lower(chain_keys, states, num_done, draws_per_chunk).compile()
     compile_seconds = time.perf_counter() - started
+    phase(num_done)
+    if bar is not None:
+        bar.set_postfix_str(f"compiled in {compile_seconds:.1f} s")
     chunk_draws, chunk_seconds = [], []
     # Host copies of the records for the checkpoints: each part is copied once.
     on_host, num_copied = None, 0
@@ -253,6 +271,7 @@ def _advance_in_chunks(
         previous, num_done = num_done, num_done + draws_per_chunk
         if bar is not None:
             bar.update((min(num_done, num_draws) - previous) * thin)
+            phase(num_done)
         if checkpoint is not None and (
             num_done // checkpoint_every > previous // checkpoint_every
             or num_done >= num_draws
@@ -332,6 +351,4 @@ def _chunk_size_at_most(num_draws: int, limit: int) -> int:
 def _progress_bar(total: int, initial: int, description: str):
     from tqdm.auto import tqdm
 
-    return tqdm(
-        total=total, initial=initial, desc=description, unit="step", leave=False
-    )
+    return tqdm(total=total, initial=initial, desc=description, unit="step", leave=True)

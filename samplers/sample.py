@@ -393,6 +393,7 @@ def _run(
         settings=settings,
         max_chunk_draws=None if scout is None else scout.stretch,
         stop_when=scout,
+        num_warmup_draws=num_burn,
     )
     seconds["compile_time"] = timing.compile_seconds
     seconds["warmup_time"] = timing.seconds_between(0, num_burn)

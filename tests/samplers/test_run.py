@@ -24,7 +24,7 @@ def test_seconds_between_shares_each_chunk_among_its_draws():
     assert timing.seconds_between(12, 20) == 0.0
 
 
-def test_sample_says_where_its_time_went():
+def test_sample_says_where_its_time_went(capsys):
     case = posterior.LinearGaussianCase.random(
         jr.key(11), d=2, m=2, n=4, lam=3.0, sigma1=1.0, sigma2=0.6
     )
@@ -48,6 +48,13 @@ def test_sample_says_where_its_time_went():
     # 2-parameter model; the phases never add up to more than the call.
     assert tree.attrs["compile_time"] > tree.attrs["sampling_time"]
     assert sum(seconds) <= wall
+    # The bar names its phases, tells the compile time, and stays on screen
+    # (its last state ends with a newline, not a carriage return).
+    bar = capsys.readouterr().err.split("sgld: compiling", 1)[1]
+    assert "sgld: warm-up" in bar and "sgld: sampling" in bar
+    assert bar.index("warm-up") < bar.index("sampling")
+    assert "compiled in" in bar
+    assert bar.rstrip(" ").endswith("\n") and "40/40" in bar.splitlines()[-1]
 
 
 @pytest.mark.parametrize("dim, every", [(2, 1), (101, 0)])
