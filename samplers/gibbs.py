@@ -247,7 +247,8 @@ def setup(
         tau=(sigma1**-2 + sigma2**-2) ** -0.5,
         sigma2=sigma2,
     )
-    return states, (sweep, _exact_positions, _INFO_FIELDS)
+    fields = _INFO_FIELDS if theta1_update != "nested_ais" else _NESTED_INFO_FIELDS
+    return states, (sweep, _exact_positions, fields)
 
 
 def _adapt_theta2(
@@ -348,6 +349,17 @@ _INFO_FIELDS = {
     "auxiliary_found": lambda info: info.auxiliary_found,
     "translation_accepted": lambda info: info.translation_accepted,
     "energy": lambda info: info.energy,
+}
+# With the nested-AIS move θ₁'s step is MALA: no auxiliary draw, no
+# translation; its acceptance is θ₁'s.
+_NESTED_INFO_FIELDS = {
+    **{
+        name: get
+        for name, get in _INFO_FIELDS.items()
+        if name in ("acceptance_rate", "diverging", "n_steps", "energy")
+    },
+    "theta1_accepted": lambda info: info.exchange_accepted,
+    "theta1_acceptance_rate": lambda info: info.exchange_acceptance_rate,
 }
 
 

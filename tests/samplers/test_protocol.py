@@ -21,25 +21,40 @@ def model():
     ).model
 
 
+_THETA2 = {"acceptance_rate", "diverging", "n_steps", "energy"}
+_EXCHANGE = {
+    "exchange_accepted",
+    "exchange_acceptance_rate",
+    "num_rejection_draws",
+    "auxiliary_found",
+    "translation_accepted",
+}
+_SGLD = {"step_size", "inner_acceptance_rate", "inner_ess", "diverging"}
+
+
 @pytest.mark.parametrize(
-    "method, baseline",
+    "method, baseline, stats",
     [
-        (samplers.NUTS(theta1="exchange"), None),
-        (samplers.HMC(num_integration_steps=3, theta1="nested_ais"), None),
-        (samplers.NUTS(), "no_log_partition"),
-        (samplers.SGLD(step_size=1e-3), None),
-        (samplers.SGHMC(), None),
+        (samplers.NUTS(theta1="exchange"), None, _THETA2 | _EXCHANGE),
+        (
+            samplers.HMC(num_integration_steps=3, theta1="nested_ais"),
+            None,
+            _THETA2 | {"theta1_accepted", "theta1_acceptance_rate"},
+        ),
+        (samplers.NUTS(), "no_log_partition", _THETA2),
+        (samplers.SGLD(step_size=1e-3), None, _SGLD),
+        (samplers.SGHMC(), None, _SGLD),
     ],
     ids=["nuts", "hmc", "joint", "sgld", "sghmc"],
 )
-def test_one_chain_kernel_contract(model, method, baseline):
+def test_one_chain_kernel_contract(model, method, baseline, stats):
     target = build_target(model, baseline=baseline)
     adaptive = not method.exact and method.step_size is None
     theta1_move = getattr(method.theta1, "name", "sgld") if method.exact else "sgld"
     if baseline is not None:
         theta1_move = "joint"
     theta1, theta2 = chains.initial_positions(jr.key(1), None, model, 2, 0.1)
-    states, (step, positions, _) = chains.setup_chains(
+    states, (step, positions, fields) = chains.setup_chains(
         jr.key(2),
         target,
         model,
@@ -64,6 +79,10 @@ def test_one_chain_kernel_contract(model, method, baseline):
     for after, before in zip(jax.tree.leaves(new), jax.tree.leaves(first), strict=True):
         assert after.shape == before.shape and after.dtype == before.dtype
     assert isinstance(info, tuple) and hasattr(info, "_fields")
+    # sample_stats holds what this kernel produces, and nothing else.
+    assert set(fields) == stats
+    for name, get in fields.items():
+        assert jnp.shape(get(info)) == (), name
     # The same chain, alone under jit or beside another under vmap.
     batched, _ = jax.jit(jax.vmap(step, in_axes=(0, 0, None)))(
         keys, states, jnp.asarray(0)
