@@ -36,6 +36,7 @@ SAMPLER_LAYERS = [
         "stochastic",
         "chains",
         "settings",
+        "runs",
     },
     {"log_partition", "mode", "sample", "predict", "__init__"},
 ]
