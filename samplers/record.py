@@ -53,24 +53,6 @@ def build_record(
 
     def record(key, state, info, draw):
         theta1, theta2 = positions_fn(state)
-        args = (key, theta1, theta2, draw)
-        # Warm-up draws are dropped: they get zeros of the same layout and cost
-        # nothing (the predicate is the same for every chain, so this stays a
-        # cond under the chains' vmap). Only the kernel's statistics are kept,
-        # which the exchange scout reads in warm-up.
-        out = jax.lax.cond(
-            draw >= num_burn,
-            lambda a: kept(*a),
-            lambda a: jax.tree.map(
-                lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(kept, *a)
-            ),
-            args,
-        )
-        for name, get in fields.items():
-            out["stat_" + name] = get(info)
-        return out
-
-    def kept(key, theta1, theta2, draw):
         # One pass over the answers serves both the total and the pointwise group.
         pointwise_values = model.pointwise_log_likelihood(theta2)
         out = {
@@ -124,6 +106,8 @@ def build_record(
             probabilities = probabilities_fn(theta2, predict_inputs)
             if probabilities is not None:
                 out["probabilities"] = probabilities
+        for name, get in fields.items():
+            out["stat_" + name] = get(info)
         return out
 
     return record

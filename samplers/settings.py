@@ -44,8 +44,8 @@ class RunSettings(NamedTuple):
 
 
 #: Numbers of θ₁ and θ₂ a run records by default: 2 × chains × draws ×
-#: coordinates, warm-up draws included (the chains' program holds their
-#: records, as zeros, until the end), 80 MB in float64.
+#: coordinates, warm-up draws included (the chains' program records them too;
+#: `sample` drops them at the end), 80 MB in float64.
 STORE_BUDGET = 10**7
 
 

@@ -127,7 +127,12 @@ def test_arviz_checks_run_on_the_predictive_group(run):
     az.plot_loo_pit(tree)
 
 
-def test_a_likelihood_without_a_distribution_has_no_predictive_group(run):
+def test_a_likelihood_without_a_distribution_draws_no_answers(run):
+    # Traced, not compiled: what a draw records, with the categorical
+    # likelihood and with the same one as a plain log-probability callable.
+    from samplers.record import build_record
+    from samplers.target import build_target
+
     model, _, _ = run
     custom = posterior.TwoStageModel(
         model.network_at(model.theta0),
@@ -139,18 +144,26 @@ def test_a_likelihood_without_a_distribution_has_no_predictive_group(run):
         sigma1=1.0,
         sigma2=0.1,
     )
-    tree = samplers.sample(
-        custom,
-        key=jr.key(0),
-        method="nuts",
-        baseline="single_head",
-        num_chains=1,
-        num_warmup=200,
-        num_samples=5,
-        progress=False,
-    )
-    assert "posterior_predictive" not in tree.children
-    assert "log_likelihood" in tree.children
+    recorded = {}
+    for name, each in (("categorical", model), ("callable", custom)):
+        record = build_record(
+            each,
+            build_target(each),
+            jnp.arange(3),
+            lambda state: state,
+            {},
+            num_burn=0,
+            log_partition_every=0,
+            log_partition_particles=64,
+            predict_inputs=None,
+            pointwise=True,
+        )
+        state = (each.theta0, each.theta0)
+        recorded[name] = jax.eval_shape(record, jr.key(0), state, None, 0)
+    assert recorded["categorical"]["predictive"].shape == (40,)
+    assert "predictive" not in recorded["callable"]
+    assert recorded["callable"]["pointwise"].shape == (40,)
+    assert custom.predictive(jr.key(0), custom.theta0) is None
 
 
 def test_runs_store_every_coordinate_up_to_a_budget():

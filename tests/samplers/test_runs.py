@@ -21,7 +21,7 @@ MODEL = textwrap.dedent(
 
     def build(lam=2.0, width=4, answers=None):
         net = posterior.TwoHeadMLP(3, 4, width=width, depth=1, key=jr.key(0))
-        inputs = jr.normal(jr.key(2), (12, 3))
+        inputs = jr.normal(jr.key(2), (40, 3))
         if answers is None:
             answers = jnp.argmax(inputs @ jr.normal(jr.key(4), (3, 4)), axis=-1)
         return posterior.TwoStageModel(
@@ -43,14 +43,16 @@ build = _namespace["build"]
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     model = build()
+    # test_predict.py's call (other data and key): its compiled program serves.
     tree = samplers.sample(
         model,
         key=jr.key(3),
         method="nuts",
         baseline="single_head",
         num_chains=2,
-        num_warmup=100,
-        num_samples=10,
+        num_warmup=200,
+        num_samples=100,
+        predict_inputs=jr.normal(jr.key(3), (7, 3)),
         progress=False,
     )
     path = tmp_path_factory.mktemp("run") / "run.nc"
@@ -105,7 +107,7 @@ def test_predict_after_load_run_in_a_fresh_process(saved, tmp_path):
     [
         ({"lam": 3.0}, "lam: run 2.0, model 3.0"),
         ({"width": 5}, "network_layout: .*num_params: run 56, model 68"),
-        ({"answers": jnp.zeros(12, int)}, "answers: run"),
+        ({"answers": jnp.zeros(40, int)}, "answers: run"),
     ],
     ids=["lam", "network", "data"],
 )
