@@ -1,0 +1,181 @@
+"""Why two-stage SGLD mixes slowly on a network: the curvature its chains see.
+
+The world of ``sgmcmc_network.py`` (``--width 16``: 1,922 parameters), SGLD
+from a MAP as ``sample`` starts it. Two measurements:
+
+1. **The spectrum after warm-up.** One chain's adapted map T (the paired
+   blocks, rescaled so that the stiffest direction has unit curvature) is
+   frozen after ``--warmup`` steps; Lanczos (``--lanczos`` Hessian-vector
+   products, fully reorthogonalised) gives the extreme eigenvalues of TᵀHT at
+   the chain's last point, H the curvature of every term but −log Z. SGLD's
+   step is set by the top one (1 by construction, at the window's end); a
+   direction of curvature c relaxes in about 1/(ε·c) steps, ε = 0.1.
+2. **The drift of a long run.** ``sample(method="sgld")`` with
+   ``--draws`` draws thinned by ``--thin``, all coordinates stored:
+   ‖θ₁ − θ₀‖, ‖θ₂ − θ₁‖, C and L in ten blocks of draws per chain, and the
+   bulk ESS and R-hat of C and L.
+
+    python benchmarks/sgmcmc_mixing.py [--width 16] [--warmup 1000]
+        [--lanczos 60] [--draws 1000] [--thin 8] [--skip-run]
+"""
+
+import argparse
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import arviz as az  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import jax.random as jr  # noqa: E402
+import numpy as np  # noqa: E402
+from sgmcmc_network import world  # noqa: E402
+
+import samplers  # noqa: E402
+from samplers import precondition, stochastic  # noqa: E402
+from samplers.target import build_target  # noqa: E402
+
+
+def spectrum(model, warmup, steps):
+    target = build_target(model)
+    sigma2 = float(model.sigma2)
+    start = samplers.find_map(
+        model,
+        key=jr.fold_in(jr.key(2), 3),
+        batch_size=64,
+        log_partition_particles=0,
+        progress=False,
+    )
+    chains, (step, _, _) = stochastic.setup(
+        jr.key(5),
+        target,
+        model,
+        jnp.asarray(start.theta1)[None],
+        jnp.asarray(start.theta2)[None],
+        sigma2,
+        method="sgld",
+        step_size=precondition.adapted_step("sgld"),
+        batch_size=64,
+        num_inner=16,
+        num_inner_steps=2,
+        num_integration_steps=10,
+        adaptive=True,
+        num_warmup=warmup,
+    )
+
+    @jax.jit
+    def run(chains):
+        def body(chains, index):
+            keys = jr.split(jr.fold_in(jr.key(9), index), 1)
+            return jax.vmap(step, (0, 0, None))(keys, chains, index)[0], None
+
+        return jax.lax.scan(body, chains, jnp.arange(warmup))[0]
+
+    started = time.perf_counter()
+    chains = run(chains)
+    print(f"warm-up of one chain: {time.perf_counter() - started:.1f} s")
+    scale = jax.tree.map(lambda x: x[0], chains.preconditioner.scale)
+    theta1, theta2 = chains.state.theta1[0], chains.state.theta2[0]
+    for name, values in zip("abc", scale, strict=True):
+        low, mid, high = np.percentile(np.abs(np.asarray(values)), [0, 50, 100])
+        print(f"|{name}|: min {low:.3g}, median {mid:.3g}, max {high:.3g}")
+    grad = jax.grad(lambda a, b: target.log_joint(a, b), argnums=(0, 1))
+    dim = theta1.shape[0]
+
+    @jax.jit
+    def product(v):
+        _, h = jax.jvp(grad, (theta1, theta2), scale.to_theta(v[:dim], v[dim:]))
+        return -jnp.concatenate(scale.pull(*h))
+
+    values = _lanczos(lambda v: np.asarray(product(jnp.asarray(v))), 2 * dim, steps)
+    print("top Ritz values of TᵀHT:", " ".join(f"{x:.3g}" for x in values[:25]))
+    print("bottom Ritz values:", " ".join(f"{x:.3g}" for x in values[-8:]))
+    # The prior's direction: θ₁ and θ₂ of a coordinate moving together by δ,
+    # where the likelihood is flat, takes z = (δ/a, δ(1 − b/a)/c): its
+    # curvature per unit z is 1/(σ₁²(1/a² + (1 − b/a)²/c²)).
+    a, b, c = (np.asarray(x) for x in scale)
+    along = 1 / (float(model.sigma1) ** 2 * (1 / a**2 + (1 - b / a) ** 2 / c**2))
+    print(
+        f"median b/a {np.median(b / a):.3g} (1 where only the prior holds θ₂); "
+        f"curvature along the prior's direction, median {np.median(along):.2g}: "
+        f"about {1 / (0.1 * np.median(along)):.2g} steps to relax at ε = 0.1"
+    )
+
+
+def _lanczos(product, size, steps):
+    """Ritz values (descending) after ``steps`` Lanczos steps, reorthogonalised."""
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=size)
+    basis = [start / np.linalg.norm(start)]
+    alpha, beta = [], []
+    for _ in range(steps):
+        w = product(basis[-1])
+        alpha.append(w @ basis[-1])
+        for _ in range(2):
+            for q in basis:
+                w = w - (w @ q) * q
+        beta.append(np.linalg.norm(w))
+        basis.append(w / beta[-1])
+    tridiagonal = np.diag(alpha) + np.diag(beta[:-1], 1) + np.diag(beta[:-1], -1)
+    return np.sort(np.linalg.eigvalsh(tridiagonal))[::-1]
+
+
+def long_run(model, warmup, draws, thin):
+    started = time.perf_counter()
+    tree = samplers.sample(
+        model,
+        key=jr.key(2),
+        method="sgld",
+        num_warmup=warmup,
+        num_samples=draws,
+        thin=thin,
+        num_chains=2,
+        batch_size=64,
+        max_full_params=model.num_params,
+        progress=False,
+    )
+    print(
+        f"sample(sgld, {warmup} warm-up, {draws} draws × thin {thin}, 2 chains): "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    theta1 = np.asarray(tree.posterior["theta1"])
+    theta2 = np.asarray(tree.posterior["theta2"])
+    series = {
+        "|θ₁ − θ₀|": np.linalg.norm(theta1 - np.asarray(model.theta0), axis=-1),
+        "|θ₂ − θ₁|": np.linalg.norm(theta2 - theta1, axis=-1),
+        "C": np.asarray(tree.posterior["disagreement"]),
+        "L": np.asarray(tree.posterior["log_likelihood_total"]),
+    }
+    print("block means (ten blocks of draws), per chain:")
+    for name, values in series.items():
+        for chain in range(values.shape[0]):
+            blocks = np.array_split(values[chain], 10)
+            print(
+                f"  {name} chain {chain}: "
+                + " ".join(f"{b.mean():.2f}" for b in blocks)
+            )
+    for name in ("disagreement", "log_likelihood_total"):
+        ess = float(az.ess(tree, var_names=[name], method="bulk")[name])
+        rhat = float(az.rhat(tree, var_names=[name])[name])
+        print(f"{name}: bulk ESS {ess:.0f}, R-hat {rhat:.2f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--lanczos", type=int, default=60)
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--thin", type=int, default=8)
+    parser.add_argument("--skip-run", action="store_true")
+    args = parser.parse_args()
+    model, _, _ = world(jr.key(0), width=args.width, depth=2)
+    print(f"{model.num_params} parameters, width {args.width}")
+    spectrum(model, args.warmup, args.lanczos)
+    if not args.skip_run:
+        long_run(model, args.warmup, args.draws, args.thin)
+
+
+if __name__ == "__main__":
+    main()
