@@ -5,6 +5,8 @@
 #                 case; table, JSON and plots in build/mechanism), then
 #                 `two-stage-posterior honest-qa` (the honest-QA experiment,
 #                 defaults; tables, NetCDF files and plots in build/honest-qa)
+#   make docs     execute the notebooks at full size (build/notebooks), then
+#                 serve the documentation site (mkdocs serve)
 #   make lint     ruff check + ruff format --check
 #   make format   ruff format + ruff check --fix
 #   make lock     regenerate requirements.lock (uv, Python 3.12, universal;
@@ -46,7 +48,7 @@ PY = $(eval PY := $(firstword $(_PY_SEARCH)))$(PY)
 NO_PY_MSG := two-stage-posterior needs Python >= 3.12; none found on PATH or in \
 ~/.pyenv; set PYTHON=/path/to/python3.12
 
-.PHONY: test demo lint format lock clean venv
+.PHONY: test demo docs lint format lock clean venv
 
 # (Re)create the venv and install the pinned lock + the project (editable)
 # whenever requirements.lock or pyproject.toml change.
@@ -79,6 +81,14 @@ demo: $(STAMP)
 		if [ -d $$d ] && [ ! -f $$d/run.json ]; then rm -rf $$d; fi; done
 	$(VENV)/bin/two-stage-posterior mechanism --json build/mechanism/mechanism.json
 	$(VENV)/bin/two-stage-posterior honest-qa --out build/honest-qa
+
+# Every notebook run at full size (its executed copy in build/notebooks, for
+# Jupyter), then the site served at http://127.0.0.1:8000 with the notebooks
+# as prose and code and the API from the docstrings.
+docs: $(STAMP)
+	$(VPY) -m ipykernel install --sys-prefix --name two-stage-posterior
+	MPLBACKEND=Agg $(VPY) docs/hooks.py build/notebooks two-stage-posterior
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -83,13 +83,15 @@ class MechanismCase:
 
     Args:
         kappa: κ = λσ₂² > 0.
-        sigma1, sigma2: the prior scales.
+        sigma1: the prior scale of θ₁ around θ₀.
+        sigma2: the prior scale of θ₂ around θ₁.
         s: noise of the intended head's answer on S (default 0.1).
         s_w: noise of the human's statement (default 0.05).
-        grid_size, width: of the :class:`~posterior.Grid2DCase`; the grid spans
-            θ₀ ± width·(σ₁ + σ₂) and its spacing must be at most σ₂/4 (the
-            default grid size: the fewest nodes that allow; probabilities then
-            move by under 10⁻³ when the spacing is halved, see the tests).
+        grid_size: nodes per axis of the :class:`~posterior.Grid2DCase`; its
+            spacing must be at most σ₂/4 (the default: the fewest nodes that
+            allow; probabilities then move by under 10⁻³ when the spacing is
+            halved, see the tests).
+        width: the grid spans θ₀ ± width·(σ₁ + σ₂).
 
     Example:
         >>> case = MechanismCase(4.0, 0.4, 0.1)

@@ -107,7 +107,9 @@ def anneal(
         key: PRNG key.
         particles: `(n, d)` exact draws of the start distribution ($\pi_0$, or
             $\pi_1$ when `reverse`).
-        potential_fn, mean, sigma: the path (see the module docstring).
+        potential_fn: U of the path (see the module docstring).
+        mean: the Gaussian base's mean.
+        sigma: the Gaussian base's scale.
         reverse: run from $\beta=1$ down to 0.
         schedule: increasing inverse temperatures ending at 1 (the start, 0, is
             implicit); for `reverse` they are visited backwards, ending at 0. `None`

@@ -136,20 +136,22 @@ def sample(
             continues from it to exactly the draws of an uninterrupted run
             (the set-up before the chains, such as NUTS's window adaptation, is
             repeated). With a larger ``num_samples`` it extends a finished run.
-        step_size, batch_size, num_inner, num_inner_steps,
-        stop_gradient_intended: with a method's name, the settings of
+        step_size: with ``"sgld"`` or ``"sghmc"``, that setting of
             ``samplers.SGLD`` / ``SGHMC`` (see there; ``None`` keeps the
-            default).
+            default). A method keyword that the method does not use is
+            refused, as is any beside a method object.
+        batch_size: likewise.
+        num_inner: likewise.
+        num_inner_steps: likewise.
+        stop_gradient_intended: likewise.
         num_integration_steps: with ``"hmc"`` or ``"sghmc"``, that method's
             setting.
-        theta1_update, nested_particles, max_rejection_draws: with ``"nuts"``
-            or ``"hmc"``, the θ₁ move: ``theta1_update`` is ``"auto"``,
-            ``"exchange"`` or ``"nested_ais"``, ``nested_particles`` is
-            ``NestedAIS.particles`` and ``max_rejection_draws`` is
+        theta1_update: with ``"nuts"`` or ``"hmc"``, the θ₁ move: ``"auto"``,
+            ``"exchange"`` or ``"nested_ais"``.
+        nested_particles: with ``"nuts"`` or ``"hmc"``,
+            ``NestedAIS.particles``.
+        max_rejection_draws: with ``"nuts"`` or ``"hmc"``,
             ``Exchange.max_draws``.
-
-        A method keyword that the method does not use is refused, as is any
-        beside a method object.
 
     Returns:
         An xarray DataTree with groups posterior (``theta1``, ``theta2``,
