@@ -32,6 +32,11 @@ def squared_gap(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""
 
     The factor ½ makes $C(\theta) = \tfrac12\lVert A\theta - b\rVert^2$ in the
     linear-Gaussian case of DESIGN.md.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> float(squared_gap(jnp.array([1.0, 2.0]), jnp.zeros(2)))
+        2.5
     """
     gap = jnp.asarray(intended) - jnp.asarray(instrumental)
     return 0.5 * jnp.sum(gap**2)
@@ -42,6 +47,16 @@ def kl(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""]:
 
     The direction: the expectation is under the *intended* head's answer
     distribution, so agreement is demanded wherever the intended head puts mass.
+
+    Example:
+        Answer distributions (½, ½) and (¼, ¾):
+
+        >>> import jax.numpy as jnp
+        >>> intended, instrumental = jnp.zeros(2), jnp.log(jnp.array([1.0, 3.0]))
+        >>> round(float(kl(intended, instrumental)), 4)
+        0.1438
+        >>> float(kl(intended, intended + 7.0))  # logits equal up to a constant
+        0.0
     """
     log_p1 = jax.nn.log_softmax(intended)
     log_p2 = jax.nn.log_softmax(instrumental)
@@ -52,13 +67,29 @@ def kl(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""]:
 
 
 def reverse_kl(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""]:
-    r"""$\mathrm{KL}(p_2 \Vert p_1)$: the expectation under the instrumental head."""
+    r"""$\mathrm{KL}(p_2 \Vert p_1)$: the expectation under the instrumental head.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> intended, instrumental = jnp.zeros(2), jnp.log(jnp.array([1.0, 3.0]))
+        >>> round(float(reverse_kl(intended, instrumental)), 4)
+        0.1308
+    """
     return kl(instrumental, intended)
 
 
 def jensen_shannon(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""]:
     r"""$\tfrac12\mathrm{KL}(p_1\Vert m) + \tfrac12\mathrm{KL}(p_2\Vert m)$ with
-    $m = (p_1+p_2)/2$, in nats; symmetric and at most $\log 2$."""
+    $m = (p_1+p_2)/2$, in nats; symmetric and at most $\log 2$.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> intended, instrumental = jnp.zeros(2), jnp.log(jnp.array([1.0, 3.0]))
+        >>> round(float(jensen_shannon(intended, instrumental)), 4)
+        0.0338
+        >>> round(float(jensen_shannon(jnp.array([0.0, 50.0]), jnp.array([50.0, 0.0]))), 4)
+        0.6931
+    """
     log_p1 = jax.nn.log_softmax(intended)
     log_p2 = jax.nn.log_softmax(instrumental)
     # log m computed in log space so that tiny probabilities do not underflow.
@@ -70,7 +101,14 @@ def jensen_shannon(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array,
 
 
 def total_variation(intended: ArrayLike, instrumental: ArrayLike) -> Float[Array, ""]:
-    r"""$\tfrac12\sum_a |p_1(a) - p_2(a)|$, between 0 and 1."""
+    r"""$\tfrac12\sum_a |p_1(a) - p_2(a)|$, between 0 and 1.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> intended, instrumental = jnp.zeros(2), jnp.log(jnp.array([1.0, 3.0]))
+        >>> round(float(total_variation(intended, instrumental)), 4)
+        0.25
+    """
     p1 = jax.nn.softmax(intended)
     p2 = jax.nn.softmax(instrumental)
     return 0.5 * jnp.sum(jnp.abs(p1 - p2))

@@ -12,6 +12,11 @@ def log_isotropic_normal(
     r"""$\log \mathcal N(x; \mu, \sigma^2 I)$, normalised.
 
     $$-\frac{\lVert x-\mu\rVert^2}{2\sigma^2} - \frac d2 \log(2\pi\sigma^2)$$
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> round(float(log_isotropic_normal(jnp.zeros(2), jnp.zeros(2), 1.0)), 4)
+        -1.8379
     """
     x = jnp.asarray(x)
     dim = x.shape[-1]

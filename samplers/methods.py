@@ -54,6 +54,15 @@ class NestedAIS:
 
     Attributes:
         particles: AIS particles per nested estimate (at least 4).
+
+    Example:
+        >>> import samplers
+        >>> samplers.NUTS(theta1=samplers.NestedAIS(particles=32))
+        NUTS(theta1=NestedAIS(particles=32), dense_mass=False)
+        >>> samplers.NestedAIS(particles=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: `particles` must be at least 4, got 0.
     """
 
     particles: int = 64
@@ -79,6 +88,13 @@ class Exchange:
             rejects its move, which biases θ₁ towards larger Z; `sample` warns
             when any kept sweep did.
         fallback: the move to use when the pilot refuses the exchange move.
+
+    Example:
+        >>> import samplers
+        >>> samplers.Exchange(max_draws=1000)  # no fallback: a refusal is an error
+        Exchange(max_draws=1000, fallback=None)
+        >>> samplers.NUTS().theta1  # "auto"
+        Exchange(max_draws=100000, fallback=NestedAIS(particles=64))
     """
 
     max_draws: int = 10**5
@@ -126,6 +142,11 @@ class NUTS:
         dense_mass: adapt a dense mass matrix instead of a diagonal one (for
             θ₂ | θ₁, or for the joint kernel's (θ₁, θ₂)): for correlated
             coordinates, at d² memory and a d² cost per leapfrog step.
+
+    Example:
+        >>> import samplers
+        >>> samplers.NUTS(theta1="nested_ais", dense_mass=True)
+        NUTS(theta1=NestedAIS(particles=64), dense_mass=True)
     """
 
     theta1: Exchange | NestedAIS | str = "auto"
@@ -147,6 +168,11 @@ class HMC(NUTS):
 
     Attributes:
         num_integration_steps: leapfrog steps per θ₂ move.
+
+    Example:
+        >>> import samplers
+        >>> samplers.HMC(num_integration_steps=5).num_integration_steps
+        5
     """
 
     num_integration_steps: int = 10
@@ -166,13 +192,22 @@ class SGLD:
     Attributes:
         step_size: a float or a schedule ``step -> size`` (a squared length for
             SGLD, a time step for SGHMC). ``None``: adapted in warm-up, with a
-            diagonal preconditioner, to a variance bias of 5% in the stiffest
-            direction (:mod:`samplers.precondition`).
+            paired (θ₁ⱼ, θ₂ⱼ) preconditioner, to a variance bias of 5% in the
+            stiffest direction (:mod:`samplers.precondition`).
         batch_size: answers per minibatch; ``None``: all of them.
         num_inner: persistent inner particles.
         num_inner_steps: inner MALA steps per outer step.
         stop_gradient_intended: the essay's stop-gradient on the intended head
             in C's gradient (gradient dynamics only: it defines no density).
+
+    Example:
+        >>> import samplers
+        >>> samplers.SGLD(batch_size=64)
+        SGLD(step_size=None, batch_size=64, num_inner=16, num_inner_steps=2, stop_gradient_intended=False)
+        >>> samplers.SGLD(batch_size=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: `batch_size` must be at least 1, got 0.
     """
 
     step_size: float | Callable | None = None
@@ -207,6 +242,11 @@ class SGHMC(SGLD):
             adapted step, `samplers.precondition.SGHMC_STEPS`; with a given one,
             a trajectory time of σ₂ (``round(σ₂ / step_size)``), since a fixed
             count is biased as the step shrinks.
+
+    Example:
+        >>> import samplers
+        >>> samplers.SGHMC(batch_size=32).num_integration_steps is None
+        True
     """
 
     num_integration_steps: int | None = None
