@@ -79,7 +79,14 @@ def _check_scalar_head(output_shape: tuple[int, ...], name: str) -> None:
 
 
 class Categorical(AbstractLikelihood):
-    """Answers in ``0..k-1``; the intended head gives ``k`` logits."""
+    """Answers in ``0..k-1``; the intended head gives ``k`` logits.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> logits = jnp.log(jnp.array([[1.0, 3.0]]))  # P(answer = 1) = 3/4
+        >>> round(float(Categorical().log_prob(logits, jnp.array([1]))[0]), 4)
+        -0.2877
+    """
 
     def distribution(self, outputs: Array) -> dist.Distribution:
         return dist.Categorical(logits=outputs)
@@ -112,7 +119,14 @@ class Categorical(AbstractLikelihood):
 
 
 class Gaussian(AbstractLikelihood):
-    r"""Real answers, $a \sim \mathcal N(h_1(x), s^2)$ with a fixed scale $s$."""
+    r"""Real answers, $a \sim \mathcal N(h_1(x), s^2)$ with a fixed scale $s$.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> likelihood = Gaussian(scale=0.5)
+        >>> round(float(likelihood.log_prob(jnp.zeros(1), jnp.array([0.5]))[0]), 4)
+        -0.7258
+    """
 
     scale: float = 1.0
 
@@ -136,7 +150,13 @@ class Gaussian(AbstractLikelihood):
 
 
 class Bernoulli(AbstractLikelihood):
-    """Answers 0 or 1; the intended head gives one logit."""
+    """Answers 0 or 1; the intended head gives one logit.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> round(float(Bernoulli().log_prob(jnp.zeros(1), jnp.array([1]))[0]), 4)
+        -0.6931
+    """
 
     def distribution(self, outputs: Array) -> dist.Distribution:
         return dist.Bernoulli(logits=outputs)
@@ -153,6 +173,15 @@ class BradleyTerry(AbstractLikelihood):
     Each answer input is a pair, shape ``(num_answers, 2, *input_shape)``, and
     its answer is 1 when the first item was preferred. Following the essay, keep
     only the pairs the labeller was confident about.
+
+    Example:
+        Scores 1 and 0 for the two items: P(first preferred) = σ(1).
+
+        >>> import jax.numpy as jnp
+        >>> pairs = jnp.array([[[1.0], [0.0]]])  # one pair of 1-D items
+        >>> gaps = BradleyTerry().outputs(lambda x: jnp.sum(x), pairs)
+        >>> round(float(BradleyTerry().log_prob(gaps, jnp.array([1]))[0]), 4)
+        -0.3133
     """
 
     def outputs(self, intended_fn: IntendedFn, inputs: Array) -> Array:
@@ -171,7 +200,15 @@ class BradleyTerry(AbstractLikelihood):
 class FromCallable(AbstractLikelihood):
     """A user's per-example log-probability ``fn(output, answer) -> scalar``.
 
-    It has no NumPyro distribution, so the model enters it as a factor.
+    It has no NumPyro distribution, so the model enters it as a factor, and
+    a run draws no answers from it (no ``posterior_predictive`` group).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> likelihood = FromCallable(lambda h, a: jax.nn.log_softmax(h)[a])
+        >>> logits = jnp.log(jnp.array([[1.0, 3.0]]))
+        >>> round(float(likelihood.log_prob(logits, jnp.array([1]))[0]), 4)
+        -0.2877
     """
 
     fn: Callable[[Array, Array], Array]
@@ -185,7 +222,19 @@ class FromCallable(AbstractLikelihood):
 
 class FromDistribution(AbstractLikelihood):
     """A user's factory ``outputs -> numpyro Distribution`` of batch shape
-    ``(num_answers,)``, e.g. ``lambda h: dist.StudentT(3.0, h, 0.5)``."""
+    ``(num_answers,)``, e.g. ``lambda h: dist.StudentT(3.0, h, 0.5)``.
+
+    Example:
+        >>> import jax.numpy as jnp, numpyro.distributions as dist
+        >>> likelihood = FromDistribution(lambda h: dist.Categorical(logits=h))
+        >>> logits = jnp.log(jnp.array([[1.0, 3.0]]))
+        >>> round(float(likelihood.log_prob(logits, jnp.array([1]))[0]), 4)
+        -0.2877
+        >>> FromDistribution(dist.Categorical)  # a class reads logits as probs
+        Traceback (most recent call last):
+        ...
+        TypeError: `factory` is the NumPyro distribution Categorical, ...
+    """
 
     factory: Callable[[Array], dist.Distribution]
 
