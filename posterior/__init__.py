@@ -15,6 +15,7 @@ from .agreement import (
 )
 from .exact import LinearGaussianCase
 from .grid import Grid2DCase
+from .kappa import kappa
 from .likelihoods import (
     AbstractLikelihood,
     Bernoulli,
@@ -45,6 +46,7 @@ __all__ = [
     "TwoHeadMLP",
     "TwoStageModel",
     "agreement",
+    "kappa",
     "jensen_shannon",
     "kl",
     "likelihoods",
