@@ -80,21 +80,31 @@ def test_results_are_well_formed(out):
     results = json.loads((out / "results.json").read_text())
     assert results["config"]["methods"] == ["data_only"]
     assert [(r["method"], r["fit"]) for r in results["runs"]] == [
+        ("constant_answer", "rule"),
         ("data_only", "map"),
         ("data_only", "posterior"),
     ]
+    constant, *fits = results["runs"]
     for row in results["runs"]:
         honest, imitation = row["honest"], row["imitation"]
         assert 0 <= honest <= 1 and 0 <= imitation <= 1 and honest + imitation <= 1
-        assert 0 <= row["in_distribution_accuracy"] <= 1
         assert isinstance(row["diagnostics_ok"], bool)
+    for row in fits:
+        assert 0 <= row["in_distribution_accuracy"] <= 1
         assert len(row["head_pairs"]) == 3
-    posterior = results["runs"][1]
+        # κ at the MAP's θ₁ and θ₂: three directions each, largest first.
+        for name in ("kappa_theta1", "kappa_theta2"):
+            assert len(row[name]) == 3 and row[name] == sorted(row[name])[::-1]
+            assert row[name + "_top"] == row[name][0] >= 0
+    posterior = fits[1]
     assert posterior["max_rhat"] is None or math.isfinite(posterior["max_rhat"])
+    # The constant rule: the most common answer of D, scored on the test set.
+    assert constant["answer"] in range(results["config"]["world"]["num_slots"] + 1)
     table = (out / "table.txt").read_text()
     assert "honest" in table and "imitation" in table and "Sampler diagnostics" in table
+    assert "constant_answer" in table and "κ at θ₂" in table
     lines = (out / "results.csv").read_text().splitlines()
-    assert len(lines) == 3 and lines[0].startswith("method,seed")
+    assert len(lines) == 4 and lines[0].startswith("method,seed")
 
 
 @pytest.mark.parametrize(

@@ -91,6 +91,9 @@ class MethodRun:
     tree: object | None
     log_z: np.ndarray | None  # (chain, k) AIS estimates at posterior draws
     log_z_draws: np.ndarray | None = None  # the draws' indices of log_z
+    # λσ₂² × the top 3 eigenvalues of C's Gauss–Newton matrix at the MAP's θ₁
+    # and θ₂ (posterior.kappa), with the model's λ whatever the method.
+    map_kappa: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
@@ -149,6 +152,10 @@ def run_method(
         None,
         None,
     )
+    run.map_kappa = {
+        name: np.asarray(posterior.kappa(model, theta, k=3)).tolist()
+        for name, theta in (("theta1", fit.theta1), ("theta2", fit.theta2))
+    }
     try:
         with _catch_sampler_warnings(caught):
             tree = _sample(model, method, sampler, fit, key_sample, progress)

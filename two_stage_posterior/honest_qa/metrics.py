@@ -34,6 +34,7 @@ __all__ = [
     "MAX_RHAT",
     "MIN_ESS",
     "classify",
+    "constant_answer",
     "convergence",
     "interval",
     "pair_counts",
@@ -95,6 +96,21 @@ def convergence(series: dict[str, np.ndarray]) -> dict[str, tuple[float, float]]
     return out
 
 
+def constant_answer(world, seed: int) -> dict:
+    """The rates of a rule that ignores its input: always the most common
+    answer of D. A method must beat it to have learned anything about the
+    held-out kind."""
+    values, counts = np.unique(np.asarray(world.answers["answer"]), return_counts=True)
+    answer = int(values[np.argmax(counts)])
+    truth, simple = world.test["truth"], world.test["simple"]
+    honest, imitation = rates(np.full(len(truth), answer), truth, simple)
+    row = {"method": "constant_answer", "seed": seed, "fit": "rule", "answer": answer}
+    for name, value in (("honest", honest), ("imitation", imitation)):
+        row.update({name: float(value), name + "_low": float(value)})
+        row[name + "_high"] = float(value)
+    return {**row, "diagnostics_ok": True, "problems": [], "warnings": []}
+
+
 def _bits(log_z: np.ndarray) -> np.ndarray:
     return -np.asarray(log_z, float) / math.log(2.0)
 
@@ -133,6 +149,10 @@ def summarise(run, world) -> list[dict]:
     map_row.update(_bits_summary(run.map_log_z, repeats=True))
     map_row["head_pairs"] = table.tolist()
     map_row.update(diagnostics_ok=True, problems=[], warnings=[])
+    for name, values in run.map_kappa.items():
+        # κ at the MAP, in both rows: where conditioning acts on this run.
+        base.update({f"kappa_{name}": values, f"kappa_{name}_top": values[0]})
+        map_row.update({f"kappa_{name}": values, f"kappa_{name}_top": values[0]})
     rows = [map_row]
     if run.answers is None:
         rows.append(

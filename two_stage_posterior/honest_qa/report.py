@@ -33,6 +33,8 @@ METRICS = {
     "in_distribution_accuracy": "in-dist acc",
     "disagreement": "C on S",
     "bits_saved": "bits saved",
+    "kappa_theta1_top": "κ at θ₁",
+    "kappa_theta2_top": "κ at θ₂",
 }
 
 
@@ -54,7 +56,7 @@ def aggregate(rows: list[dict], methods) -> list[dict]:
     mean interval, the summed head-pair table and the seeds that failed."""
     out = []
     for method in methods:
-        for fit in ("map", "posterior"):
+        for fit in ("rule", "map", "posterior"):
             group = [r for r in rows if r["method"] == method and r["fit"] == fit]
             if not group:
                 continue
@@ -93,7 +95,7 @@ def _cell(summary, name) -> str:
     mean, sd = summary[name], summary[name + "_sd"]
     if not math.isfinite(mean):
         return "—"
-    digits = 1 if name == "bits_saved" else 2
+    digits = 1 if name == "bits_saved" or name.startswith("kappa") else 2
     text = f"{mean:.{digits}f}"
     if math.isfinite(sd):
         text += f" ± {sd:.{digits}f}"
@@ -130,7 +132,10 @@ def format_table(summaries: list[dict]) -> str:
     text.append(
         "mean ± sd over seeds [95% credible interval over posterior draws, averaged "
         "over seeds]; bits saved: SE of the estimate (MAP: from repeated AIS runs; "
-        "posterior: Monte Carlo error of the mean), averaged over seeds;\n"
+        "posterior: Monte Carlo error of the mean), averaged over seeds; κ: "
+        "λσ₂² × the top eigenvalue of C's Gauss–Newton matrix at the MAP's θ₁ and "
+        "θ₂, with the model's λ for every method (conditioning can change the "
+        "winner only where κ ≫ 1); constant_answer: always D's most common answer;\n"
         "(…) FAIL: sampler diagnostics failed (R-hat > "
         f"{MAX_RHAT}, ESS < {MIN_ESS:.0f}, NaN, divergences or a sampler warning), "
         "so these numbers are not results."

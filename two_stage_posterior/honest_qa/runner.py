@@ -69,6 +69,8 @@ def run_experiment(
         run = run_method(
             seed_world, method, seed, config.model, config.sampler, progress=progress
         )
+        if method == config.methods[0]:
+            rows.append(metrics.constant_answer(seed_world, seed))
         rows += metrics.summarise(run, seed_world)
         if run.tree is not None:
             tree = store.finish_tree(run, seed_world)
@@ -85,7 +87,7 @@ def run_experiment(
             bar.update(1)
     if bar is not None:
         bar.close()
-    summaries = report.aggregate(rows, config.methods)
+    summaries = report.aggregate(rows, ("constant_answer", *config.methods))
     text = "\n\n".join(
         [
             _heading(config, world is not None),
