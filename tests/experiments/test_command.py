@@ -114,6 +114,10 @@ def test_results_are_well_formed(out):
         (["--divergence", "squared"], "`divergence` must be one of"),
         (["--correction-kinds", "0,1,2"], "`correction_kinds`"),
         (["--chains", "0"], "`num_chains` must be at least 1"),
+        (
+            ["--sampler", "nuts", "--stop-gradient-intended", "on"],
+            "`stop_gradient_intended` needs sgld or sghmc",
+        ),
     ],
 )
 def test_bad_settings_are_refused_before_running(option, words, tmp_path, capsys):
@@ -121,3 +125,17 @@ def test_bad_settings_are_refused_before_running(option, words, tmp_path, capsys
     assert status == 2
     assert words in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_stop_gradient_option_reaches_the_configuration():
+    import argparse
+
+    from two_stage_posterior.honest_qa.command import add_parser, build_config
+
+    commands = argparse.ArgumentParser().add_subparsers()
+    parser = add_parser(commands)
+    on = build_config(parser.parse_args(["--stop-gradient-intended", "on"]))
+    off = build_config(parser.parse_args([]))
+    assert on.sampler.stop_gradient_intended and not off.sampler.stop_gradient_intended
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--stop-gradient-intended", "maybe"])

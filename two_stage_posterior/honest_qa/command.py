@@ -52,6 +52,7 @@ _OPTIONS_TABLE = """
 --log-z-draws           sampler.log_partition_draws       int   draws per chain at which bits saved is estimated by AIS
 --log-z-particles       sampler.log_partition_particles   int   AIS particles per estimate
 --log-z-repeats         sampler.log_partition_repeats     int   independent AIS estimates at the MAP (their spread is the SE)
+--stop-gradient-intended sampler.stop_gradient_intended   onoff the essay's stop-gradient on the intended head in C's gradient (MAP and SGLD/SGHMC)
 --holdout-fraction      experiment.holdout_fraction       float with --world and no in_distribution arrays: share of S held out
 """
 _TYPES = {"int": int, "float": float, "str": str}
@@ -121,8 +122,15 @@ def add_parser(commands) -> argparse.ArgumentParser:
     )
     for flag, section, name, kind, text in _options():
         default = _default(section, name)
-        metavar = {int: "N", float: "X", str: "NAME", "ints": "K,K", "step": "X"}[kind]
-        kind = {"ints": _ints, "step": _step}.get(kind, kind)
+        metavar = {
+            int: "N",
+            float: "X",
+            str: "NAME",
+            "ints": "K,K",
+            "step": "X",
+            "onoff": "on|off",
+        }[kind]
+        kind = {"ints": _ints, "step": _step, "onoff": _on_off}.get(kind, kind)
         parser.add_argument(
             flag,
             dest=f"{section}.{name}",
@@ -166,6 +174,12 @@ def _step(text: str):
         raise argparse.ArgumentTypeError(
             f"expected a number or 'auto': {text!r}"
         ) from None
+
+
+def _on_off(text: str) -> bool:
+    if text not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"expected on or off: {text!r}")
+    return text == "on"
 
 
 def _names(choices):

@@ -83,6 +83,9 @@ class SamplerConfig:
         log_partition_particles: AIS particles per estimate.
         log_partition_repeats: independent AIS estimates at the MAP θ₁, whose
             spread gives the estimator's standard error.
+        stop_gradient_intended: the essay's stop-gradient on the intended head
+            in C's gradient, for the MAP fit and SGLD/SGHMC (gradient dynamics
+            only: it defines no density, so NUTS/HMC refuse it).
     """
 
     method: str = "sgld"
@@ -99,11 +102,17 @@ class SamplerConfig:
     log_partition_draws: int = 2
     log_partition_particles: int = 16
     log_partition_repeats: int = 3
+    stop_gradient_intended: bool = False
 
     def __post_init__(self):
         if self.method not in SAMPLERS:
             raise ValueError(
                 f"`method` must be one of {SAMPLERS}, got {self.method!r}."
+            )
+        if self.stop_gradient_intended and self.method in ("nuts", "hmc"):
+            raise ValueError(
+                "`stop_gradient_intended` needs sgld or sghmc: it changes the "
+                f"gradient, not a density, and {self.method} needs a density."
             )
         positive = ("num_chains", "num_samples", "num_inner", "num_inner_steps")
         for name in (*positive, "map_steps", "log_partition_particles"):

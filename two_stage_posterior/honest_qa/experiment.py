@@ -133,6 +133,7 @@ def run_method(
             num_inner=sampler.num_inner,
             num_inner_steps=sampler.num_inner_steps,
             baseline=BASELINES[method],
+            stop_gradient_intended=sampler.stop_gradient_intended,
             log_partition_particles=sampler.log_partition_particles,
             progress=progress,
         )
@@ -185,6 +186,7 @@ def _sample(model, method, sampler: SamplerConfig, fit, key, progress):
             batch_size=sampler.batch_size,
             num_inner=sampler.num_inner,
             num_inner_steps=sampler.num_inner_steps,
+            stop_gradient_intended=sampler.stop_gradient_intended,
         )
     return samplers.sample(
         model,
