@@ -112,7 +112,10 @@ def sample(
         predict_inputs: inputs for which to store the intended head's outputs
             (group ``predictions``).
         pointwise_log_likelihood: store log p(aᵢ | θ₂) per answer (group
-            ``log_likelihood``), as ``az.loo`` needs.
+            ``log_likelihood``), as ``az.loo`` needs, and answers drawn from
+            the likelihood at every draw (group ``posterior_predictive``,
+            where the likelihood is a distribution), as ``az.loo_pit`` and
+            the ppc plots need; ``False`` stores neither.
         init: where the chains start: ``None`` (θ₁ = θ₂ = θ₀, except for
             SGLD/SGHMC on models of more than 100 parameters, which start from
             ``"map"``), ``"theta0"`` (θ₀ always), ``"map"`` (one
