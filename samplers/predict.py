@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from samplers import _checks
+from samplers.record import inputs_as_data
 from samplers.target import check_model
 
 __all__ = ["predict"]
@@ -82,12 +83,11 @@ def _as_tree(tree, outputs, inputs):
         extra += [f"{name}_dim_{i}" for i in range(len(extra), values.ndim - 3)]
         variables[name] = (["chain", "draw", "new_input", *extra], values)
     groups = {"predictions": xr.Dataset(variables, coords=coords)}
-    leaves = jax.tree.leaves(inputs)
-    if len(leaves) == 1:
-        # One array of inputs: kept beside the predictions, a row per input.
-        values = np.asarray(leaves[0]).reshape(num_inputs, -1)
+    # One array of inputs is kept beside the predictions, as sample keeps it.
+    data = inputs_as_data(inputs, "inputs")
+    if data is not None:
         groups["predictions_constant_data"] = xr.Dataset(
-            {"inputs": (["new_input", "input_dim"], values)},
+            {"inputs": (["new_input", "input_dim"], data["inputs"])},
             coords={"new_input": coords["new_input"]},
         )
     return xr.DataTree.from_dict(groups)

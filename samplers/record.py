@@ -18,7 +18,12 @@ from samplers.ais import num_islands
 from samplers.diagnostics import to_inference_data
 from samplers.estimate import LogZConfig, estimate_log_z
 
-__all__ = ["build_record", "default_log_partition_every", "to_datatree"]
+__all__ = [
+    "build_record",
+    "default_log_partition_every",
+    "inputs_as_data",
+    "to_datatree",
+]
 
 
 def default_log_partition_every(num_params, num_samples, *, exact, baseline) -> int:
@@ -176,10 +181,10 @@ def to_datatree(
         # θ₀ rebuilds the posterior with the run's settings (samplers.runs).
         constant_data={
             "theta0": np.asarray(model.theta0),
-            **(_inputs_as_data(model.answer_inputs, "answer_inputs") or {}),
+            **(inputs_as_data(model.answer_inputs, "answer_inputs") or {}),
         },
         predictions=predictions,
-        predictions_constant_data=_inputs_as_data(predict_inputs, "inputs"),
+        predictions_constant_data=inputs_as_data(predict_inputs, "inputs"),
         coords=coords,
         dims=dims,
         attrs=attrs,
@@ -187,7 +192,7 @@ def to_datatree(
     )
 
 
-def _inputs_as_data(inputs, name):
+def inputs_as_data(inputs, name):
     """One array of inputs as ``{name: (examples, input_dim)}``, a row per
     example (pairs flattened); ``None`` for none or a pytree of inputs."""
     leaves = jax.tree.leaves(inputs)

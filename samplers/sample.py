@@ -157,17 +157,13 @@ def sample(
             ``Exchange.max_draws``.
 
     Returns:
-        An xarray DataTree with groups posterior (``theta1``, ``theta2``,
-        ``disagreement``, ``log_likelihood_total``, and ``log_partition`` /
-        ``bits_saved``), sample_stats, log_likelihood, observed_data and,
-        when asked, predictions. Its attributes name the settings in force and
-        where the wall time went, in seconds: ``map_time`` (``find_map``, when
-        ``init="map"``), ``setup_time`` (the kernels' set-up: NUTS/HMC window
-        adaptation, SG-MCMC initial states), ``compile_time`` (the
-        chains' program), ``warmup_time`` and ``sampling_time`` (the warm-up
-        and kept draws, log Z records included; a chunk of the run holding
-        both is shared by its draws) and ``scout_time`` (all of a run that
-        ``"auto"`` left for the nested move, when it did).
+        An xarray DataTree: posterior (θ₁, θ₂, C, L, log Z / bits saved),
+        sample_stats, log_likelihood, posterior_predictive, observed_data,
+        constant_data (θ₀, the answers' inputs) and, when asked, predictions.
+        Its attributes hold what :func:`samplers.load_run` checks, the
+        settings in force and the seconds of ``map_time``, ``setup_time``,
+        ``compile_time``, ``warmup_time``, ``sampling_time`` (a chunk holding
+        both warm-up and kept draws is shared by them) and ``scout_time``.
     """
     check_model(model)
     key = _checks.typed_key(key)
