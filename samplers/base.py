@@ -61,18 +61,24 @@ class StepFn(Protocol):
 
 def compiler_options() -> dict:
     """XLA options for the samplers' compiled programs: on CPU, LLVM's
-    optimisation level 1 instead of the default.
+    optimisation level 1 instead of the default, and no small-loop hoisting.
 
     The programs nest loops (AIS inside MALA inside a scan over draws), and
     there the full optimisation takes most of the compile time for no speed:
     the nested-AIS sweep compiled in 12 s instead of 27 s and ran as fast, and
     on a 4,394-parameter network every part of an SG-MCMC step ran within 5 %
-    (docs/benchmarks.md, "Compiling at optimisation level 1"). Other backends
-    keep their defaults. Read when a program is made, so it never starts JAX's
-    backends at import.
+    (docs/benchmarks.md, "Compiling at optimisation level 1"). On small
+    problems XLA's CPU compiler hoists a loop whose data are small, which can be
+    a run's whole scan, into one LLVM function: compiling it took 8 of the 10 s
+    of a nested-AIS run's program, and without it 3 s, for 6 % more run time
+    ("Small-loop hoisting", same page). Other backends keep their defaults.
+    Read when a program is made, so it never starts JAX's backends at import.
     """
     if jax.default_backend() == "cpu":
-        return {"xla_backend_optimization_level": 1}
+        return {
+            "xla_backend_optimization_level": 1,
+            "xla_disable_hlo_passes": "small-while-loop-hoisting",
+        }
     return {}
 
 
