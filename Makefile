@@ -1,6 +1,6 @@
 # two-stage-posterior developer tasks.
 #
-#   make test     lint + format check + pytest (xdist, 2 workers)
+#   make test     lint + format check + pytest (xdist, 2 workers, work stealing)
 #   make demo     run `two-stage-posterior mechanism` (the exact two-parameter
 #                 case; table, JSON and plots in build/mechanism), then
 #                 `two-stage-posterior honest-qa` (the honest-QA experiment,
@@ -72,7 +72,7 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VPY) -m pytest -n $(XDIST_WORKERS)
+	$(VPY) -m pytest -n $(XDIST_WORKERS) --dist worksteal
 
 # A command refuses an --out folder that holds another run; folders of an
 # earlier demo without a manifest (run.json) are cleared first.

@@ -51,19 +51,21 @@ jax.config.update("jax_enable_x64", True)
 # passed as arguments (above) those programs are identical, so the persistent
 # cache, shared by the xdist workers, serves every compilation after the first.
 # The cache holds compiled code only, keyed by the program, JAX's version and its
-# flags: a hit gives the same numbers as a compilation. TSP_JAX_CACHE= (empty)
-# turns it off.
+# flags: a hit gives the same numbers as a compilation. Every program goes in,
+# however fast it compiled: set-up code runs hundreds of small eager operations,
+# each a program that every worker would compile again (reading one back takes
+# a few ms, compiling it 10-100). TSP_JAX_CACHE= (empty) turns it off.
 _CACHE = os.environ.get(
     "TSP_JAX_CACHE", os.path.join(os.path.dirname(__file__), "..", "build", "jax-cache")
 )
 if _CACHE:
     jax.config.update("jax_compilation_cache_dir", os.path.abspath(_CACHE))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     # The same for the tests' subprocesses (notebooks, the killed checkpoint
     # run), which read JAX's options from the environment: a notebook cell that
     # repeats a test's call then finds its program compiled.
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.abspath(_CACHE))
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 # Catch accidental broadcasting between arrays of different rank.
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
@@ -118,3 +120,10 @@ def stat_seed(stat_key_offset):
 def stat_key(stat_seed):
     """``seed -> jr.key(seed + 1000·N)``: ``jr.key(seed)`` under the default offset."""
     return lambda seed: jr.key(stat_seed(seed))
+
+
+def pytest_collection_modifyitems(items):
+    # The notebooks take 20-40 s each in processes of their own; collected last,
+    # they kept one xdist worker busy alone at the end of the suite. Started
+    # first, the short tests fill in around them.
+    items.sort(key=lambda item: item.path.name != "test_notebooks.py")
