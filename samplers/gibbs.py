@@ -230,8 +230,14 @@ def setup(
     typical = math.log(min(1.0, 2.0 / math.sqrt(dim)))
     start = typical if target.include_log_partition else 0.0
     states = _ExactChain(
-        jax.vmap(
-            lambda a, b: exchange.init(a, b, lambda t1, t2: target.log_joint(t1, t2))
+        # Compiled as one program: run eagerly, its few dozen operations were
+        # each compiled on their own.
+        jit(
+            jax.vmap(
+                lambda a, b: exchange.init(
+                    a, b, lambda t1, t2: target.log_joint(t1, t2)
+                )
+            )
         )(theta1, theta2),
         step_size,
         inverse_mass,

@@ -58,8 +58,12 @@ def setup(
         include_log_partition=target.include_log_partition,
     )
     key_inner, key_scale = jr.split(key)
-    states = jax.vmap(
-        lambda k, a, b: sgld.init(k, a, b, target.potential, sigma2, num_inner)
+    # One program: run eagerly, the inner particles' first potentials and
+    # gradients were dozens of operations, each compiled on its own.
+    states = jit(
+        jax.vmap(
+            lambda k, a, b: sgld.init(k, a, b, target.potential, sigma2, num_inner)
+        )
     )(jr.split(key_inner, num_chains), theta1, theta2)
     if not adaptive:
         return states, (kernel, lambda s: (s.theta1, s.theta2), _INFO_FIELDS)
