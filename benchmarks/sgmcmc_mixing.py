@@ -10,13 +10,21 @@ from a MAP as ``sample`` starts it. Two measurements:
    the chain's last point, H the curvature of every term but −log Z. SGLD's
    step is set by the top one (1 by construction, at the window's end); a
    direction of curvature c relaxes in about 1/(ε·c) steps, ε = 0.1.
-2. **The drift of a long run.** ``sample(method="sgld")`` with
+2. **Whose curvature the diagonal holds** (``--diagonal K``). At the MAP, the
+   exact diagonal of H₂₂ (the θ₂ block of H, from one Hessian-vector product
+   per coordinate) less the prior's 1/σ₂², against the same diagonal with the
+   top K eigenpairs of that block taken out (Lanczos with Ritz vectors): if
+   the few stiff directions make most of each coordinate's curvature, a
+   preconditioner of the rest plus those directions would see the prior's
+   directions that the diagonal hides.
+3. **The drift of a long run.** ``sample(method="sgld")`` with
    ``--draws`` draws thinned by ``--thin``, all coordinates stored:
    ‖θ₁ − θ₀‖, ‖θ₂ − θ₁‖, C and L in ten blocks of draws per chain, and the
    bulk ESS and R-hat of C and L.
 
     python benchmarks/sgmcmc_mixing.py [--width 16] [--warmup 1000]
         [--lanczos 60] [--draws 1000] [--thin 8] [--skip-run]
+        [--diagonal K] [--skip-spectrum]
 """
 
 import argparse
@@ -103,8 +111,64 @@ def spectrum(model, warmup, steps):
     )
 
 
-def _lanczos(product, size, steps):
-    """Ritz values (descending) after ``steps`` Lanczos steps, reorthogonalised."""
+def diagonal_split(model, top, steps):
+    """The data's share of each θ₂ coordinate's curvature at the MAP, with and
+    without the block's ``top`` stiffest directions."""
+    target = build_target(model)
+    start = samplers.find_map(
+        model,
+        key=jr.fold_in(jr.key(2), 3),
+        batch_size=64,
+        log_partition_particles=0,
+        progress=False,
+    )
+    theta1, theta2 = jnp.asarray(start.theta1), jnp.asarray(start.theta2)
+    coupling = 1 / float(model.sigma2) ** 2
+    grad2 = jax.grad(lambda b: target.log_joint(theta1, b))
+
+    @jax.jit
+    def product(v):
+        # −H₂₂ v less the prior's coupling: the data's and λC's curvature.
+        return -jax.jvp(grad2, (theta2,), (v,))[1] - coupling * v
+
+    dim = theta2.shape[0]
+    started = time.perf_counter()
+    columns = jax.jit(lambda e: jax.lax.map(product, e, batch_size=64))
+    diagonal = np.asarray(jnp.diagonal(columns(jnp.eye(dim, dtype=theta2.dtype))))
+    values, vectors = _lanczos(
+        lambda v: np.asarray(product(jnp.asarray(v))), dim, steps, vectors=True
+    )
+    print(f"diagonal and {steps} Lanczos steps: {time.perf_counter() - started:.1f} s")
+    print(f"coupling 1/σ₂² = {coupling:.3g}; top eigenvalues of H₂₂ − 1/σ₂²:")
+    print("  " + " ".join(f"{x:.3g}" for x in values[:top]))
+    kept = diagonal - np.sum(values[:top] * vectors[:, :top] ** 2, axis=1)
+    grad_l = jax.grad(lambda b: model.log_likelihood(b, None))
+    likelihood_columns = jax.jit(
+        lambda e: jax.lax.map(
+            lambda v: -jax.jvp(grad_l, (theta2,), (v,))[1], e, batch_size=64
+        )
+    )
+    likelihood = np.asarray(
+        jnp.diagonal(likelihood_columns(jnp.eye(dim, dtype=theta2.dtype)))
+    )
+    rows = (
+        ("diagonal", diagonal),
+        ("  its likelihood part", likelihood),
+        ("  its λC part", diagonal - likelihood),
+        (f"less the top {top}", kept),
+    )
+    for name, d in rows:
+        q = np.percentile(d, [10, 50, 90])
+        above = np.mean(d > coupling)
+        print(
+            f"{name}: 10/50/90% {q[0]:.3g} / {q[1]:.3g} / {q[2]:.3g}; "
+            f"sum {d.sum():.4g}; share of coordinates above 1/σ₂²: {above:.2f}"
+        )
+
+
+def _lanczos(product, size, steps, vectors=False):
+    """Ritz values (descending) after ``steps`` Lanczos steps, reorthogonalised;
+    with ``vectors``, also the Ritz vectors as columns, in the same order."""
     rng = np.random.default_rng(0)
     start = rng.normal(size=size)
     basis = [start / np.linalg.norm(start)]
@@ -118,7 +182,11 @@ def _lanczos(product, size, steps):
         beta.append(np.linalg.norm(w))
         basis.append(w / beta[-1])
     tridiagonal = np.diag(alpha) + np.diag(beta[:-1], 1) + np.diag(beta[:-1], -1)
-    return np.sort(np.linalg.eigvalsh(tridiagonal))[::-1]
+    values, rotation = np.linalg.eigh(tridiagonal)
+    order = np.argsort(values)[::-1]
+    if not vectors:
+        return values[order]
+    return values[order], np.stack(basis[:steps], axis=1) @ rotation[:, order]
 
 
 def long_run(model, warmup, draws, thin):
@@ -169,10 +237,15 @@ def main():
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--thin", type=int, default=8)
     parser.add_argument("--skip-run", action="store_true")
+    parser.add_argument("--skip-spectrum", action="store_true")
+    parser.add_argument("--diagonal", type=int, default=0, metavar="K")
     args = parser.parse_args()
     model, _, _ = world(jr.key(0), width=args.width, depth=2)
     print(f"{model.num_params} parameters, width {args.width}")
-    spectrum(model, args.warmup, args.lanczos)
+    if args.diagonal:
+        diagonal_split(model, args.diagonal, max(args.lanczos, 2 * args.diagonal))
+    if not args.skip_spectrum:
+        spectrum(model, args.warmup, args.lanczos)
     if not args.skip_run:
         long_run(model, args.warmup, args.draws, args.thin)
 
