@@ -1,7 +1,7 @@
 """Why two-stage SGLD mixes slowly on a network: the curvature its chains see.
 
 The world of ``sgmcmc_network.py`` (``--width 16``: 1,922 parameters), SGLD
-from a MAP as ``sample`` starts it. Two measurements:
+from a MAP as ``sample`` starts it. Three measurements:
 
 1. **The spectrum after warm-up.** One chain's adapted map T (the paired
    blocks, rescaled so that the stiffest direction has unit curvature) is
@@ -112,8 +112,8 @@ def spectrum(model, warmup, steps):
 
 
 def diagonal_split(model, top, steps):
-    """The data's share of each θ₂ coordinate's curvature at the MAP, with and
-    without the block's ``top`` stiffest directions."""
+    """The likelihood's and λC's curvature of each θ₂ coordinate at the MAP,
+    with and without the block's ``top`` stiffest directions."""
     target = build_target(model)
     start = samplers.find_map(
         model,
