@@ -45,16 +45,21 @@ from samplers import precondition, stochastic  # noqa: E402
 from samplers.target import build_target  # noqa: E402
 
 
-def spectrum(model, warmup, steps):
-    target = build_target(model)
-    sigma2 = float(model.sigma2)
-    start = samplers.find_map(
+def _start(model):
+    """The MAP that `sample` starts these chains from (its key and settings)."""
+    return samplers.find_map(
         model,
         key=jr.fold_in(jr.key(2), 3),
         batch_size=64,
         log_partition_particles=0,
         progress=False,
     )
+
+
+def spectrum(model, warmup, steps):
+    target = build_target(model)
+    sigma2 = float(model.sigma2)
+    start = _start(model)
     chains, (step, _, _) = stochastic.setup(
         jr.key(5),
         target,
@@ -115,13 +120,7 @@ def diagonal_split(model, top, steps):
     """The likelihood's and λC's curvature of each θ₂ coordinate at the MAP,
     with and without the block's ``top`` stiffest directions."""
     target = build_target(model)
-    start = samplers.find_map(
-        model,
-        key=jr.fold_in(jr.key(2), 3),
-        batch_size=64,
-        log_partition_particles=0,
-        progress=False,
-    )
+    start = _start(model)
     theta1, theta2 = jnp.asarray(start.theta1), jnp.asarray(start.theta2)
     coupling = 1 / float(model.sigma2) ** 2
     grad2 = jax.grad(lambda b: target.log_joint(theta1, b))
