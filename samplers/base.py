@@ -67,7 +67,9 @@ def compiler_options() -> dict:
     there the full optimisation takes most of the compile time for no speed:
     the nested-AIS sweep compiled in 12 s instead of 27 s and ran as fast, and
     on a 4,394-parameter network every part of an SG-MCMC step ran within 5 %
-    (docs/benchmarks.md, "Compiling at optimisation level 1"). On small
+    (docs/benchmarks.md, "Compiling at optimisation level 1"; not every
+    program: the exchange move at d = 1 samples 40 % slower, while three other
+    small cases sample faster, benchmarks/compile_level.py). On small
     problems XLA's CPU compiler hoists a loop whose data are small, which can be
     a run's whole scan, into one LLVM function: compiling it took 8 of the 10 s
     of a nested-AIS run's program, and without it 3 s, for 6 % more run time
