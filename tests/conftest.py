@@ -29,6 +29,14 @@ Only the Monte Carlo keys move: the problems themselves (a
 ``LinearGaussianCase``'s data, quadrature cases) stay fixed, because their
 documented properties (how rare agreement is, how large a bias) set the tests'
 power.
+
+Programs a test compiles itself
+-------------------------------
+A test that compiles its own program uses ``samplers.base.jit``, with the
+compiler options of the package's own programs: the log Z tests' programs
+compile in about two thirds of the time.
+The exchange-move tests (the calibration, the poor surrogate) keep ``jax.jit``:
+at that optimisation level their programs ran 20-100 % slower.
 """
 
 import os

@@ -7,7 +7,6 @@ known, and end to end where a sampler meets a NaN.
 import re
 
 import arviz as az
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
@@ -17,6 +16,7 @@ import pytest
 import posterior
 import samplers
 from samplers import rejection
+from samplers.base import jit
 
 
 def _tree(num_chains=4, num_draws=400, shift=0.0, stats=None, attrs=None, nan=None):
@@ -135,7 +135,7 @@ def test_rejection_that_accepts_nothing_refuses_instead_of_reporting_z_one():
 
 
 def test_a_capped_rejection_loop_gives_nan_not_zero():
-    result = jax.jit(
+    result = jit(
         lambda key: rejection.rejection_loop(
             key,
             lambda t: 1e6 * jnp.sum(t**2),

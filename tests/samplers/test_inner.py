@@ -13,6 +13,7 @@ import jax.random as jr
 import numpy as np
 import pytest
 
+from samplers.base import jit
 from samplers.inner import build_inner_move, init_inner, inner_grad_log_z
 
 
@@ -97,9 +98,7 @@ def test_particles_that_follow_a_moving_theta1_give_the_exact_gradient(exact, st
         inner, _ = jax.lax.scan(body, inner, (keys, jnp.concatenate([warm, path])))
         return inner_grad_log_z(inner, end, case.sigma)[0]
 
-    grads = np.asarray(
-        jax.jit(jax.vmap(replicate))(jr.split(stat_key(30), num_replicates))
-    )
+    grads = np.asarray(jit(jax.vmap(replicate))(jr.split(stat_key(30), num_replicates)))
     se = grads.std(axis=0, ddof=1) / np.sqrt(num_replicates)
     z = (grads.mean(axis=0) - case.grad_log_z) / se
     print(f"mean z² {np.mean(z**2):.2f}; max |z| {np.abs(z).max():.2f}")

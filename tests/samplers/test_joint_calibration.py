@@ -27,6 +27,7 @@ from scipy.stats import chisquare
 
 import posterior
 from samplers import joint
+from samplers.base import jit
 from samplers.target import Target
 
 NUM_REPLICATIONS = 200
@@ -105,7 +106,7 @@ def _ranks(case, key):
         return jnp.sum(kept[:, 0] < truth[0]), jnp.sum(kept[:, d] < truth[d])
 
     keys = jr.split(key, NUM_REPLICATIONS)
-    return [np.asarray(r) for r in jax.jit(jax.vmap(one))(keys)]
+    return [np.asarray(r) for r in jit(jax.vmap(one))(keys)]
 
 
 def _p_value(ranks):

@@ -11,6 +11,7 @@ import pytest
 import posterior
 import samplers
 from samplers import chains
+from samplers.base import jit
 from samplers.target import build_target
 
 
@@ -71,7 +72,7 @@ def test_one_chain_kernel_contract(model, method, baseline, stats):
     # comes back strongly typed from a step (a second trace otherwise).
     states = jax.tree.map(lambda leaf: jnp.asarray(leaf, dtype=leaf.dtype), states)
     keys = jr.split(jr.key(3), 2)
-    one = jax.jit(step)
+    one = jit(step)
     first = jax.tree.map(lambda leaf: leaf[0], states)
     new, info = one(keys[0], first, jnp.asarray(0))
     # The state keeps its structure, shapes and dtypes: scan carries it.
@@ -84,9 +85,7 @@ def test_one_chain_kernel_contract(model, method, baseline, stats):
     for name, get in fields.items():
         assert jnp.shape(get(info)) == (), name
     # The same chain, alone under jit or beside another under vmap.
-    batched, _ = jax.jit(jax.vmap(step, in_axes=(0, 0, None)))(
-        keys, states, jnp.asarray(0)
-    )
+    batched, _ = jit(jax.vmap(step, in_axes=(0, 0, None)))(keys, states, jnp.asarray(0))
     for alone, together in zip(positions(new), positions(batched), strict=True):
         np.testing.assert_allclose(alone, together[0], rtol=1e-9, atol=1e-12)
     # A new key, index and state reuse the one trace.
