@@ -19,11 +19,13 @@ from samplers.predict import predict
 from samplers.rejection import RejectionResult, rejection_sample
 from samplers.runs import load_run
 from samplers.sample import METHODS, sample
+from samplers.smc import tempered_smc
 from samplers.target import BASELINES, Target, build_target
 from samplers.thermodynamic import ThermodynamicResult, thermodynamic_integration
 
 __all__ = [
     "sample",
+    "tempered_smc",
     "predict",
     "load_run",
     "NUTS",

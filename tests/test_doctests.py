@@ -42,7 +42,7 @@ def test_the_examples_are_found():
 def test_docstring_examples(name):
     module = importlib.import_module(name)
     finder = doctest.DocTestFinder(exclude_empty=True)
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner = doctest.DocTestRunner(verbose=False, optionflags=doctest.ELLIPSIS)
     examples = 0
     for test in finder.find(module, name):
         if test.lineno is None or not test.filename.startswith(str(ROOT)):
