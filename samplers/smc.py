@@ -16,8 +16,8 @@ weighs the modes instead, and never evaluates Z(θ₁):
 
 θ₁ moves only by resampling, so the error is θ₁'s diversity: the method suits a
 small θ₁ (or one whose posterior stays near its prior). On the mechanism case
-(κ = 25) 65,536 particles put P(honest) within 0.014 of the exact value on six
-keys out of six, about 70 s a run on 2 cores (docs/benchmarks.md).
+(κ = 25) 65,536 particles put P(honest) within 0.012 of the exact value in six
+runs out of six, about 60 s a run on 2 cores (docs/benchmarks.md).
 """
 
 import warnings
@@ -76,7 +76,9 @@ def tempered_smc(
         L; log_likelihood; observed and constant data), with one chain per run.
         ``attrs`` hold each run's tempering steps, mean acceptance rate and
         number of distinct θ₁ left after resampling (as text, like every
-        attribute a NetCDF file can keep).
+        attribute a NetCDF file can keep). A `SamplingWarning` says when there
+        is one run (no standard error), a NaN draw, or a run that accepted
+        under 20% of its θ₂ moves.
 
     Example:
         >>> import jax, jax.random as jr

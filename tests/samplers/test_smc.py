@@ -8,7 +8,7 @@ false-failure rate). Power: SE is about 0.025, so the bound is about 0.14,
 while the answers of a method that lost the conditioning sit 0.24 (single head,
 0.123) and 0.28 (penalty only, 0.078) from the two-stage 0.362. Keys from
 ``stat_key``; passes under ``--stat-key-offset`` 0..5 (checked 2026-12-06).
-The large-sample accuracy (within 0.014 at 65,536 particles) is
+The large-sample accuracy (within 0.012 at 65,536 particles) is
 benchmarks/mechanism_smc.py's.
 """
 
