@@ -21,6 +21,7 @@ runs out of six, about 60 s a run on 2 cores (docs/benchmarks.md).
 """
 
 import warnings
+from typing import NamedTuple
 
 import blackjax
 import jax
@@ -28,6 +29,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 from blackjax.smc import resampling
+from jax import Array
 
 from samplers import _checks
 from samplers.annealing import anneal
@@ -92,36 +94,18 @@ def tempered_smc(
     """
     check_model(model)
     key = _checks.typed_key(key)
-    num_particles = _checks.count(num_particles, "num_particles", minimum=2)
     num_runs = _checks.count(num_runs, "num_runs")
-    num_inner = _checks.count(num_inner, "num_inner")
-    num_moves = _checks.count(num_moves, "num_moves")
-    num_integration_steps = _checks.count(
-        num_integration_steps, "num_integration_steps"
-    )
-    if not 0.0 < float(target_ess) < 1.0:
-        raise ValueError(f"`target_ess` must lie in (0, 1), got {target_ess!r}.")
-    if baseline not in (None, "single_head"):
-        raise ValueError(
-            "`baseline` must be None or 'single_head', got "
-            f"{baseline!r}: without −log Z(θ₁), θ₁'s prior marginal is tilted by "
-            "Z(θ₁), which this method never evaluates."
-        )
-    sigma2 = float(model.sigma2)
-    if step_size is None:
-        step_size = sigma2 / 10
-    step_size = float(_checks.positive(step_size, "step_size"))
-
-    run = _build_run(
+    settings = _settings(
         model,
-        build_target(model, baseline=baseline),
         num_particles=num_particles,
         num_inner=num_inner,
-        target_ess=float(target_ess),
+        target_ess=target_ess,
         num_moves=num_moves,
         num_integration_steps=num_integration_steps,
         step_size=step_size,
+        baseline=baseline,
     )
+    run = _build_run(model, build_target(model, baseline=baseline), **settings)
     out = jax.device_get(jit(jax.vmap(run))(jr.split(key, num_runs)))
     records = {
         name: np.asarray(out[name])
@@ -136,9 +120,9 @@ def tempered_smc(
     attrs = {
         "method": "tempered_smc",
         "baseline": str(baseline),
-        "num_particles": num_particles,
-        "num_inner": num_inner,
-        "step_size": step_size,
+        "num_particles": settings["num_particles"],
+        "num_inner": settings["num_inner"],
+        "step_size": settings["step_size"],
         "num_tempering_steps": out["num_steps"].tolist(),
         "acceptance_rate": np.round(out["acceptance"], 3).tolist(),
         "distinct_theta1": out["distinct_theta1"].tolist(),
@@ -146,6 +130,26 @@ def tempered_smc(
     _warn(out, records, num_runs)
     indices = np.arange(jnp.asarray(model.theta0).size)
     return to_datatree(records, model, indices, 0, attrs)
+
+
+def _settings(model, *, target_ess, step_size, baseline, **counts):
+    """The run's settings, checked before anything compiles."""
+    settings = {
+        name: _checks.count(value, name, minimum=2 if name == "num_particles" else 1)
+        for name, value in counts.items()
+    }
+    if not 0.0 < float(target_ess) < 1.0:
+        raise ValueError(f"`target_ess` must lie in (0, 1), got {target_ess!r}.")
+    if baseline not in (None, "single_head"):
+        raise ValueError(
+            "`baseline` must be None or 'single_head', got "
+            f"{baseline!r}: without −log Z(θ₁), θ₁'s prior marginal is tilted by "
+            "Z(θ₁), which this method never evaluates."
+        )
+    if step_size is None:
+        step_size = float(model.sigma2) / 10
+    step_size = float(_checks.positive(step_size, "step_size"))
+    return {**settings, "target_ess": float(target_ess), "step_size": step_size}
 
 
 def _warn(out, records, num_runs):
@@ -182,7 +186,7 @@ def _build_run(model, target, *, num_particles, num_inner, target_ess, **move):
         log_prior,
         log_likelihood,
         _theta2_move,
-        blackjax.hmc.init,
+        _hold,
         {
             "step_size": jnp.full((1,), move["step_size"]),
             "num_integration_steps": jnp.full(
@@ -251,20 +255,36 @@ def _prior_pairs(key, model, target, num_particles, num_inner):
     return theta1, particles[jnp.arange(num_particles), picks]
 
 
+class _Held(NamedTuple):
+    """A particle under the move: ``position`` is (θ₁, θ₂), as blackjax's SMC
+    reads it; ``theta2`` is the HMC state of θ₂'s conditional, carried from move
+    to move so that no gradient is computed twice."""
+
+    position: tuple[Array, Array]
+    theta2: blackjax.mcmc.hmc.HMCState
+
+
+def _hold(position, logdensity_fn):
+    theta1, theta2 = position
+    return _Held(
+        position, blackjax.hmc.init(theta2, _conditional(logdensity_fn, theta1))
+    )
+
+
+def _conditional(logdensity_fn, theta1):
+    return lambda theta2: logdensity_fn((theta1, theta2))
+
+
 def _theta2_move(key, state, logdensity_fn, step_size, num_integration_steps):
     """One HMC move of θ₂ with θ₁ held: it samples θ₂'s conditional, whose
     normaliser (Z(θ₁) among it) never enters."""
-    theta1, theta2 = state.position
-
-    def conditional(theta2):
-        return logdensity_fn((theta1, theta2))
-
+    theta1 = state.position[0]
     moved, info = blackjax.hmc.build_kernel()(
         key,
-        blackjax.hmc.init(theta2, conditional),
-        conditional,
+        state.theta2,
+        _conditional(logdensity_fn, theta1),
         step_size,
-        jnp.ones_like(theta2),
+        jnp.ones_like(theta1),
         num_integration_steps,
     )
-    return blackjax.hmc.init((theta1, moved.position), logdensity_fn), info
+    return _Held((theta1, moved.position), moved), info
