@@ -17,31 +17,42 @@ from a MAP as ``sample`` starts it. Three measurements:
    the few stiff directions make most of each coordinate's curvature, a
    preconditioner of the rest plus those directions would see the prior's
    directions that the diagonal hides.
-3. **The drift of a long run.** ``sample(method="sgld")`` with
+3. **A dense map** (``--dense``). At the MAP, the exact θ₂ block of the
+   curvature (one Hessian-vector product per coordinate), diagonalised, and
+   the paired map of ``samplers.precondition`` built per eigendirection
+   instead of per coordinate (non-convex directions at their |curvature|):
+   the best a fixed linear preconditioner can know there. Then how far that
+   quadratic picture holds (log-density change and gradient change along
+   random unit directions of z, against the quadratic's), MALA's acceptance
+   in those coordinates (``baseline="no_log_partition"``, whose θ₂ block is
+   the two-stage one, so that the density is exact), and SGLD with the map.
+4. **The drift of a long run.** ``sample(method="sgld")`` with
    ``--draws`` draws thinned by ``--thin``, all coordinates stored:
    ‖θ₁ − θ₀‖, ‖θ₂ − θ₁‖, C and L in ten blocks of draws per chain, and the
    bulk ESS and R-hat of C and L.
 
     python benchmarks/sgmcmc_mixing.py [--width 16] [--warmup 1000]
         [--lanczos 60] [--draws 1000] [--thin 8] [--skip-run]
-        [--diagonal K] [--skip-spectrum]
+        [--diagonal K] [--skip-spectrum] [--dense]
 """
 
 import argparse
 import time
+from typing import NamedTuple
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
 
 import arviz as az  # noqa: E402
+import blackjax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import jax.random as jr  # noqa: E402
 import numpy as np  # noqa: E402
 from sgmcmc_network import world  # noqa: E402
 
 import samplers  # noqa: E402
-from samplers import precondition, stochastic  # noqa: E402
+from samplers import precondition, sgld, stochastic  # noqa: E402
 from samplers.target import build_target  # noqa: E402
 
 
@@ -165,6 +176,124 @@ def diagonal_split(model, top, steps):
         )
 
 
+class _EigenScale(NamedTuple):
+    """The paired map per eigendirection v of θ₂'s curvature:
+    θ₁ = V(a·z₁), θ₂ = V(b·z₁ + c·z₂) (``PairedScale``'s interface)."""
+
+    v: jax.Array
+    a: jax.Array
+    b: jax.Array
+    c: jax.Array
+
+    def to_theta(self, z1, z2):
+        return self.v @ (self.a * z1), self.v @ (self.b * z1 + self.c * z2)
+
+    def to_z(self, theta1, theta2):
+        z1 = (self.v.T @ theta1) / self.a
+        return z1, (self.v.T @ theta2 - self.b * z1) / self.c
+
+    def pull(self, g1, g2):
+        h2 = self.v.T @ g2
+        return self.a * (self.v.T @ g1) + self.b * h2, self.c * h2
+
+
+def dense_map(model):
+    """The exact local curvature as a fixed map, and how far it holds."""
+    target = build_target(model, baseline="no_log_partition")
+    sigma1, sigma2 = float(model.sigma1), float(model.sigma2)
+    start = _start(model)
+    theta1, theta2 = jnp.asarray(start.theta1), jnp.asarray(start.theta2)
+    dim = theta1.shape[0]
+    grad2 = jax.grad(lambda b: target.log_joint(theta1, b))
+    columns = jax.jit(
+        lambda e: jax.lax.map(
+            lambda v: -jax.jvp(grad2, (theta2,), (v,))[1], e, batch_size=64
+        )
+    )
+    block = np.asarray(columns(jnp.eye(dim, dtype=theta2.dtype)))
+    values, vectors = np.linalg.eigh(0.5 * (block + block.T))
+    q = np.percentile(values, [0, 1, 10, 50, 90, 99, 100])
+    print(
+        "eigenvalues of H₂₂ (coupling 1/σ₂² included), 0/1/10/50/90/99/100%: "
+        + " ".join(f"{x:.3g}" for x in q)
+        + f"; negative: {np.mean(values < 0):.2f}"
+    )
+    coupling = 1 / sigma2**2
+    blocks = (
+        jnp.full(dim, 1 / sigma1**2 + coupling),
+        jnp.full(dim, -coupling),
+        jnp.asarray(np.maximum(np.abs(values), coupling)),
+    )
+    scale = _EigenScale(
+        jnp.asarray(vectors), *precondition._cholesky_of_inverse(blocks)
+    )
+    logdensity = jax.jit(lambda z: target.log_joint(*scale.to_theta(z[:dim], z[dim:])))
+    grad = jax.jit(jax.grad(logdensity))
+    z0 = jnp.concatenate(scale.to_z(theta1, theta2))
+    g0 = grad(z0)
+    print("along random unit directions u of z (4 of them), at distance h:")
+    for h in (0.01, 1.0, 2.0, 5.0):
+        changes, slopes = [], []
+        for k in range(4):
+            u = jr.normal(jr.key(10 + k), z0.shape, z0.dtype)
+            u = u / jnp.linalg.norm(u)
+            changes.append(float(logdensity(z0 + h * u) - logdensity(z0) - h * g0 @ u))
+            slopes.append(float(jnp.linalg.norm(grad(z0 + h * u) - g0)) / h)
+        print(
+            f"  h = {h}: log p change less the linear term "
+            + " ".join(f"{x:.3g}" for x in changes)
+            + "; |Δ∇log p|/h "
+            + " ".join(f"{x:.3g}" for x in slopes)
+        )
+    for step_size in (3e-2, 3e-3, 3e-4):
+        mala = blackjax.mala(logdensity, step_size)
+
+        @jax.jit
+        def run(key, mala=mala):
+            def body(state, k):
+                state, info = mala.step(k, state)
+                return state, info.acceptance_rate
+
+            return jax.lax.scan(body, mala.init(z0), jr.split(key, 500))[1]
+
+        print(
+            f"MALA at ε = {step_size}, 500 steps: acceptance {float(run(jr.key(1)).mean()):.3f}"
+        )
+    kernel = sgld.build_kernel(
+        target.log_joint,
+        target.potential,
+        sigma2,
+        num_data=int(model.num_answers),
+        batch_size=64,
+        step_size=0.03,
+        include_log_partition=False,
+    )
+    state = sgld.init(jr.key(4), theta1, theta2, target.potential, sigma2, 1)
+
+    @jax.jit
+    def sgld_run(state):
+        def body(state, index):
+            state, _ = kernel(jr.fold_in(jr.key(7), index), state, index, scale)
+            record = (
+                model.disagreement(state.theta2),
+                model.log_likelihood(state.theta2, None),
+            )
+            return state, record
+
+        return jax.lax.scan(body, state, jnp.arange(4000))[1]
+
+    c, ll = (np.asarray(x) for x in sgld_run(state))
+    print(
+        "SGLD at ε = 0.03 with the map, 4000 steps, means of 8 blocks: C "
+        + " ".join(f"{b.mean():.3g}" for b in np.array_split(c, 8))
+        + "; L "
+        + " ".join(f"{b.mean():.0f}" for b in np.array_split(ll, 8))
+        + f"; at the start C {float(model.disagreement(theta2)):.3g}, "
+        f"L {float(model.log_likelihood(theta2, None)):.0f}; "
+        f"uniform answers give L = {-model.num_answers * np.log(9):.0f}"
+    )
+
+
 def _lanczos(product, size, steps, vectors=False):
     """Ritz values (descending) after ``steps`` Lanczos steps, reorthogonalised;
     with ``vectors``, also the Ritz vectors as columns, in the same order."""
@@ -238,11 +367,14 @@ def main():
     parser.add_argument("--skip-run", action="store_true")
     parser.add_argument("--skip-spectrum", action="store_true")
     parser.add_argument("--diagonal", type=int, default=0, metavar="K")
+    parser.add_argument("--dense", action="store_true")
     args = parser.parse_args()
     model, _, _ = world(jr.key(0), width=args.width, depth=2)
     print(f"{model.num_params} parameters, width {args.width}")
     if args.diagonal:
         diagonal_split(model, args.diagonal, max(args.lanczos, 2 * args.diagonal))
+    if args.dense:
+        dense_map(model)
     if not args.skip_spectrum:
         spectrum(model, args.warmup, args.lanczos)
     if not args.skip_run:
