@@ -6,9 +6,11 @@ chains, 2 started in the honest mode and 2 in the imitating one (`init=` per
 chain), and is scored on P(honest), the posterior mass of θ₂ whose answer on E
 is within 0.5 of the truth, against the grid's exact value: error, MCSE (from
 the bulk ESS of the indicator), R-hat, time, and the warnings `sample` gave.
+Several ``--samples`` give each method's error against its budget (the same
+warm-up and key at each).
 
     python benchmarks/mechanism_samplers.py [--methods nuts-nested sgld sghmc]
-        [--warmup 1000] [--samples 1000] [--keys 0]
+        [--warmup 1000] [--samples 1000 [4000 ...]] [--keys 0]
 """
 
 import argparse
@@ -56,7 +58,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", nargs="+", default=list(METHODS))
     parser.add_argument("--warmup", type=int, default=1000)
-    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--samples", type=int, nargs="+", default=[1000])
     parser.add_argument("--keys", default="0")
     args = parser.parse_args()
     case = posterior.MechanismCase(25.0, 0.4, 0.1)
@@ -66,40 +68,45 @@ def main():
         jnp.stack([HONEST[i], HONEST[i], IMITATING[i], IMITATING[i]]) for i in (0, 1)
     )
     print(
-        "| method | key | P(honest) | error | MCSE | ESS | R-hat | per chain "
+        "| method | draws | key | P(honest) | error | MCSE | ESS | R-hat | per chain "
         "(2 honest, 2 imitating starts) | s | warnings |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    for name in args.methods:
-        for key in map(int, args.keys.split(",")):
-            started = time.perf_counter()
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    tree = samplers.sample(
-                        case.model,
-                        key=jr.key(key),
-                        num_chains=4,
-                        num_warmup=args.warmup,
-                        num_samples=args.samples,
-                        init=init,
-                        progress=False,
-                        **METHODS[name],
-                    )
-                except ValueError as error:
-                    print(f"| {name} | {key} | refused: {error} |")
-                    continue
-            seconds = time.perf_counter() - started
-            p, error, mcse, ess, rhat, per_chain = score(tree, exact)
-            said = "; ".join(
-                sorted({type(w.message).__name__ for w in caught})
-            )  # fmt: skip
-            chains = ", ".join(f"{c:.2f}" for c in per_chain)
-            print(
-                f"| {name} | {key} | {p:.3f} | {error:+.3f} | {mcse:.3f} | "
-                f"{ess:.0f} | {rhat:.2f} | {chains} | {seconds:.0f} | {said} |",
-                flush=True,
-            )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    runs = [
+        (name, draws, key)
+        for name in args.methods
+        for draws in args.samples
+        for key in map(int, args.keys.split(","))
+    ]
+    for name, draws, key in runs:
+        started = time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                tree = samplers.sample(
+                    case.model,
+                    key=jr.key(key),
+                    num_chains=4,
+                    num_warmup=args.warmup,
+                    num_samples=draws,
+                    init=init,
+                    progress=False,
+                    **METHODS[name],
+                )
+            except ValueError as error:
+                print(f"| {name} | {draws} | {key} | refused: {error} |")
+                continue
+        seconds = time.perf_counter() - started
+        p, error, mcse, ess, rhat, per_chain = score(tree, exact)
+        said = "; ".join(
+            sorted({type(w.message).__name__ for w in caught})
+        )  # fmt: skip
+        chains = ", ".join(f"{c:.2f}" for c in per_chain)
+        print(
+            f"| {name} | {draws} | {key} | {p:.3f} | {error:+.3f} | {mcse:.3f} | "
+            f"{ess:.0f} | {rhat:.2f} | {chains} | {seconds:.0f} | {said} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
