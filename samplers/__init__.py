@@ -5,6 +5,7 @@ of a flat parameter vector.
 """
 
 from samplers import ais, annealing, moves, precondition, reference, rejection
+from samplers.compare import Comparison, compare_runs
 from samplers.estimate import (
     LogPartitionResult,
     LogZConfig,
@@ -36,6 +37,8 @@ __all__ = [
     "NestedAIS",
     "diagnose",
     "Diagnosis",
+    "compare_runs",
+    "Comparison",
     "SamplingWarning",
     "ConvergenceWarning",
     "find_map",

@@ -38,7 +38,7 @@ SAMPLER_LAYERS = [
         "settings",
         "runs",
     },
-    {"log_partition", "mode", "sample", "smc", "predict", "__init__"},
+    {"log_partition", "mode", "sample", "smc", "predict", "compare", "__init__"},
 ]
 
 
