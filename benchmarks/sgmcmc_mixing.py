@@ -200,9 +200,23 @@ class _EigenScale(NamedTuple):
 def dense_map(model):
     """The exact local curvature as a fixed map, and how far it holds."""
     target = build_target(model, baseline="no_log_partition")
-    sigma1, sigma2 = float(model.sigma1), float(model.sigma2)
     start = _start(model)
     theta1, theta2 = jnp.asarray(start.theta1), jnp.asarray(start.theta2)
+    scale = _eigen_map(target, model, theta1, theta2)
+    dim = theta1.shape[0]
+    logdensity = jax.jit(lambda z: target.log_joint(*scale.to_theta(z[:dim], z[dim:])))
+    z0 = jnp.concatenate(scale.to_z(theta1, theta2))
+    _quadratic_probe(logdensity, z0)
+    for step_size in (3e-2, 3e-3, 3e-4):
+        acceptance = _mala_acceptance(logdensity, z0, step_size)
+        print(f"MALA at ε = {step_size}, 500 steps: acceptance {acceptance:.3f}")
+    _sgld_with_map(target, model, scale, theta1, theta2)
+
+
+def _eigen_map(target, model, theta1, theta2):
+    """H₂₂ at (θ₁, θ₂), one Hessian-vector product per coordinate, and the
+    paired map per eigendirection (non-convex ones at |curvature|)."""
+    sigma1, sigma2 = float(model.sigma1), float(model.sigma2)
     dim = theta1.shape[0]
     grad2 = jax.grad(lambda b: target.log_joint(theta1, b))
     columns = jax.jit(
@@ -224,12 +238,13 @@ def dense_map(model):
         jnp.full(dim, -coupling),
         jnp.asarray(np.maximum(np.abs(values), coupling)),
     )
-    scale = _EigenScale(
-        jnp.asarray(vectors), *precondition._cholesky_of_inverse(blocks)
-    )
-    logdensity = jax.jit(lambda z: target.log_joint(*scale.to_theta(z[:dim], z[dim:])))
+    return _EigenScale(jnp.asarray(vectors), *precondition._cholesky_of_inverse(blocks))
+
+
+def _quadratic_probe(logdensity, z0):
+    """log p and ∇log p along random unit directions of z, against the
+    linear term: a quadratic would change by h²/2 times its curvature."""
     grad = jax.jit(jax.grad(logdensity))
-    z0 = jnp.concatenate(scale.to_z(theta1, theta2))
     g0 = grad(z0)
     print("along random unit directions u of z (4 of them), at distance h:")
     for h in (0.01, 1.0, 2.0, 5.0):
@@ -245,33 +260,39 @@ def dense_map(model):
             + "; |Δ∇log p|/h "
             + " ".join(f"{x:.3g}" for x in slopes)
         )
-    for step_size in (3e-2, 3e-3, 3e-4):
-        mala = blackjax.mala(logdensity, step_size)
 
-        @jax.jit
-        def run(key, mala=mala):
-            def body(state, k):
-                state, info = mala.step(k, state)
-                return state, info.acceptance_rate
 
-            return jax.lax.scan(body, mala.init(z0), jr.split(key, 500))[1]
+def _mala_acceptance(logdensity, z0, step_size, num_steps=500):
+    mala = blackjax.mala(logdensity, step_size)
 
-        print(
-            f"MALA at ε = {step_size}, 500 steps: acceptance {float(run(jr.key(1)).mean()):.3f}"
-        )
+    @jax.jit
+    def run(key):
+        def body(state, k):
+            state, info = mala.step(k, state)
+            return state, info.acceptance_rate
+
+        return jax.lax.scan(body, mala.init(z0), jr.split(key, num_steps))[1]
+
+    return float(run(jr.key(1)).mean())
+
+
+def _sgld_with_map(target, model, scale, theta1, theta2, num_steps=4000):
+    """The package's SGLD step in the map's coordinates at ε = 0.03."""
     kernel = sgld.build_kernel(
         target.log_joint,
         target.potential,
-        sigma2,
+        float(model.sigma2),
         num_data=int(model.num_answers),
         batch_size=64,
         step_size=0.03,
         include_log_partition=False,
     )
-    state = sgld.init(jr.key(4), theta1, theta2, target.potential, sigma2, 1)
+    state = sgld.init(
+        jr.key(4), theta1, theta2, target.potential, float(model.sigma2), 1
+    )
 
     @jax.jit
-    def sgld_run(state):
+    def run(state):
         def body(state, index):
             state, _ = kernel(jr.fold_in(jr.key(7), index), state, index, scale)
             record = (
@@ -280,11 +301,11 @@ def dense_map(model):
             )
             return state, record
 
-        return jax.lax.scan(body, state, jnp.arange(4000))[1]
+        return jax.lax.scan(body, state, jnp.arange(num_steps))[1]
 
-    c, ll = (np.asarray(x) for x in sgld_run(state))
+    c, ll = (np.asarray(x) for x in run(state))
     print(
-        "SGLD at ε = 0.03 with the map, 4000 steps, means of 8 blocks: C "
+        f"SGLD at ε = 0.03 with the map, {num_steps} steps, means of 8 blocks: C "
         + " ".join(f"{b.mean():.3g}" for b in np.array_split(c, 8))
         + "; L "
         + " ".join(f"{b.mean():.0f}" for b in np.array_split(ll, 8))

@@ -79,6 +79,18 @@ def test_nuts_exchange_matches_exact_posterior_mean(case, nuts_run):
 
 
 @pytest.mark.statistical
+def test_two_halves_of_a_run_agree_by_compare_runs(nuts_run):
+    # False alarm at most 1e-3 (the level); the run is exact, so neither half
+    # may carry the "approximate" doubt.
+    first, second = nuts_run.sel(chain=[0, 1]), nuts_run.sel(chain=[2, 3])
+    result = samplers.compare_runs(first, second, level=1e-3)
+    print(result.verdict)
+    assert {"theta1", "theta2", "disagreement"} <= set(result.z)
+    assert result.agree, result.verdict
+    assert not any("approximate" in d for d in result.doubts[0] + result.doubts[1])
+
+
+@pytest.mark.statistical
 def test_nuts_exchange_matches_exact_posterior_variance(case, nuts_run):
     _, cov = case.posterior_mean_cov()
     draws = _draws(nuts_run)
