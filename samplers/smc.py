@@ -105,7 +105,8 @@ def tempered_smc(
         step_size=step_size,
         baseline=baseline,
     )
-    run = _build_run(model, build_target(model, baseline=baseline), **settings)
+    target = build_target(model, baseline=baseline)
+    run = _build_run(model, target, **settings)
     out = jax.device_get(jit(jax.vmap(run))(jr.split(key, num_runs)))
     records = {
         name: np.asarray(out[name])
@@ -119,7 +120,13 @@ def tempered_smc(
     }
     attrs = {
         "method": "tempered_smc",
-        "baseline": str(baseline),
+        # As `sample` names them, so that `compare_runs` can pair the runs.
+        "baseline": baseline or "two_stage",
+        # θ₂ | θ₁ is one AIS particle picked by weight: not an exact draw.
+        "approximate": 1,
+        "lam": target.lam,
+        "sigma1": float(model.sigma1),
+        "sigma2": float(model.sigma2),
         "num_particles": settings["num_particles"],
         "num_inner": settings["num_inner"],
         "step_size": settings["step_size"],
@@ -218,12 +225,13 @@ def _build_run(model, target, *, num_particles, num_inner, target_ess, **move):
         picks = resampling.systematic(key_final, state.weights, num_particles)
         theta1, theta2 = (x[picks] for x in state.particles)
         distinct = jnp.unique(theta1[:, 0], size=num_particles, fill_value=jnp.nan)
+        pointwise = jax.vmap(model.pointwise_log_likelihood)(theta2)
         return {
             "theta1": theta1,
             "theta2": theta2,
             "disagreement": jax.vmap(model.disagreement)(theta2),
-            "log_likelihood_total": jax.vmap(log_likelihood)((theta1, theta2)),
-            "pointwise": jax.vmap(model.pointwise_log_likelihood)(theta2),
+            "pointwise": pointwise,
+            "log_likelihood_total": pointwise.sum(axis=-1),
             "num_steps": num_steps,
             "acceptance": acceptance / jnp.maximum(num_steps, 1),
             "distinct_theta1": jnp.sum(jnp.isfinite(distinct)),

@@ -47,6 +47,13 @@ def test_the_runs_weigh_the_modes_as_the_grid_does(case, stat_key):
     assert set(tree.children) >= {"posterior", "log_likelihood", "observed_data"}
     assert tree.attrs["method"] == "tempered_smc"
     assert "distinct_theta1" in tree.attrs
+    # Named as `sample` names them, so that `compare_runs` pairs the runs.
+    assert tree.attrs["baseline"] == "two_stage" and tree.attrs["approximate"] == 1
+    assert tree.attrs["lam"] == case.model.lam
+    # L(θ₂) of each draw is the model's own, independently evaluated.
+    draw = np.asarray(tree.posterior["theta2"])[0, 0]
+    total = float(tree.posterior["log_likelihood_total"][0, 0])
+    assert np.isclose(total, float(case.model.log_likelihood(draw)), rtol=1e-10)
 
 
 def test_a_single_run_and_stuck_moves_are_warned_about(case):
