@@ -36,7 +36,9 @@ A test that compiles its own program uses ``samplers.base.jit``, with the
 compiler options of the package's own programs: the log Z tests' programs
 compile in about two thirds of the time.
 The exchange-move tests (the calibration, the poor surrogate) keep ``jax.jit``:
-at that optimisation level their programs ran 20-100 % slower.
+at that optimisation level their programs ran 20-100 % slower. They run their
+replications with ``lax.map``, not ``vmap``: a vmapped rejection loop waits,
+round after round, for its slowest member.
 """
 
 import os
