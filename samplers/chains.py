@@ -75,6 +75,8 @@ def setup_chains(
             nested_particles=(nested or methods.NestedAIS()).particles,
             rejection_batch_size=rejection_batch_size,
             max_rejection_draws=getattr(move, "max_draws", 10**5),
+            joint_steps=getattr(move, "joint_steps", 0),
+            num_bridges=getattr(move, "bridges", 0),
             dense_mass=method.dense_mass,
         )
     if adaptive:

@@ -39,13 +39,13 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import blackjax
-import jax
 import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
 
+from samplers import exchange_moves
+from samplers.exchange_moves import Sweep
 from samplers.nested import build_nested_theta1_move
-from samplers.rejection import rejection_loop
 from samplers.surrogate import (
     Surrogate,
     SurrogateStats,
@@ -132,6 +132,8 @@ def build_kernel(
     include_log_partition: bool = True,
     theta1_update: str = "exchange",
     num_inner_particles: int = 64,
+    joint_steps: int = 0,
+    num_bridges: int = 0,
 ):
     r"""Build one Gibbs sweep.
 
@@ -155,6 +157,12 @@ def build_kernel(
             MALA proposal's noise has standard deviation
             ``translation_scale · τ`` and no joint shift is made.
         num_inner_particles: particles of each nested AIS run.
+        joint_steps: 0: the joint shift of (θ₁, θ₂) is a random translation;
+            L > 0: an HMC trajectory of L steps on (θ₁, θ₂) under the log
+            joint less the surrogate of log Z (:mod:`samplers.bridging`).
+        num_bridges: intermediate targets between p(·|θ₁*) and p(·|θ₁) in
+            every exchange ratio (:func:`samplers.bridging.bridged_log_ratio`),
+            so that longer moves are accepted; 0 gives the plain ratio.
 
     Returns:
         ``step(key, state, step_size, inverse_mass_matrix, rho,
@@ -174,7 +182,7 @@ def build_kernel(
     nested_move = build_nested_theta1_move(
         potential_fn, theta0, sigma1, sigma2, num_particles=num_inner_particles
     )
-    sweep = _Sweep(
+    sweep = Sweep(
         log_joint_fn,
         potential_fn,
         theta0,
@@ -186,6 +194,8 @@ def build_kernel(
         rejection_batch_size,
         max_rejection_draws,
         include_log_partition,
+        joint_steps,
+        num_bridges,
     )
     tau = sweep.tau
 
@@ -220,12 +230,22 @@ def build_kernel(
             proposal = auxiliary = jnp.full_like(theta1, jnp.nan)
         else:
             theta1, accepted, probability, draws, found, proposal, auxiliary = (
-                _move_theta1(
+                exchange_moves.move_theta1(
                     sweep, key_theta1, state.theta1, theta2.position, rho, surrogate
                 )
             )
-            (theta1, position), translated, translation_probability = _translate(
-                sweep, key_translate, theta1, theta2.position, translation_scale
+            move = (
+                exchange_moves.translate
+                if joint_steps == 0
+                else exchange_moves.joint_trajectory
+            )
+            (theta1, position), translated, translation_probability = move(
+                sweep,
+                key_translate,
+                theta1,
+                theta2.position,
+                translation_scale,
+                surrogate,
             )
         info = ExchangeInfo(
             acceptance,
@@ -244,22 +264,6 @@ def build_kernel(
         return ExchangeState(theta1, theta2._replace(position=position)), info
 
     return step
-
-
-class _Sweep(NamedTuple):
-    """The fixed parts of a Gibbs sweep (see :func:`build_kernel`)."""
-
-    log_joint_fn: Callable[[Array, Array], Array]
-    potential_fn: Callable[[Array], Array]
-    theta0: Array
-    sigma1: float
-    sigma2: float
-    tau: float
-    algorithm: str
-    num_integration_steps: int
-    rejection_batch_size: int
-    max_rejection_draws: int
-    include_log_partition: bool
 
 
 def _move_theta2(sweep, key, state, step_size, inverse_mass_matrix):
@@ -288,83 +292,3 @@ def _move_theta2(sweep, key, state, step_size, inverse_mass_matrix):
         jnp.asarray(steps),
         info.energy,
     )
-
-
-def _exchange_log_ratio(sweep, key, theta1, proposal):
-    """log N(w; θ₁, σ₂²) − log N(w; θ₁*, σ₂²) for an exact w ~ p(·|θ₁*): the
-    exchange algorithm's unbiased stand-in for log Z(θ₁) − log Z(θ₁*)."""
-    if not sweep.include_log_partition:
-        nan = jnp.full_like(proposal, jnp.nan)
-        return jnp.zeros((), theta1.dtype), jnp.asarray(0), jnp.asarray(True), nan
-    batch_size = min(sweep.rejection_batch_size, sweep.max_rejection_draws)
-    auxiliary = rejection_loop(
-        key,
-        sweep.potential_fn,
-        proposal,
-        sweep.sigma2,
-        num_samples=1,
-        batch_size=batch_size,
-        max_draws=sweep.max_rejection_draws,
-    )
-    w = auxiliary.samples[0]
-    found = auxiliary.num_accepted > 0
-    # A miss counts no proposal to an acceptance; its cost is every batch.
-    spent = -(-sweep.max_rejection_draws // batch_size) * batch_size
-    log_ratio = (jnp.sum((w - proposal) ** 2) - jnp.sum((w - theta1) ** 2)) / (
-        2 * sweep.sigma2**2
-    )
-    return (
-        jnp.where(found, log_ratio, -jnp.inf),
-        jnp.where(found, auxiliary.num_draws, spent),
-        found,
-        jnp.where(found, w, jnp.nan),
-    )
-
-
-def _accept(key, log_ratio, proposal, current):
-    accepted = jnp.log(jr.uniform(key, dtype=log_ratio.dtype)) < log_ratio
-    new = jax.tree.map(lambda p, c: jnp.where(accepted, p, c), proposal, current)
-    return new, accepted, jnp.exp(jnp.minimum(log_ratio, 0.0))
-
-
-def _move_theta1(sweep, key, theta1, theta2, rho, surrogate):
-    key_proposal, key_auxiliary, key_accept = jr.split(key, 3)
-    tau, sigma1, sigma2 = sweep.tau, sweep.sigma1, sweep.sigma2
-    mean = tau**2 * (sweep.theta0 / sigma1**2 + theta2 / sigma2**2)
-    # g ∝ q·exp(-S): a diagonal Gaussian. Its precision is kept at least
-    # 1/σ₁², the least the exact θ₁ | θ₂ can have (∇²log Z ≥ -I/σ₂²).
-    precision = jnp.maximum(tau**-2 + surrogate.curvature, sigma1**-2)
-    center = (
-        mean / tau**2 - surrogate.gradient + (precision - tau**-2) * surrogate.center
-    ) / precision
-    noise = jr.normal(key_proposal, theta1.shape, theta1.dtype)
-    proposal = (
-        center
-        + rho * (theta1 - center)
-        + jnp.sqrt(1 - rho**2) * noise / jnp.sqrt(precision)
-    )
-
-    def log_q_over_g(theta):
-        return 0.5 * jnp.sum(
-            precision * (theta - center) ** 2 - (theta - mean) ** 2 / tau**2
-        )
-
-    log_ratio, draws, found, w = _exchange_log_ratio(
-        sweep, key_auxiliary, theta1, proposal
-    )
-    log_ratio = log_ratio + log_q_over_g(proposal) - log_q_over_g(theta1)
-    new, accepted, probability = _accept(key_accept, log_ratio, proposal, theta1)
-    return new, accepted, probability, draws, found, proposal, w
-
-
-def _translate(sweep, key, theta1, theta2, scale):
-    # θ₁ and θ₂ shift together, along the ridge of their strong coupling
-    # (‖θ₂ − θ₁‖ is unchanged); Gibbs updates alone crawl along it.
-    key_proposal, key_auxiliary, key_accept = jr.split(key, 3)
-    shift = scale * sweep.tau * jr.normal(key_proposal, theta1.shape, theta1.dtype)
-    proposal = (theta1 + shift, theta2 + shift)
-    log_ratio, _, _, _ = _exchange_log_ratio(sweep, key_auxiliary, theta1, proposal[0])
-    log_ratio = (
-        log_ratio + sweep.log_joint_fn(*proposal) - sweep.log_joint_fn(theta1, theta2)
-    )
-    return _accept(key_accept, log_ratio, proposal, (theta1, theta2))

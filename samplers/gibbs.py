@@ -198,6 +198,8 @@ def setup(
     nested_particles,
     rejection_batch_size=64,
     max_rejection_draws=10**5,
+    joint_steps=0,
+    num_bridges=0,
     dense_mass=False,
 ):
     kernel = exchange.build_kernel(
@@ -213,6 +215,8 @@ def setup(
         num_inner_particles=nested_particles,
         rejection_batch_size=rejection_batch_size,
         max_rejection_draws=max_rejection_draws,
+        joint_steps=joint_steps,
+        num_bridges=num_bridges,
     )
     num_chains, dim = theta1.shape
     theta2, step_size, inverse_mass = _adapt_theta2(

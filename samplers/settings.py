@@ -150,6 +150,9 @@ def attributes(method, run, target, model, theta1_move) -> dict:
         "sigma1": float(model.sigma1),
         "sigma2": float(model.sigma2),
     }
+    if theta1_move == "exchange":
+        attrs["joint_steps"] = method.theta1.joint_steps
+        attrs["bridges"] = method.theta1.bridges
     if not method.exact and target.include_log_partition:
         attrs["num_inner"] = method.num_inner
     if target.include_log_partition:

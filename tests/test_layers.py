@@ -25,8 +25,9 @@ SAMPLER_LAYERS = [
         "annealing",
         "estimate",
         "thermodynamic",
+        "bridging",
     },
-    {"nested", "exchange", "inner", "sgld", "optimize", "joint"},
+    {"nested", "exchange", "exchange_moves", "inner", "sgld", "optimize", "joint"},
     {
         "target",
         "methods",

@@ -30,7 +30,7 @@ THIN = 8
 ALPHA = 1e-3
 
 
-def _simulate_and_rank(case, key, include_log_partition):
+def _simulate_and_rank(case, key, include_log_partition, **options):
     model = case.model
     lam, s1, s2 = case.lam, case.sigma1, case.sigma2
     noise = case.noise_scale
@@ -66,6 +66,7 @@ def _simulate_and_rank(case, key, include_log_partition):
             algorithm="hmc",
             num_integration_steps=5,
             include_log_partition=include_log_partition,
+            **options,
         )
         state = exchange.init(theta1, theta2, log_joint)
         inverse_mass = jnp.ones_like(theta0)
@@ -104,6 +105,18 @@ def test_exchange_gibbs_is_calibrated(case, stat_key):
     rank1, rank2 = _simulate_and_rank(case, stat_key(22), include_log_partition=True)
     print(f"p-values {_p_value(rank1):.3g}, {_p_value(rank2):.3g}")
     # Two histograms: Bonferroni.
+    assert _p_value(rank1) > ALPHA / 2, np.bincount(rank1, minlength=NUM_DRAWS + 1)
+    assert _p_value(rank2) > ALPHA / 2, np.bincount(rank2, minlength=NUM_DRAWS + 1)
+
+
+@pytest.mark.statistical
+def test_bridged_joint_exchange_is_calibrated(case, stat_key):
+    # The joint HMC trajectory and the bridged ratios (samplers.bridging) in
+    # place of the translation and the plain ratio.
+    rank1, rank2 = _simulate_and_rank(
+        case, stat_key(24), include_log_partition=True, joint_steps=4, num_bridges=8
+    )
+    print(f"p-values {_p_value(rank1):.3g}, {_p_value(rank2):.3g}")
     assert _p_value(rank1) > ALPHA / 2, np.bincount(rank1, minlength=NUM_DRAWS + 1)
     assert _p_value(rank2) > ALPHA / 2, np.bincount(rank2, minlength=NUM_DRAWS + 1)
 
