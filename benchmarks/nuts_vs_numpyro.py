@@ -16,11 +16,13 @@ ESS is the smallest bulk ESS over the first 50 coordinates of θ₁; each row is
 the median over the keys. It also records the two-stage posterior's θ₁ ESS per
 second (no numpyro counterpart: its density needs log Z) on this case and on
 the d = 4 oblique rare-agreement case (λ = 2.5, σ₁ = 1, σ₂ = 0.6, 3 agreement
-inputs, 6 answers).
+inputs, 6 answers), for the default sweep and for the one whose joint move is
+an HMC trajectory with bridged exchange ratios (``samplers.Exchange(
+joint_steps=..., bridges=...)``), paired on each key.
 
     python benchmarks/nuts_vs_numpyro.py [--keys 0,1,2] [--warmup 300]
         [--samples 300] [--chains 4] [--skip-two-stage] [--skip-baselines]
-        [--two-stage-keys 0]
+        [--two-stage-keys 0] [--skip-mlp] [--joint-steps 8] [--bridges 16]
 """
 
 import argparse
@@ -71,11 +73,11 @@ def min_ess(theta1):
     return float(np.min(az.ess(data, method="bulk")["theta1"].values))
 
 
-def ours(model, key, args, baseline):
+def ours(model, key, args, baseline, method="nuts"):
     tree = samplers.sample(
         model,
         key=key,
-        method="nuts",
+        method=method,
         baseline=baseline,
         num_chains=args.chains,
         num_warmup=args.warmup,
@@ -141,6 +143,9 @@ def main():
     parser.add_argument("--skip-two-stage", action="store_true")
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--two-stage-keys", default="0")
+    parser.add_argument("--skip-mlp", action="store_true")
+    parser.add_argument("--joint-steps", type=int, default=8)
+    parser.add_argument("--bridges", type=int, default=16)
     args = parser.parse_args()
     keys = [int(k) for k in args.keys.split(",")]
     model = mlp_model(jr.key(0))
@@ -173,18 +178,33 @@ def main():
         f"nats at θ₀, {-float(oblique.log_partition(mean[:4])):.1f} at the "
         "posterior mean"
     )
-    # One row per key: the exchange move's cost on the MLP makes a run minutes.
-    print("| case | key | θ₁ move | min bulk ESS of θ₁ | sampling s | ESS/s |")
-    print("|---|---|---|---|---|---|")
+    # One row per key and sweep: the exchange move's cost on the MLP makes a
+    # run minutes. "joint" is the HMC trajectory with bridged ratios
+    # (samplers.bridging), under "auto" as the default is.
+    joint = samplers.NUTS(
+        theta1=samplers.Exchange(
+            fallback=samplers.NestedAIS(),
+            joint_steps=args.joint_steps,
+            bridges=args.bridges,
+        )
+    )
+    sweeps = {
+        "default": "nuts",
+        f"joint {args.joint_steps}, bridges {args.bridges}": joint,
+    }
+    print("| case | key | sweep | θ₁ move | min bulk ESS of θ₁ | sampling s | ESS/s |")
+    print("|---|---|---|---|---|---|---|")
     two_stage_keys = [int(k) for k in args.two_stage_keys.split(",")]
-    for name, case_model in (("oblique d = 4", oblique.model), ("MLP", model)):
+    cases = (("oblique d = 4", oblique.model), ("MLP", model))
+    for name, case_model in cases[: 1 if args.skip_mlp else 2]:
         for k in keys if name != "MLP" else two_stage_keys:
-            ess, seconds, attrs = ours(case_model, jr.key(k), args, None)
-            print(
-                f"| {name}, two-stage | {k} | {attrs['theta1_update']} | {ess:.0f} | "
-                f"{seconds:.2f} | {ess / seconds:.1f} |",
-                flush=True,
-            )
+            for sweep, method in sweeps.items():
+                ess, seconds, attrs = ours(case_model, jr.key(k), args, None, method)
+                print(
+                    f"| {name} | {k} | {sweep} | {attrs['theta1_update']} | "
+                    f"{ess:.0f} | {seconds:.2f} | {ess / seconds:.1f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
