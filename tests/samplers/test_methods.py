@@ -3,6 +3,7 @@ with keywords, and the keywords mapped onto the objects' settings."""
 
 import jax.random as jr
 import numpy as np
+import pytest
 
 import posterior
 import samplers
@@ -28,6 +29,22 @@ def test_names_with_keywords_are_the_objects():
     assert methods.from_keywords(method) is method
     assert samplers.SGHMC(step_size=0.01).trajectory_steps(0.5, 7) == 50
     assert samplers.SGHMC().trajectory_steps(0.5, 7) == 7
+
+
+def test_the_joint_exchange_settings_are_described_and_checked():
+    # A checkpoint's settings and the repr name them when set, and only then,
+    # so that earlier checkpoints and attributes still match.
+    plain = samplers.NUTS(theta1=samplers.Exchange())
+    joint = samplers.NUTS(theta1=samplers.Exchange(joint_steps=8, bridges=16))
+    assert "joint_steps" not in methods.describe(plain)
+    assert methods.describe(joint)["joint_steps"] == 8
+    assert methods.describe(joint)["bridges"] == 16
+    assert repr(plain.theta1) == "Exchange(max_draws=100000, fallback=None)"
+    for bad, error in [(-1, ValueError), (2.0, TypeError), (True, TypeError)]:
+        with pytest.raises(error, match="`joint_steps`"):
+            samplers.Exchange(joint_steps=bad)
+        with pytest.raises(error, match="`bridges`"):
+            samplers.Exchange(bridges=bad)
 
 
 def test_an_object_draws_what_its_name_and_keywords_draw():
