@@ -83,9 +83,11 @@ class ExchangeInfo(NamedTuple):
         num_integration_steps: leapfrog steps of the θ₂ move.
         exchange_accepted: whether the θ₁ proposal was accepted.
         exchange_acceptance_rate: its acceptance probability.
-        num_rejection_draws: proposals the exact auxiliary draw took (all it
-            made, up to the cap, when it missed).
-        auxiliary_found: False if the rejection cap was hit (the move is rejected).
+        num_rejection_draws: proposals the θ₁ proposal's exact auxiliary draw
+            took (all it made, up to the cap, when it missed).
+        auxiliary_found: False if an auxiliary draw of the sweep (the θ₁
+            proposal's, or the joint trajectory's) hit the rejection cap,
+            which rejects that move.
         translation_accepted: whether the joint shift of (θ₁, θ₂) was accepted.
         translation_acceptance_rate: its acceptance probability.
         proposal: the θ₁* at which the auxiliary was drawn.
@@ -239,7 +241,7 @@ def build_kernel(
                 if joint_steps == 0
                 else exchange_moves.joint_trajectory
             )
-            (theta1, position), translated, translation_probability = move(
+            (theta1, position), translated, translation_probability, joint_found = move(
                 sweep,
                 key_translate,
                 theta1,
@@ -247,6 +249,13 @@ def build_kernel(
                 translation_scale,
                 surrogate,
             )
+            # Either move's missed auxiliary rejects it, and biases θ₁. The
+            # translation's misses are not counted yet: it draws an auxiliary
+            # for every proposal, hopeless ones too, and "auto" would leave
+            # the exchange move over them (a first stage, as the trajectory
+            # has, would skip those draws).
+            if joint_steps:
+                found = found & joint_found
         info = ExchangeInfo(
             acceptance,
             divergent,

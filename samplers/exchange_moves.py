@@ -119,11 +119,13 @@ def translate(sweep, key, theta1, theta2, scale, surrogate):
     key_proposal, key_auxiliary, key_accept = jr.split(key, 3)
     shift = scale * sweep.tau * jr.normal(key_proposal, theta1.shape, theta1.dtype)
     proposal = (theta1 + shift, theta2 + shift)
-    log_ratio, _, _, _ = exchange_log_ratio(sweep, key_auxiliary, theta1, proposal[0])
+    log_ratio, _, found, _ = exchange_log_ratio(
+        sweep, key_auxiliary, theta1, proposal[0]
+    )
     log_ratio = (
         log_ratio + sweep.log_joint_fn(*proposal) - sweep.log_joint_fn(theta1, theta2)
     )
-    return accept(key_accept, log_ratio, proposal, (theta1, theta2))
+    return (*accept(key_accept, log_ratio, proposal, (theta1, theta2)), found)
 
 
 def joint_trajectory(sweep, key, theta1, theta2, scale, surrogate):
@@ -157,12 +159,13 @@ def joint_trajectory(sweep, key, theta1, theta2, scale, surrogate):
     # Where the first stage rejects, the auxiliary is drawn at θ₁ (as cheap as
     # any draw there) and unused: under vmap both sides of a branch would run.
     point = jnp.where(first, proposal[0], theta1)
-    log_z_ratio, _, _, _ = exchange_log_ratio(sweep, key_auxiliary, theta1, point)
+    log_z_ratio, _, found, _ = exchange_log_ratio(sweep, key_auxiliary, theta1, point)
     second = log_z_ratio + log_surrogate(point) - log_surrogate(theta1)
     accepted = first & (jnp.log(jr.uniform(key_second, dtype=second.dtype)) < second)
     new = jax.tree.map(
         lambda p, c: jnp.where(accepted, p, c), proposal, (theta1, theta2)
     )
     # The realised acceptance, unbiased for its probability, drives the
-    # warm-up's step size.
-    return new, accepted, accepted.astype(log_ratio.dtype)
+    # warm-up's step size. A miss matters (it rejects the move) only where the
+    # first stage accepted.
+    return new, accepted, accepted.astype(log_ratio.dtype), found | ~first

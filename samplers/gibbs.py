@@ -163,9 +163,9 @@ def warn_missed_auxiliaries(records, max_rejection_draws):
         return
     missed = int(np.sum(~found))
     warnings.warn(
-        f"{missed} of {found.size} kept exchange moves could not draw their "
-        f"auxiliary within max_rejection_draws={max_rejection_draws} proposals "
-        "and were rejected, which biases θ₁ towards larger Z. Raise "
+        f"{missed} of {found.size} kept sweeps had an exchange move that could "
+        f"not draw its auxiliary within max_rejection_draws={max_rejection_draws} "
+        "proposals and was rejected, which biases θ₁ towards larger Z. Raise "
         "`max_rejection_draws` (see sample_stats.num_rejection_draws for the "
         "cost), or use theta1_update='nested_ais'.",
         SamplingWarning,

@@ -104,7 +104,7 @@ def test_joint_bridged_exchange_matches_the_exact_posterior(case, exact, stat_ke
         )
     missed = int((~tree.sample_stats["auxiliary_found"].values).sum())
     assert missed <= 4, missed
-    warned = [w for w in caught if "could not draw their auxiliary" in str(w.message)]
+    warned = [w for w in caught if "could not draw its auxiliary" in str(w.message)]
     assert len(warned) == (missed > 0), [str(w.message) for w in caught]
     assert tree.attrs["theta1_update"] == "exchange"
     assert (tree.attrs["joint_steps"], tree.attrs["bridges"]) == (4, 8)
