@@ -39,9 +39,10 @@ from jax import Array
 __all__ = ["BRIDGE_STEP_SIZE", "bridged_log_ratio", "trajectory"]
 
 #: MALA step of each bridge, in units of σ₂² (blackjax's ε: the proposal's
-#: noise has standard deviation √(2ε), here 0.77σ₂). Chosen on the oblique
-#: d = 4 case of docs/benchmarks.md ("Bridged exchange moves"); a step that
-#: is rejected only leaves that bridge's variance reduction undone.
+#: noise has standard deviation √(2ε), here 0.77σ₂). Not tuned: the first value
+#: tried, on the oblique d = 4 case of docs/benchmarks.md. A rejected step only
+#: leaves that bridge's share of the variance reduction undone; where κ ≫ 1
+#: most are, and a step scaled by the surrogate's curvature would do better.
 BRIDGE_STEP_SIZE = 0.3
 
 
