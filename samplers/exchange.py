@@ -29,7 +29,9 @@ Any fixed $S$ keeps the chain exact; a good one makes the two ratios nearly
 cancel.
 
 θ₁ and θ₂ are strongly coupled when σ₂ is small, so each sweep also proposes
-shifting both by the same random vector, accepted by the same exchange device.
+shifting both by the same random vector (or, with ``joint_steps``, along an HMC
+trajectory), accepted in two stages: by the log joint less the surrogate, then
+by the same exchange device (:mod:`samplers.exchange_moves`).
 The chain is exact as long as the rejection sampler finds $w$ within its cap; the
 caller checks the expected cost first (`samplers.sample` does), so that a miss,
 which rejects the move, has negligible probability.
@@ -86,8 +88,8 @@ class ExchangeInfo(NamedTuple):
         num_rejection_draws: proposals the θ₁ proposal's exact auxiliary draw
             took (all it made, up to the cap, when it missed).
         auxiliary_found: False if an auxiliary draw of the sweep (the θ₁
-            proposal's, or the joint trajectory's) hit the rejection cap,
-            which rejects that move.
+            proposal's, or the joint move's) hit the rejection cap, which
+            rejects that move.
         translation_accepted: whether the joint shift of (θ₁, θ₂) was accepted.
         translation_acceptance_rate: its acceptance probability.
         proposal: the θ₁* at which the auxiliary was drawn.
@@ -249,13 +251,8 @@ def build_kernel(
                 translation_scale,
                 surrogate,
             )
-            # Either move's missed auxiliary rejects it, and biases θ₁. The
-            # translation's misses are not counted yet: it draws an auxiliary
-            # for every proposal, hopeless ones too, and "auto" would leave
-            # the exchange move over them (a first stage, as the trajectory
-            # has, would skip those draws).
-            if joint_steps:
-                found = found & joint_found
+            # Either move's missed auxiliary rejects it, and biases θ₁.
+            found = found & joint_found
         info = ExchangeInfo(
             acceptance,
             divergent,

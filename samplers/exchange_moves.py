@@ -116,38 +116,28 @@ def move_theta1(sweep, key, theta1, theta2, rho, surrogate):
 def translate(sweep, key, theta1, theta2, scale, surrogate):
     # θ₁ and θ₂ shift together, along the ridge of their strong coupling
     # (‖θ₂ − θ₁‖ is unchanged); Gibbs updates alone crawl along it.
-    key_proposal, key_auxiliary, key_accept = jr.split(key, 3)
+    key_proposal, key_stages = jr.split(key)
     shift = scale * sweep.tau * jr.normal(key_proposal, theta1.shape, theta1.dtype)
     proposal = (theta1 + shift, theta2 + shift)
-    log_ratio, _, found, _ = exchange_log_ratio(
-        sweep, key_auxiliary, theta1, proposal[0]
+    known = (
+        sweep.log_joint_fn(*proposal)
+        - sweep.log_joint_fn(theta1, theta2)
+        - _log_surrogate(surrogate, proposal[0])
+        + _log_surrogate(surrogate, theta1)
     )
-    log_ratio = (
-        log_ratio + sweep.log_joint_fn(*proposal) - sweep.log_joint_fn(theta1, theta2)
-    )
-    return (*accept(key_accept, log_ratio, proposal, (theta1, theta2)), found)
+    return _two_stages(sweep, key_stages, theta1, theta2, proposal, known, surrogate)
 
 
 def joint_trajectory(sweep, key, theta1, theta2, scale, surrogate):
     # An HMC trajectory on (θ₁, θ₂) follows the ridge where a translation
-    # cannot bend; S ≈ log Z steers it. Delayed acceptance (Christen & Fox
-    # 2005): first by the surrogate target, which is known, then by the
-    # exchange estimate of log Z(θ₁) − log Z(θ₁') less S's change, so that no
-    # auxiliary is drawn at a trajectory the surrogate already rejects (an
-    # auxiliary far out can cost max_draws proposals).
-    key_trajectory, key_auxiliary, key_first, key_second = jr.split(key, 4)
+    # cannot bend; S ≈ log Z steers it.
+    key_trajectory, key_stages = jr.split(key)
     dim = theta1.shape[0]
 
-    def log_surrogate(theta):
-        offset = theta - surrogate.center
-        return jnp.sum(
-            surrogate.gradient * offset + 0.5 * surrogate.curvature * offset**2
-        )
-
     def logdensity(x):
-        return sweep.log_joint_fn(x[:dim], x[dim:]) - log_surrogate(x[:dim])
+        return sweep.log_joint_fn(x[:dim], x[dim:]) - _log_surrogate(surrogate, x[:dim])
 
-    end, log_ratio = trajectory(
+    end, known = trajectory(
         key_trajectory,
         logdensity,
         jnp.concatenate([theta1, theta2]),
@@ -155,12 +145,31 @@ def joint_trajectory(sweep, key, theta1, theta2, scale, surrogate):
         sweep.joint_steps,
     )
     proposal = (end[:dim], end[dim:])
-    first = jnp.log(jr.uniform(key_first, dtype=log_ratio.dtype)) < log_ratio
+    return _two_stages(sweep, key_stages, theta1, theta2, proposal, known, surrogate)
+
+
+def _log_surrogate(surrogate, theta):
+    offset = theta - surrogate.center
+    return jnp.sum(surrogate.gradient * offset + 0.5 * surrogate.curvature * offset**2)
+
+
+def _two_stages(sweep, key, theta1, theta2, proposal, known, surrogate):
+    """Delayed acceptance (Christen & Fox 2005) of a joint move: first by
+    ``known``, its log ratio under the log joint less S ≈ log Z, then by the
+    exchange estimate of log Z(θ₁) − log Z(θ₁') less S's change. No auxiliary
+    is drawn for a proposal the first stage rejects (one far out can cost
+    max_draws proposals), so a miss is rare and is counted."""
+    key_auxiliary, key_first, key_second = jr.split(key, 3)
+    first = jnp.log(jr.uniform(key_first, dtype=known.dtype)) < known
     # Where the first stage rejects, the auxiliary is drawn at θ₁ (as cheap as
     # any draw there) and unused: under vmap both sides of a branch would run.
     point = jnp.where(first, proposal[0], theta1)
     log_z_ratio, _, found, _ = exchange_log_ratio(sweep, key_auxiliary, theta1, point)
-    second = log_z_ratio + log_surrogate(point) - log_surrogate(theta1)
+    second = (
+        log_z_ratio
+        + _log_surrogate(surrogate, point)
+        - _log_surrogate(surrogate, theta1)
+    )
     accepted = first & (jnp.log(jr.uniform(key_second, dtype=second.dtype)) < second)
     new = jax.tree.map(
         lambda p, c: jnp.where(accepted, p, c), proposal, (theta1, theta2)
@@ -168,4 +177,4 @@ def joint_trajectory(sweep, key, theta1, theta2, scale, surrogate):
     # The realised acceptance, unbiased for its probability, drives the
     # warm-up's step size. A miss matters (it rejects the move) only where the
     # first stage accepted.
-    return new, accepted, accepted.astype(log_ratio.dtype), found | ~first
+    return new, accepted, accepted.astype(known.dtype), found | ~first

@@ -94,8 +94,8 @@ class Exchange:
         bridges: intermediate targets in every exchange ratio, so that longer
             moves are accepted; each costs one gradient of C. Exact for any
             number. On the oblique d = 4 case of docs/benchmarks.md,
-            ``joint_steps=8, bridges=16`` gave θ₁ 4–6× the effective sample
-            size per draw of the default sweep, and 7–12× per second.
+            ``joint_steps=8, bridges=16`` gave θ₁ 3–7× the effective sample
+            size per draw of the default sweep, and 1.5–6× per second.
 
     Example:
         >>> import samplers
