@@ -6,7 +6,8 @@ linear-Gaussian closed form, within z·MCSE (α = 1e-3, Bonferroni over the
 exact and the target Gaussian, so the draws and their squares have light tails
 and the ESS of 4 × 1000 draws is a stable MCSE. False-failure rate: at most 1e-3
 per configuration. Keys from the ``stat_key`` fixture; passes under
-``--stat-key-offset`` 0..5 (checked 2026-12-03).
+``--stat-key-offset`` 0..5 (checked 2026-12-03, and 2026-12-06 after the
+exchange translation gained its first stage).
 """
 
 import math

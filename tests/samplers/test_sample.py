@@ -7,7 +7,8 @@ the ESS-based MCSE is stable and the false-failure rate of each such test is
 about 1e-3. The tests that must detect something (a missing −log Z, a bias that
 shrinks) state their margins where they are. The Monte Carlo keys come from the
 ``stat_key`` fixture; the tests marked ``statistical`` pass under
-``--stat-key-offset`` 0..5 (checked 2026-12-03).
+``--stat-key-offset`` 0..5 (checked 2026-12-03, and 2026-12-06 after the
+exchange translation gained its first stage).
 """
 
 import math
