@@ -80,25 +80,39 @@ def bridged_log_ratio(
     betas = jnp.linspace(0.0, 1.0, num_bridges + 2, dtype=w.dtype)
     kernel = blackjax.mala.build_kernel()
     step_size = BRIDGE_STEP_SIZE * sigma2**2
+    potential_and_grad = jax.value_and_grad(potential_fn)
 
     def log_gap(x):
         # log N(x; end, σ₂²) − log N(x; start, σ₂²)
         return (jnp.sum((x - start) ** 2) - jnp.sum((x - end) ** 2)) / (2 * sigma2**2)
 
     def bridge(k, carry):
-        x, log_weight = carry
+        x, potential, potential_grad, log_weight = carry
         log_weight = log_weight + (betas[k + 1] - betas[k]) * log_gap(x)
         mean = start + betas[k + 1] * (end - start)
 
         def logdensity(y):
             return -jnp.sum((y - mean) ** 2) / (2 * sigma2**2) - potential_fn(y)
 
-        state = blackjax.mala.init(x, logdensity)
+        # λC and its gradient at x are carried from the last bridge (only the
+        # Gaussian part changes between targets): one gradient of C a bridge.
+        state = blackjax.mcmc.mala.MALAState(
+            x,
+            -jnp.sum((x - mean) ** 2) / (2 * sigma2**2) - potential,
+            -(x - mean) / sigma2**2 - potential_grad,
+        )
         state, _ = kernel(jr.fold_in(key, k), state, logdensity, step_size)
-        return state.position, log_weight
+        x = state.position
+        potential = -jnp.sum((x - mean) ** 2) / (2 * sigma2**2) - state.logdensity
+        potential_grad = -(x - mean) / sigma2**2 - state.logdensity_grad
+        return x, potential, potential_grad, log_weight
 
-    x, log_weight = jax.lax.fori_loop(
-        0, num_bridges, bridge, (w, jnp.zeros((), w.dtype))
+    potential, potential_grad = potential_and_grad(w)
+    x, _, _, log_weight = jax.lax.fori_loop(
+        0,
+        num_bridges,
+        bridge,
+        (w, potential, potential_grad, jnp.zeros((), w.dtype)),
     )
     return log_weight + (betas[-1] - betas[-2]) * log_gap(x)
 

@@ -220,56 +220,50 @@ def build_kernel(
             sweep, key_theta2, state, step_size, inverse_mass_matrix
         )
         if theta1_update == "nested_ais":
-            # blackjax's MALA step ε draws noise of variance 2ε: this makes
-            # its standard deviation translation_scale · τ.
-            theta1, accepted, probability = nested_move(
+            moved = _nested_theta1(
+                nested_move,
                 key_theta1,
                 state.theta1,
                 theta2.position,
-                0.5 * (translation_scale * tau) ** 2,
+                scale=tau * translation_scale,
             )
-            draws, found = jnp.asarray(0), jnp.asarray(True)
-            position, translated = theta2.position, jnp.asarray(False)
-            translation_probability = jnp.zeros_like(probability)
-            proposal = auxiliary = jnp.full_like(theta1, jnp.nan)
         else:
-            theta1, accepted, probability, draws, found, proposal, auxiliary = (
-                exchange_moves.move_theta1(
-                    sweep, key_theta1, state.theta1, theta2.position, rho, surrogate
-                )
-            )
-            move = (
-                exchange_moves.translate
-                if joint_steps == 0
-                else exchange_moves.joint_trajectory
-            )
-            (theta1, position), translated, translation_probability, joint_found = move(
+            moved = exchange_moves.exchange_theta1(
                 sweep,
+                key_theta1,
                 key_translate,
-                theta1,
+                state.theta1,
                 theta2.position,
+                rho,
                 translation_scale,
                 surrogate,
             )
-            # Either move's missed auxiliary rejects it, and biases θ₁.
-            found = found & joint_found
-        info = ExchangeInfo(
-            acceptance,
-            divergent,
-            steps,
-            accepted,
-            probability,
-            draws,
-            found,
-            translated,
-            translation_probability,
-            proposal,
-            auxiliary,
-            energy,
-        )
+        theta1, position, *fields = moved
+        info = ExchangeInfo(acceptance, divergent, steps, *fields, energy)
         return ExchangeState(theta1, theta2._replace(position=position)), info
 
     return step
+
+
+def _nested_theta1(nested_move, key, theta1, theta2, scale):
+    """The nested-AIS MALA move of θ₁, in the exchange sweep's layout (no
+    auxiliary, no joint move)."""
+    # blackjax's MALA step ε draws noise of variance 2ε: this makes its
+    # standard deviation `scale`.
+    theta1, accepted, probability = nested_move(key, theta1, theta2, 0.5 * scale**2)
+    nan = jnp.full_like(theta1, jnp.nan)
+    return (
+        theta1,
+        theta2,
+        accepted,
+        probability,
+        jnp.asarray(0),
+        jnp.asarray(True),
+        jnp.asarray(False),
+        jnp.zeros_like(probability),
+        nan,
+        nan,
+    )
 
 
 def _move_theta2(sweep, key, state, step_size, inverse_mass_matrix):

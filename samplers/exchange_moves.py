@@ -113,6 +113,37 @@ def move_theta1(sweep, key, theta1, theta2, rho, surrogate):
     return new, accepted, probability, draws, found, proposal, w
 
 
+def exchange_theta1(
+    sweep, key_theta1, key_joint, theta1, theta2, rho, joint_scale, surrogate
+):
+    """The sweep's exchange moves: θ₁ by Crank–Nicolson, then (θ₁, θ₂) by a
+    translation or, with ``sweep.joint_steps``, an HMC trajectory. Returns
+    θ₁, θ₂, the θ₁ move's acceptance and probability, its auxiliary's cost,
+    whether every auxiliary that mattered was found, the joint move's
+    acceptance and probability, and the θ₁ proposal and its auxiliary (the
+    order of :class:`samplers.exchange.ExchangeInfo`)."""
+    theta1, accepted, probability, draws, found, proposal, auxiliary = move_theta1(
+        sweep, key_theta1, theta1, theta2, rho, surrogate
+    )
+    joint = translate if sweep.joint_steps == 0 else joint_trajectory
+    (theta1, theta2), joint_accepted, joint_probability, joint_found = joint(
+        sweep, key_joint, theta1, theta2, joint_scale, surrogate
+    )
+    # Either move's missed auxiliary rejects it, and biases θ₁.
+    return (
+        theta1,
+        theta2,
+        accepted,
+        probability,
+        draws,
+        found & joint_found,
+        joint_accepted,
+        joint_probability,
+        proposal,
+        auxiliary,
+    )
+
+
 def translate(sweep, key, theta1, theta2, scale, surrogate):
     # θ₁ and θ₂ shift together, along the ridge of their strong coupling
     # (‖θ₂ − θ₁‖ is unchanged); Gibbs updates alone crawl along it.
