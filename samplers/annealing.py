@@ -134,10 +134,9 @@ def anneal(
     if schedule is not None:
         max_num_temperatures = schedule.shape[0]
     if initial_step_size is None:
-        exponent = (
-            -1.0 / 4.0 if kernel_kwargs.get("move", "mala") == "hmc" else -1.0 / 3.0
-        )
-        initial_step_size = dim**exponent
+        # Optimal-scaling rates of MALA and HMC in d.
+        hmc = kernel_kwargs.get("move", "mala") == "hmc"
+        initial_step_size = dim ** (-1.0 / 4.0 if hmc else -1.0 / 3.0)
     step = build_kernel(potential_fn, mean, sigma, **kernel_kwargs)
     islands = num_islands(particles.shape[0], kernel_kwargs.get("precondition", True))
     state = init(
@@ -148,15 +147,7 @@ def anneal(
         islands=islands,
     )
 
-    _, info_shape = jax.eval_shape(step, key, state, state.beta)
-    info = jax.tree.map(
-        lambda leaf: jnp.full(
-            (max_num_temperatures, *leaf.shape),
-            False if leaf.dtype == jnp.bool_ else jnp.nan,
-            leaf.dtype,
-        ),
-        info_shape,
-    )
+    info = _empty_info(step, key, state, max_num_temperatures)
 
     def choose_beta(state, index):
         if schedule is not None:
@@ -194,6 +185,19 @@ def anneal(
         reached_end = reached_end | ~(last_ess < target_ess)
     return AnnealingOutput(
         state, info, num_temperatures, log_z_thermodynamic, reached_end
+    )
+
+
+def _empty_info(step, key, state, num_temperatures):
+    """A buffer of every temperature's step info: NaN (False) where none ran."""
+    _, info_shape = jax.eval_shape(step, key, state, state.beta)
+    return jax.tree.map(
+        lambda leaf: jnp.full(
+            (num_temperatures, *leaf.shape),
+            False if leaf.dtype == jnp.bool_ else jnp.nan,
+            leaf.dtype,
+        ),
+        info_shape,
     )
 
 

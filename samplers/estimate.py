@@ -269,6 +269,36 @@ def _forward(key_init, key_forward, path, theta1, sigma, fitted, config) -> _Par
     )
 
 
+def _exact_particles(exact, potential, num_particles):
+    """The rejection run's exact draws as equally weighted particles."""
+    dtype = exact.samples.dtype
+    return _Particles(
+        exact.samples,
+        values_and_grads(potential, exact.samples)[1],
+        exact.log_z,
+        jnp.full((num_particles,), -math.log(num_particles), dtype),
+        jnp.full((), jnp.nan, dtype),
+        jnp.asarray(0),
+        None,
+    )
+
+
+def _reverse(key, end_samples, path, config):
+    """Reverse AIS from exact draws: log Z's upper bound and the run's record."""
+    path_potential, base_mean, base_scale, offset = path
+    output = anneal(
+        key,
+        end_samples,
+        path_potential,
+        base_mean,
+        base_scale,
+        reverse=True,
+        **config.anneal_kwargs(),
+    )
+    # Reverse AIS estimates log(Z_0 / Z_1) = -log Z with an unbiased 1/Z-hat.
+    return -log_evidence(output.state) + offset, _drop_state(output)
+
+
 def estimate_log_z(
     key: Array,
     potential: PotentialFn,
@@ -318,16 +348,7 @@ def estimate_log_z(
         offset = reference_path.log_z_offset(sigma, fitted)
 
     if config.method == "rejection":
-        n = config.num_particles
-        run = _Particles(
-            exact.samples,
-            values_and_grads(potential, exact.samples)[1],
-            exact.log_z,
-            jnp.full((n,), -math.log(n), dtype),
-            nan,
-            jnp.asarray(0),
-            None,
-        )
+        run = _exact_particles(exact, potential, config.num_particles)
     else:
         run = _forward(
             key_init,
@@ -341,18 +362,12 @@ def estimate_log_z(
 
     log_z_upper, backward = nan, None
     if config.upper:
-        output = anneal(
+        log_z_upper, backward = _reverse(
             key_reverse,
             jnp.asarray(end_samples, dtype),
-            path_potential,
-            base_mean,
-            base_scale,
-            reverse=True,
-            **config.anneal_kwargs(),
+            (path_potential, base_mean, base_scale, offset),
+            config,
         )
-        # Reverse AIS estimates log(Z_0 / Z_1) = -log Z with an unbiased 1/Z-hat.
-        log_z_upper = -log_evidence(output.state) + offset
-        backward = _drop_state(output)
 
     log_weights, ess, grad, score, pathwise = _estimates(
         run.particles, run.log_weights, run.log_z, run.potential_grad, theta1, sigma

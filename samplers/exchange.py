@@ -177,12 +177,7 @@ def build_kernel(
         — and ``surrogate`` an optional :class:`Surrogate` shaping the θ₁
         proposal (exchange mode only).
     """
-    if algorithm not in ("nuts", "hmc"):
-        raise ValueError(f"`algorithm` must be 'nuts' or 'hmc', got {algorithm!r}.")
-    if theta1_update not in ("exchange", "nested_ais"):
-        raise ValueError(
-            f"`theta1_update` must be 'exchange' or 'nested_ais', got {theta1_update!r}."
-        )
+    _check_choices(algorithm, theta1_update)
     nested_move = build_nested_theta1_move(
         potential_fn, theta0, sigma1, sigma2, num_particles=num_inner_particles
     )
@@ -243,6 +238,15 @@ def build_kernel(
         return ExchangeState(theta1, theta2._replace(position=position)), info
 
     return step
+
+
+def _check_choices(algorithm, theta1_update):
+    if algorithm not in ("nuts", "hmc"):
+        raise ValueError(f"`algorithm` must be 'nuts' or 'hmc', got {algorithm!r}.")
+    if theta1_update not in ("exchange", "nested_ais"):
+        raise ValueError(
+            f"`theta1_update` must be 'exchange' or 'nested_ais', got {theta1_update!r}."
+        )
 
 
 def _nested_theta1(nested_move, key, theta1, theta2, scale):

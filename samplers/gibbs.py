@@ -157,7 +157,7 @@ def watch_exchange(method, target, theta1_move, num_warmup) -> bool:
     )
 
 
-def warn_missed_auxiliaries(records, max_rejection_draws):
+def warn_missed_auxiliaries(records, max_rejection_draws, stacklevel=3):
     found = records.get("stat_auxiliary_found")
     if found is None or found.all():
         return
@@ -169,7 +169,7 @@ def warn_missed_auxiliaries(records, max_rejection_draws):
         "`max_rejection_draws` (see sample_stats.num_rejection_draws for the "
         "cost), or use theta1_update='nested_ais'.",
         SamplingWarning,
-        stacklevel=3,
+        stacklevel=stacklevel,
     )
 
 

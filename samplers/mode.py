@@ -86,10 +86,7 @@ def find_map(
     log_partition_particles = _checks.count(
         log_partition_particles, "log_partition_particles", minimum=0
     )
-    if optimizer is None:
-        optimizer = optax.adam(1e-2)
-    if not isinstance(optimizer, optax.GradientTransformation):
-        raise TypeError("`optimizer` must be an optax.GradientTransformation.")
+    optimizer = _optimizer(optimizer)
     target = build_target(
         model, baseline=baseline, stop_gradient_intended=stop_gradient_intended
     )
@@ -125,19 +122,11 @@ def find_map(
     theta1, theta2 = final.theta1[0], final.theta2[0]
     finite = bool(jnp.all(jnp.isfinite(theta1)) & jnp.all(jnp.isfinite(theta2)))
     _warn_if_not_finite(np.asarray(records["loss"][0]), finite)
-    log_z = jnp.full((), jnp.nan, theta0.dtype)
-    log_joint = target.log_joint(theta1, theta2) if finite else log_z
-    wanted = target.lam > 0 and target.include_log_partition
-    if finite and wanted and log_partition_particles:
-        log_z = log_partition(
-            model.disagreement,
-            theta1,
-            lam=target.lam,
-            sigma=sigma2,
-            key=key_log_z,
-            method="ais",
-            num_particles=log_partition_particles,
-        ).log_z
+    nan = jnp.full((), jnp.nan, theta0.dtype)
+    log_joint = target.log_joint(theta1, theta2) if finite else nan
+    log_z = nan
+    if finite and log_partition_particles:
+        log_z = _log_z(key_log_z, model, target, theta1, log_partition_particles)
     return MAPResult(
         theta1,
         theta2,
@@ -147,6 +136,29 @@ def find_map(
         records["loss"][0],
         records["norm"][0],
     )
+
+
+def _optimizer(optimizer):
+    if optimizer is None:
+        return optax.adam(1e-2)
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise TypeError("`optimizer` must be an optax.GradientTransformation.")
+    return optimizer
+
+
+def _log_z(key, model, target, theta1, num_particles):
+    """log Z at the MAP's θ₁ by AIS; NaN where the target has no −log Z."""
+    if not (target.lam > 0 and target.include_log_partition):
+        return jnp.full((), jnp.nan, theta1.dtype)
+    return log_partition(
+        model.disagreement,
+        theta1,
+        lam=target.lam,
+        sigma=float(model.sigma2),
+        key=key,
+        method="ais",
+        num_particles=num_particles,
+    ).log_z
 
 
 def _warn_if_not_finite(loss, finite: bool) -> None:

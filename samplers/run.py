@@ -145,10 +145,7 @@ def run_chains(
         ``num_steps``), the records, each of shape ``(chains, draws, ...)``, and
         a :class:`RunTiming`.
     """
-    if num_steps % thin:
-        raise ValueError(f"`num_steps`={num_steps} is not a multiple of `thin`={thin}.")
-    if num_steps >= _RECORD_STREAM:
-        raise ValueError(f"`num_steps` must be below 2**32 - 1, got {num_steps}.")
+    _check_steps(num_steps, thin)
     # Weakly typed leaves (from Python scalars) come back strongly typed after a
     # step; fixing the types first keeps every chunk on one compiled program.
     states = jax.tree.map(lambda leaf: jnp.asarray(leaf, dtype=leaf.dtype), states)
@@ -162,19 +159,19 @@ def run_chains(
     if resume is not None and not isinstance(resume, checkpoints.Checkpoint):
         resume = checkpoints.load(resume)
     num_done = 0 if resume is None else resume.num_draws_done
-    num_chunks = num_chunks if progress else 1
-    draws_per_chunk = _chunk_size(max(num_draws - num_done, 1), num_chunks)
-    if checkpoint is not None:
-        if checkpoint_every is None:
-            checkpoint_every = _chunk_size(num_draws, 20)
-        draws_per_chunk = min(draws_per_chunk, checkpoint_every)
-    if max_chunk_draws is not None and draws_per_chunk > max_chunk_draws:
-        draws_per_chunk = _chunk_size_at_most(num_draws - num_done, max_chunk_draws)
+    if checkpoint is not None and checkpoint_every is None:
+        checkpoint_every = _chunk_size(num_draws, 20)
+    draws_per_chunk = _draws_per_chunk(
+        num_draws - num_done,
+        num_chunks if progress else 1,
+        checkpoint_every if checkpoint is not None else None,
+        max_chunk_draws,
+    )
     if sharding is not None:
         states, chain_keys = jax.device_put((states, chain_keys), sharding)
 
     # Records so far: the resumed ones (host arrays), then one part per chunk.
-    records = []
+    records, run = [], None
     if checkpoint is not None or resume is not None:
         # The records' layout from a trace of the first call (no compiling),
         # which that call then reuses.
@@ -183,12 +180,10 @@ def run_chains(
             states, traced.out_info[1], key=key, thin=thin, settings=settings
         )
     if resume is not None:
-        checkpoints.check_compatible(resume, run)
-        states = checkpoints.restore_states(resume, states)
-        if sharding is not None:
-            states = jax.device_put(states, sharding)
-        record_structure = jax.tree.structure(traced.out_info[1])
-        records.append(jax.tree.unflatten(record_structure, resume.records))
+        states = _restore(resume, run, states, sharding)
+        records.append(
+            jax.tree.unflatten(jax.tree.structure(traced.out_info[1]), resume.records)
+        )
 
     states, records, timing = _advance_in_chunks(
         advance,
@@ -212,6 +207,34 @@ def run_chains(
         lambda *parts: jnp.concatenate(parts, axis=1)[:, :num_draws], *records
     )
     return states, stacked, timing
+
+
+def _check_steps(num_steps, thin):
+    if num_steps % thin:
+        raise ValueError(f"`num_steps`={num_steps} is not a multiple of `thin`={thin}.")
+    if num_steps >= _RECORD_STREAM:
+        # The records' key stream (see `record_fn`) would meet a step's.
+        raise ValueError(f"`num_steps` must be below 2**32 - 1, got {num_steps}.")
+
+
+def _restore(resume, run, states, sharding):
+    """The states of a checkpoint of this ``run`` (refused when it is of another)."""
+    checkpoints.check_compatible(resume, run)
+    states = checkpoints.restore_states(resume, states)
+    if sharding is not None:
+        states = jax.device_put(states, sharding)
+    return states
+
+
+def _draws_per_chunk(num_left, num_chunks, checkpoint_every, max_chunk_draws):
+    """Draws per call of the compiled program: the run cut into ``num_chunks``,
+    no longer than the checkpoints' spacing nor ``max_chunk_draws``."""
+    draws_per_chunk = _chunk_size(max(num_left, 1), num_chunks)
+    if checkpoint_every is not None:
+        draws_per_chunk = min(draws_per_chunk, checkpoint_every)
+    if max_chunk_draws is not None and draws_per_chunk > max_chunk_draws:
+        draws_per_chunk = _chunk_size_at_most(num_left, max_chunk_draws)
+    return draws_per_chunk
 
 
 def _advance_in_chunks(

@@ -1,31 +1,23 @@
 r"""`sample`: posterior draws of (θ₁, θ₂) for any two-stage model, as ArviZ data.
 
 ``model`` is a ``posterior.TwoStageModel`` or any object with its plain functions
-(see :mod:`samplers.target`). This module checks the arguments and wires the
-pieces together: the target (:mod:`samplers.target`), the chains' set-up
-(:mod:`samplers.gibbs` for NUTS/HMC, :mod:`samplers.stochastic` for SGLD/SGHMC),
-the run (:mod:`samplers.run`) and the record (:mod:`samplers.record`).
+(see :mod:`samplers.target`). This module checks the arguments, hands them to
+:mod:`samplers.draws` (the target, the chains' set-up by :mod:`samplers.gibbs`
+for NUTS/HMC or :mod:`samplers.stochastic` for SGLD/SGHMC, the run by
+:mod:`samplers.run` and the record by :mod:`samplers.record`), and turns the
+records into ArviZ data.
 """
 
-import time
-import warnings
 from collections.abc import Callable
 
-import jax
-import jax.numpy as jnp
-import jax.random as jr
-import numpy as np
 from jax import Array
 
-from samplers import _checks, chains, gibbs, health, methods, runs
+from samplers import _checks, draws, gibbs, health, keywords, methods, runs
 from samplers import checkpoint as checkpoints
-from samplers.health import SamplingWarning
 from samplers.methods import METHODS
-from samplers.mode import find_map
-from samplers.record import build_record, to_datatree
-from samplers.run import run_chains
-from samplers.settings import RunSettings, attributes, check_run
-from samplers.target import build_target, check_model
+from samplers.record import to_datatree
+from samplers.settings import attributes, check_run
+from samplers.target import check_model
 
 __all__ = ["METHODS", "sample"]
 
@@ -167,7 +159,7 @@ def sample(
     """
     check_model(model)
     key = _checks.typed_key(key)
-    method = methods.from_keywords(
+    method = keywords.from_keywords(
         method,
         step_size=step_size,
         batch_size=batch_size,
@@ -195,23 +187,14 @@ def sample(
         init_spread=init_spread,
     )
     _checks.predict_inputs(predict_inputs, model)
-    # Every argument that changes the draws (num_samples only adds draws): a
-    # checkpoint of other settings is refused here, before anything compiles.
-    settings = checkpoints.describe_settings(
-        model,
-        key=key,
-        method=method.name,
-        **run.describe(),
-        predict_inputs=predict_inputs,
-        pointwise_log_likelihood=pointwise_log_likelihood,
-        **methods.describe(method),
+    settings = _settings(
+        model, key, method, run, predict_inputs, pointwise_log_likelihood
     )
     checkpoint_every, resume = checkpoints.check_arguments(
         checkpoint, checkpoint_every, resume, settings
     )
-
     seconds = {}
-    target, theta1_move, records = _draw(
+    target, theta1_move, records = draws.draw(
         key,
         model,
         method,
@@ -226,179 +209,48 @@ def sample(
         resume=resume,
         settings=settings,
     )
-    if method.exact:
-        gibbs.warn_missed_auxiliaries(
-            records, getattr(method.theta1, "max_draws", None)
-        )
-    attrs = attributes(method, run, target, model, theta1_move)
-    attrs.update(runs.run_attributes(model, settings))
-    attrs.update({name: round(value, 3) for name, value in seconds.items()})
-    tree = to_datatree(
-        records, model, run.indices, run.log_partition_every, attrs, predict_inputs
+    tree = _tree(
+        model,
+        method,
+        run,
+        settings,
+        predict_inputs,
+        seconds,
+        target,
+        theta1_move,
+        records,
     )
     health.warn(health.diagnose(tree), stacklevel=2)
     return tree
 
 
-def _draw(key, model, method, run, seconds, *, watch, progress, **run_arguments):
-    """The target, the θ₁ move in force and the kept draws' records. Under
-    ``theta1="auto"`` (and ``watch``), the exchange move's cost is watched in
-    warm-up; when it costs too much, the run starts again with the fallback."""
-    theta1_move = None  # the set-up chooses; "nested_ais" after a switch
-    while True:
-        target, theta1_move, states, kernels = _start(
-            key,
-            model,
-            method,
-            run,
-            progress=progress,
-            seconds=seconds,
-            theta1_move=theta1_move,
-        )
-        scout = None
-        if watch and gibbs.watch_exchange(method, target, theta1_move, run.num_warmup):
-            scout = gibbs.ExchangeScout(
-                -(-run.num_warmup // run.thin), method.theta1.max_draws
-            )
-        records = _run(
-            jr.split(key, 3)[2],
-            states,
-            kernels,
-            model,
-            target,
-            method,
-            run,
-            seconds=seconds,
-            scout=scout,
-            progress=progress,
-            **run_arguments,
-        )
-        if scout is None or scout.message is None:
-            return target, theta1_move, records
-        # The whole warm-up again, with the fallback: the exchange move's
-        # rejected misses have biased the chains towards larger Z.
-        warnings.warn(scout.message, SamplingWarning, stacklevel=3)
-        scout_time = sum(seconds.values())
-        seconds.clear()
-        seconds["scout_time"] = scout_time
-        theta1_move = "nested_ais"
-
-
-def _start(
-    key, model, method, run: RunSettings, *, progress, seconds, theta1_move=None
-):
-    """The target, the θ₁ move, and the chains' initial states and kernels: the
-    MAP when ``init`` asks for one, the starting points, then the method's
-    set-up (timed in ``seconds``)."""
-    stop_gradient = not method.exact and method.stop_gradient_intended
-    target = build_target(
-        model, baseline=run.baseline, stop_gradient_intended=stop_gradient
-    )
-    rejection_batch_size = 64
-    if theta1_move is None and not method.exact:
-        theta1_move = "sgld"
-    elif theta1_move is None:
-        # Before anything compiles: the pilot may refuse the exchange move.
-        theta1_move, rejection_batch_size = gibbs.choose_theta1_move(
-            key, target, jnp.asarray(model.theta0), float(model.sigma2), method.theta1
-        )
-    key_init, key_warmup, _ = jr.split(key, 3)
-    init = run.init
-    if isinstance(init, str):
-        # A network's chains must start where the data put them: SG-MCMC from θ₀
-        # would spend its whole warm-up training the network.
-        started = time.perf_counter()
-        init = find_map(
-            model,
-            key=jr.fold_in(key, 3),
-            batch_size=run.batch_size,
-            num_inner=method.num_inner,
-            num_inner_steps=method.num_inner_steps,
-            baseline=run.baseline,
-            stop_gradient_intended=stop_gradient,
-            log_partition_particles=0,
-            progress=progress,
-        )
-        seconds["map_time"] = time.perf_counter() - started
-    theta1, theta2 = chains.initial_positions(
-        key_init, init, model, run.num_chains, run.init_spread
-    )
-    started = time.perf_counter()
-    states, kernels = chains.setup_chains(
-        key_warmup,
-        target,
+def _settings(model, key, method, run, predict_inputs, pointwise):
+    # Every argument that changes the draws (num_samples only adds draws): a
+    # checkpoint of other settings is refused with them, before anything
+    # compiles.
+    return checkpoints.describe_settings(
         model,
-        theta1,
-        theta2,
-        method,
-        theta1_move=theta1_move,
-        rejection_batch_size=rejection_batch_size,
-        batch_size=run.batch_size,
-        adaptive=run.adaptive,
-        num_warmup=run.num_warmup,
-    )
-    states = jax.block_until_ready(states)
-    seconds["setup_time"] = time.perf_counter() - started
-    return target, theta1_move, states, kernels
-
-
-def _run(
-    key,
-    states,
-    kernels,
-    model,
-    target,
-    method,
-    run: RunSettings,
-    *,
-    predict_inputs,
-    pointwise,
-    progress,
-    checkpoint,
-    checkpoint_every,
-    resume,
-    settings,
-    seconds,
-    scout=None,
-):
-    """The kept draws' records, ``(chains, draws, ...)`` host arrays, after the
-    warm-up (timed in ``seconds``)."""
-    step_fn, positions_fn, info_fields = kernels
-    # Warm-up and sampling run as one compiled scan (compiling a kernel costs
-    # more than running it on small models); the warm-up draws are dropped.
-    num_burn = -(-run.num_warmup // run.thin)
-    record = build_record(
-        model,
-        target,
-        run.indices,
-        positions_fn,
-        info_fields,
-        num_burn=num_burn,
-        log_partition_every=run.log_partition_every,
-        log_partition_particles=run.log_partition_particles,
-        predict_inputs=predict_inputs,
-        pointwise=pointwise,
-    )
-    _, records, timing = run_chains(
-        step_fn,
-        states,
         key=key,
-        num_steps=(num_burn + run.num_samples) * run.thin,
-        record_fn=record,
-        thin=run.thin,
-        progress=progress,
-        description=method.name,
-        checkpoint=checkpoint,
-        checkpoint_every=checkpoint_every,
-        resume=resume,
-        settings=settings,
-        max_chunk_draws=None if scout is None else scout.stretch,
-        stop_when=scout,
-        num_warmup_draws=num_burn,
+        method=method.name,
+        **run.describe(),
+        predict_inputs=predict_inputs,
+        pointwise_log_likelihood=pointwise,
+        **keywords.describe(method),
     )
-    seconds["compile_time"] = timing.compile_seconds
-    seconds["warmup_time"] = timing.seconds_between(0, num_burn)
-    seconds["sampling_time"] = timing.seconds_between(
-        num_burn, num_burn + run.num_samples
+
+
+def _tree(
+    model, method, run, settings, predict_inputs, seconds, target, theta1_move, records
+):
+    """The ArviZ DataTree of the kept draws, with the settings and timings in
+    its attributes; first warns when an exchange move missed its auxiliary."""
+    if method.exact:
+        gibbs.warn_missed_auxiliaries(
+            records, getattr(method.theta1, "max_draws", None), stacklevel=4
+        )
+    attrs = attributes(method, run, target, model, theta1_move)
+    attrs.update(runs.run_attributes(model, settings))
+    attrs.update({name: round(value, 3) for name, value in seconds.items()})
+    return to_datatree(
+        records, model, run.indices, run.log_partition_every, attrs, predict_inputs
     )
-    return jax.tree.map(lambda r: np.asarray(r)[:, num_burn:], records)

@@ -31,6 +31,7 @@ SAMPLER_LAYERS = [
     {
         "target",
         "methods",
+        "keywords",
         "record",
         "run",
         "gibbs",
@@ -39,7 +40,16 @@ SAMPLER_LAYERS = [
         "settings",
         "runs",
     },
-    {"log_partition", "mode", "sample", "smc", "predict", "compare", "__init__"},
+    {
+        "log_partition",
+        "mode",
+        "sample",
+        "draws",
+        "smc",
+        "predict",
+        "compare",
+        "__init__",
+    },
 ]
 
 

@@ -7,26 +7,26 @@ import pytest
 
 import posterior
 import samplers
-from samplers import methods
+from samplers import keywords
 
 
 def test_names_with_keywords_are_the_objects():
     # The shorthand fills in the object field by field; "auto" is the exchange
     # move falling back to nested AIS.
-    assert methods.from_keywords("nuts") == samplers.NUTS(
+    assert keywords.from_keywords("nuts") == samplers.NUTS(
         theta1=samplers.Exchange(fallback=samplers.NestedAIS())
     )
-    assert methods.from_keywords(
+    assert keywords.from_keywords(
         "hmc", theta1_update="exchange", max_rejection_draws=100
     ) == samplers.HMC(theta1=samplers.Exchange(max_draws=100))
-    assert methods.from_keywords(
+    assert keywords.from_keywords(
         "nuts", theta1_update="nested_ais", nested_particles=8
     ) == samplers.NUTS(theta1=samplers.NestedAIS(8))
-    assert methods.from_keywords(
+    assert keywords.from_keywords(
         "sghmc", step_size=1e-3, num_inner=4, stop_gradient_intended=True
     ) == samplers.SGHMC(step_size=1e-3, num_inner=4, stop_gradient_intended=True)
     method = samplers.SGLD(batch_size=3)
-    assert methods.from_keywords(method) is method
+    assert keywords.from_keywords(method) is method
     assert samplers.SGHMC(step_size=0.01).trajectory_steps(0.5, 7) == 50
     assert samplers.SGHMC().trajectory_steps(0.5, 7) == 7
 
@@ -36,9 +36,9 @@ def test_the_joint_exchange_settings_are_described_and_checked():
     # so that earlier checkpoints and attributes still match.
     plain = samplers.NUTS(theta1=samplers.Exchange())
     joint = samplers.NUTS(theta1=samplers.Exchange(joint_steps=8, bridges=16))
-    assert "joint_steps" not in methods.describe(plain)
-    assert methods.describe(joint)["joint_steps"] == 8
-    assert methods.describe(joint)["bridges"] == 16
+    assert "joint_steps" not in keywords.describe(plain)
+    assert keywords.describe(joint)["joint_steps"] == 8
+    assert keywords.describe(joint)["bridges"] == 16
     assert repr(plain.theta1) == "Exchange(max_draws=100000, fallback=None)"
     for bad, error in [(-1, ValueError), (2.0, TypeError), (True, TypeError)]:
         with pytest.raises(error, match="`joint_steps`"):

@@ -182,7 +182,7 @@ def test_runs_store_every_coordinate_up_to_a_budget():
 
 
 def test_sample_counts_the_warm_up_in_the_budget(run, monkeypatch):
-    from samplers import methods, settings
+    from samplers import keywords, settings
     from samplers.health import SamplingWarning
 
     model, _, _ = run
@@ -200,7 +200,7 @@ def test_sample_counts_the_warm_up_in_the_budget(run, monkeypatch):
         init=None,
         init_spread=0.1,
     )
-    method = methods.from_keywords("nuts")
+    method = keywords.from_keywords("nuts")
     with pytest.warns(SamplingWarning, match="Storing 30 of the model's 56"):
         run_settings = settings.check_run(model, method, num_warmup=150, **arguments)
     np.testing.assert_array_equal(run_settings.indices, np.arange(30))
