@@ -63,8 +63,10 @@ $(STAMP): requirements.lock pyproject.toml
 	fi
 	@echo "using $(PY)"
 	$(PY) -m venv $(VENV)
-	$(VENV)/bin/pip install -r requirements.lock
-	$(VENV)/bin/pip install --no-deps -e .
+	@# uv, pinned in the lock, installs it in seconds where pip takes about 40 s
+	$(VENV)/bin/pip install --quiet $$(grep '^uv==' requirements.lock)
+	$(VENV)/bin/uv pip install --python $(VPY) -r requirements.lock
+	$(VENV)/bin/uv pip install --python $(VPY) --no-deps -e .
 	@touch $@
 
 venv: $(STAMP)
