@@ -63,10 +63,13 @@ $(STAMP): requirements.lock pyproject.toml
 	fi
 	@echo "using $(PY)"
 	$(PY) -m venv $(VENV)
-	@# uv, pinned in the lock, installs it in seconds where pip takes about 40 s
+	@# uv, pinned in the lock, installs it in seconds where pip takes about
+	@# 40 s; uv reads no pip configuration, so where it cannot reach the index
+	@# pip installs the lock instead.
 	$(VENV)/bin/pip install --quiet $$(grep '^uv==' requirements.lock)
-	$(VENV)/bin/uv pip install --python $(VPY) -r requirements.lock
-	$(VENV)/bin/uv pip install --python $(VPY) --no-deps -e .
+	UV_HTTP_TIMEOUT=20 $(VENV)/bin/uv pip install --quiet --python $(VPY) -r requirements.lock \
+		|| $(VENV)/bin/pip install -r requirements.lock
+	$(VENV)/bin/pip install --quiet --no-deps -e .
 	@touch $@
 
 venv: $(STAMP)
