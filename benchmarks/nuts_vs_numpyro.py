@@ -23,6 +23,10 @@ joint_steps=..., bridges=...)``), paired on each key.
     python benchmarks/nuts_vs_numpyro.py [--keys 0,1,2] [--warmup 300]
         [--samples 300] [--chains 4] [--skip-two-stage] [--skip-baselines]
         [--two-stage-keys 0] [--skip-mlp] [--joint-steps 8] [--bridges 16]
+        [--skip-oblique] [--sweeps default,joint,nested,nested-joint]
+
+``nested`` and ``nested-joint`` run the nested-AIS sweep from the start,
+without and with its non-centred joint move (``samplers.NestedAIS(joint=True)``).
 """
 
 import argparse
@@ -146,6 +150,12 @@ def main():
     parser.add_argument("--skip-mlp", action="store_true")
     parser.add_argument("--joint-steps", type=int, default=8)
     parser.add_argument("--bridges", type=int, default=16)
+    parser.add_argument("--skip-oblique", action="store_true")
+    parser.add_argument(
+        "--sweeps",
+        default="default,joint",
+        help="of default, joint, nested, nested-joint",
+    )
     args = parser.parse_args()
     keys = [int(k) for k in args.keys.split(",")]
     model = mlp_model(jr.key(0))
@@ -188,15 +198,25 @@ def main():
             bridges=args.bridges,
         )
     )
-    sweeps = {
-        "default": "nuts",
-        f"joint {args.joint_steps}, bridges {args.bridges}": joint,
+    every_sweep = {
+        "default": ("default", "nuts"),
+        "joint": (f"joint {args.joint_steps}, bridges {args.bridges}", joint),
+        # The nested-AIS sweep without the exchange scout, with and without
+        # its non-centred joint move.
+        "nested": ("nested AIS", samplers.NUTS(theta1=samplers.NestedAIS())),
+        "nested-joint": (
+            "nested AIS, joint",
+            samplers.NUTS(theta1=samplers.NestedAIS(joint=True)),
+        ),
     }
+    sweeps = dict(every_sweep[name] for name in args.sweeps.split(","))
     print("| case | key | sweep | θ₁ move | min bulk ESS of θ₁ | sampling s | ESS/s |")
     print("|---|---|---|---|---|---|---|")
     two_stage_keys = [int(k) for k in args.two_stage_keys.split(",")]
     cases = (("oblique d = 4", oblique.model), ("MLP", model))
     for name, case_model in cases[: 1 if args.skip_mlp else 2]:
+        if name.startswith("oblique") and args.skip_oblique:
+            continue
         for k in keys if name != "MLP" else two_stage_keys:
             for sweep, method in sweeps.items():
                 ess, seconds, attrs = ours(case_model, jr.key(k), args, None, method)

@@ -47,7 +47,7 @@ from jax import Array
 
 from samplers import exchange_moves
 from samplers.exchange_moves import Sweep
-from samplers.nested import build_nested_theta1_move
+from samplers.nested import build_nested_joint_move, build_nested_theta1_move
 from samplers.surrogate import (
     Surrogate,
     SurrogateStats,
@@ -138,6 +138,7 @@ def build_kernel(
     num_inner_particles: int = 64,
     joint_steps: int = 0,
     num_bridges: int = 0,
+    nested_joint: bool = False,
 ):
     r"""Build one Gibbs sweep.
 
@@ -167,6 +168,13 @@ def build_kernel(
         num_bridges: intermediate targets between p(·|θ₁*) and p(·|θ₁) in
             every exchange ratio (:func:`samplers.bridging.bridged_log_ratio`),
             so that longer moves are accepted; 0 gives the plain ratio.
+        nested_joint: with ``"nested_ais"``, each sweep also shifts θ₁ and θ₂
+            together by the non-centred MALA move of
+            :func:`samplers.nested.build_nested_joint_move`, its noise
+            ``joint_scale`` in units of its per-coordinate scale
+            (σ₁⁻² + max(1/m − σ₂⁻², 0))^{−1/2}, m the diagonal of θ₂'s
+            inverse mass matrix: θ₁'s prior and the likelihood's curvature
+            that the θ₂ adaptation measured.
 
     Returns:
         ``step(key, state, step_size, inverse_mass_matrix, rho,
@@ -174,13 +182,16 @@ def build_kernel(
         [0, 1) is the Crank–Nicolson persistence of θ₁, ``translation_scale``
         the size, in units of τ, of a joint shift of (θ₁, θ₂) — a second
         exchange move, whose acceptance ratio also holds $\log p$ at both ends
-        — and ``surrogate`` an optional :class:`Surrogate` shaping the θ₁
-        proposal (exchange mode only).
+        — ``surrogate`` an optional :class:`Surrogate` shaping the θ₁
+        proposal (exchange mode only), and ``joint_scale`` the noise of the
+        ``nested_joint`` move.
     """
     _check_choices(algorithm, theta1_update)
-    nested_move = build_nested_theta1_move(
-        potential_fn, theta0, sigma1, sigma2, num_particles=num_inner_particles
+    nested_moves = _build_nested_moves(
+        log_joint_fn, potential_fn, theta0, sigma1, sigma2, num_inner_particles
     )
+    if not nested_joint:
+        nested_moves = (nested_moves[0], None)
     sweep = Sweep(
         log_joint_fn,
         potential_fn,
@@ -196,7 +207,6 @@ def build_kernel(
         joint_steps,
         num_bridges,
     )
-    tau = sweep.tau
 
     def step(
         key,
@@ -206,21 +216,21 @@ def build_kernel(
         rho,
         translation_scale,
         surrogate=None,
+        joint_scale=None,
     ):
         key_theta2, key_theta1, key_translate = jr.split(key, 3)
-        if surrogate is None:
-            zeros = jnp.zeros_like(state.theta1)
-            surrogate = Surrogate(zeros, zeros, zeros)
         theta2, acceptance, divergent, steps, energy = _move_theta2(
             sweep, key_theta2, state, step_size, inverse_mass_matrix
         )
         if theta1_update == "nested_ais":
-            moved = _nested_theta1(
-                nested_move,
-                key_theta1,
+            moved = _nested_moves(
+                sweep,
+                nested_moves,
+                (key_theta1, key_translate),
                 state.theta1,
                 theta2.position,
-                scale=tau * translation_scale,
+                (translation_scale, joint_scale),
+                inverse_mass_matrix,
             )
         else:
             moved = exchange_moves.exchange_theta1(
@@ -268,6 +278,60 @@ def _nested_theta1(nested_move, key, theta1, theta2, scale):
         nan,
         nan,
     )
+
+
+def _build_nested_moves(log_joint_fn, potential_fn, theta0, sigma1, sigma2, particles):
+    return (
+        build_nested_theta1_move(
+            potential_fn, theta0, sigma1, sigma2, num_particles=particles
+        ),
+        build_nested_joint_move(
+            log_joint_fn, potential_fn, sigma2, num_particles=particles
+        ),
+    )
+
+
+def _nested_moves(sweep, moves, keys, theta1, theta2, scales, inverse_mass_matrix):
+    """The nested-AIS sweep's θ₁ moves: MALA on θ₁ | θ₂, then, when ``moves``
+    holds one, the non-centred joint move, in the exchange sweep's layout."""
+    theta1_move, joint_move = moves
+    moved = _nested_theta1(
+        theta1_move, keys[0], theta1, theta2, scale=sweep.tau * scales[0]
+    )
+    if joint_move is None:
+        return moved
+    theta1, theta2, accepted, probability, draws, found, *_, proposal, w = moved
+    # blackjax's MALA step ε draws noise of variance 2ε.
+    theta1, theta2, joint_accepted, joint_probability = joint_move(
+        keys[1],
+        theta1,
+        theta2,
+        0.5 * scales[1] ** 2,
+        _noncentred_scale(sweep, inverse_mass_matrix),
+    )
+    return (
+        theta1,
+        theta2,
+        accepted,
+        probability,
+        draws,
+        found,
+        joint_accepted,
+        joint_probability,
+        proposal,
+        w,
+    )
+
+
+def _noncentred_scale(sweep, inverse_mass_matrix):
+    # θ₂'s adapted inverse mass m ≈ Var(θ₂ | θ₁) = (σ₂⁻² + h)⁻¹ per coordinate,
+    # so h, the likelihood's and C's curvature, is 1/m − σ₂⁻²; with θ₂ − θ₁
+    # held, θ₁'s precision is about σ₁⁻² + h.
+    mass = inverse_mass_matrix
+    if mass.ndim == 2:
+        mass = jnp.diagonal(mass)
+    curvature = jnp.maximum(1.0 / mass - sweep.sigma2**-2, 0.0)
+    return (sweep.sigma1**-2 + curvature) ** -0.5
 
 
 def _move_theta2(sweep, key, state, step_size, inverse_mass_matrix):

@@ -13,6 +13,7 @@ from jax import Array
 
 from samplers.bridging import bridged_log_ratio, trajectory
 from samplers.rejection import rejection_loop
+from samplers.surrogate import Surrogate
 
 
 class Sweep(NamedTuple):
@@ -121,7 +122,11 @@ def exchange_theta1(
     θ₁, θ₂, the θ₁ move's acceptance and probability, its auxiliary's cost,
     whether every auxiliary that mattered was found, the joint move's
     acceptance and probability, and the θ₁ proposal and its auxiliary (the
-    order of :class:`samplers.exchange.ExchangeInfo`)."""
+    order of :class:`samplers.exchange.ExchangeInfo`). Without a
+    ``surrogate``, S = 0."""
+    if surrogate is None:
+        zeros = jnp.zeros_like(theta1)
+        surrogate = Surrogate(zeros, zeros, zeros)
     theta1, accepted, probability, draws, found, proposal, auxiliary = move_theta1(
         sweep, key_theta1, theta1, theta2, rho, surrogate
     )

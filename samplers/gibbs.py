@@ -177,7 +177,9 @@ class _ExactChain(NamedTuple):
     state: exchange.ExchangeState
     step_size: Array
     inverse_mass_matrix: Array
-    log_move: Array  # log √(1-ρ²) of the exchange proposal
+    # log √(1-ρ²) of the exchange proposal; with nested AIS, log of the joint
+    # move's noise (in units of its per-coordinate scale)
+    log_move: Array
     log_translation: Array  # log of the joint shift's scale, in units of τ
     surrogate_stats: exchange.SurrogateStats  # warm-up gradient samples of log Z
 
@@ -201,6 +203,7 @@ def setup(
     joint_steps=0,
     num_bridges=0,
     dense_mass=False,
+    nested_joint=False,
 ):
     kernel = exchange.build_kernel(
         lambda t1, t2: target.log_joint(t1, t2),
@@ -217,6 +220,7 @@ def setup(
         max_rejection_draws=max_rejection_draws,
         joint_steps=joint_steps,
         num_bridges=num_bridges,
+        nested_joint=nested_joint,
     )
     num_chains, dim = theta1.shape
     theta2, step_size, inverse_mass = _adapt_theta2(
@@ -253,11 +257,14 @@ def setup(
         kernel,
         num_warmup=num_warmup,
         nested=theta1_update == "nested_ais",
+        nested_joint=nested_joint,
         include_log_partition=target.include_log_partition,
         tau=(sigma1**-2 + sigma2**-2) ** -0.5,
         sigma2=sigma2,
     )
-    fields = _INFO_FIELDS if theta1_update != "nested_ais" else _NESTED_INFO_FIELDS
+    fields = _INFO_FIELDS
+    if theta1_update == "nested_ais":
+        fields = _NESTED_JOINT_INFO_FIELDS if nested_joint else _NESTED_INFO_FIELDS
     return states, (sweep, _exact_positions, fields)
 
 
@@ -282,7 +289,9 @@ def _adapt_theta2(
     return jit(jax.vmap(adapt))(jr.split(key, theta1.shape[0]), theta1, theta2)
 
 
-def _build_sweep(kernel, *, num_warmup, nested, include_log_partition, tau, sigma2):
+def _build_sweep(
+    kernel, *, num_warmup, nested, nested_joint, include_log_partition, tau, sigma2
+):
     """One chain's ``sweep(key, chain, index) -> (chain, info)``: the kernel,
     then Robbins–Monro on its θ₁ proposal sizes and the surrogate's gradient
     samples, in warm-up only."""
@@ -301,6 +310,7 @@ def _build_sweep(kernel, *, num_warmup, nested, include_log_partition, tau, sigm
             rho,
             jnp.exp(chain.log_translation),
             surrogate,
+            jnp.exp(chain.log_move),
         )
         # Robbins–Monro on the proposal sizes during warm-up only; frozen
         # afterwards, so the sampling kernel is a fixed, exact one.
@@ -324,13 +334,20 @@ def _build_sweep(kernel, *, num_warmup, nested, include_log_partition, tau, sigm
         if nested:
             # The second scale is then the noise of θ₁'s MALA step, in units
             # of τ; up to 2τ, since MALA's optimal step exceeds the conditional
-            # scale in a few dimensions.
+            # scale in a few dimensions. The first is the joint move's.
             log_translation = adapted(
                 chain.log_translation,
                 info.exchange_acceptance_rate,
                 MALA_TARGET_ACCEPTANCE,
                 math.log(2.0),
             )
+            if nested_joint:
+                log_move = adapted(
+                    log_move,
+                    info.translation_acceptance_rate,
+                    MALA_TARGET_ACCEPTANCE,
+                    math.log(2.0),
+                )
         else:
             log_translation = adapted(
                 chain.log_translation,
@@ -370,6 +387,14 @@ _NESTED_INFO_FIELDS = {
     },
     "theta1_accepted": lambda info: info.exchange_accepted,
     "theta1_acceptance_rate": lambda info: info.exchange_acceptance_rate,
+}
+
+
+# The nested sweep with its joint move: that move's acceptance too.
+_NESTED_JOINT_INFO_FIELDS = {
+    **_NESTED_INFO_FIELDS,
+    "translation_accepted": lambda info: info.translation_accepted,
+    "translation_acceptance_rate": lambda info: info.translation_acceptance_rate,
 }
 
 

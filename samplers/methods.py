@@ -53,11 +53,18 @@ class NestedAIS:
 
     Attributes:
         particles: AIS particles per nested estimate (at least 4).
+        joint: each sweep also shifts θ₁ and θ₂ together (θ₂ − θ₁ held) by a
+            second MALA step with nested AIS, preconditioned by θ₂'s adapted
+            mass matrix (:func:`samplers.nested.build_nested_joint_move`):
+            twice the nested AIS runs per sweep, for moves along the coupling
+            of θ₁ and θ₂ that a θ₁ | θ₂ move makes only in steps of τ.
 
     Example:
         >>> import samplers
         >>> samplers.NUTS(theta1=samplers.NestedAIS(particles=32))
         NUTS(theta1=NestedAIS(particles=32), dense_mass=False)
+        >>> samplers.NestedAIS(joint=True)
+        NestedAIS(particles=64, joint=True)
         >>> samplers.NestedAIS(particles=0)
         Traceback (most recent call last):
         ...
@@ -65,10 +72,18 @@ class NestedAIS:
     """
 
     particles: int = 64
+    joint: bool = False
     name: ClassVar[str] = "nested_ais"
 
     def __post_init__(self):
         _set(self, "particles", count(self.particles, "particles", minimum=4))
+        if not isinstance(self.joint, bool):
+            raise TypeError(f"`joint` must be True or False, got {self.joint!r}.")
+
+    def __repr__(self):
+        # `joint` appears only when set, as Exchange's options do.
+        joint = ", joint=True" if self.joint else ""
+        return f"NestedAIS(particles={self.particles}{joint})"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -153,6 +153,11 @@ def attributes(method, run, target, model, theta1_move) -> dict:
     if theta1_move == "exchange":
         attrs["joint_steps"] = method.theta1.joint_steps
         attrs["bridges"] = method.theta1.bridges
+    if theta1_move == "nested_ais":
+        move = method.theta1
+        nested = move if move.name == "nested_ais" else move.fallback
+        attrs["nested_particles"] = nested.particles
+        attrs["nested_joint"] = int(nested.joint)
     if not method.exact and target.include_log_partition:
         attrs["num_inner"] = method.num_inner
     if target.include_log_partition:

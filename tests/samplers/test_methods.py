@@ -47,6 +47,23 @@ def test_the_joint_exchange_settings_are_described_and_checked():
             samplers.Exchange(bridges=bad)
 
 
+def test_the_nested_joint_move_is_described_and_checked():
+    plain = samplers.NUTS(theta1=samplers.NestedAIS())
+    joint = samplers.NUTS(theta1=samplers.NestedAIS(particles=8, joint=True))
+    assert "nested_joint" not in keywords.describe(plain)
+    assert keywords.describe(joint)["nested_joint"] is True
+    assert keywords.describe(joint)["nested_particles"] == 8
+    # As a fallback too: the settings follow the move that may run.
+    auto = samplers.NUTS(
+        theta1=samplers.Exchange(fallback=samplers.NestedAIS(joint=True))
+    )
+    assert keywords.describe(auto)["nested_joint"] is True
+    assert repr(plain.theta1) == "NestedAIS(particles=64)"
+    assert repr(joint.theta1) == "NestedAIS(particles=8, joint=True)"
+    with pytest.raises(TypeError, match="`joint`"):
+        samplers.NestedAIS(joint=1)
+
+
 def test_an_object_draws_what_its_name_and_keywords_draw():
     case = posterior.LinearGaussianCase.random(
         jr.key(0), d=3, m=2, n=8, lam=1.0, sigma1=1.0, sigma2=0.5
