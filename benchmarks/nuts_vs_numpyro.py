@@ -26,7 +26,7 @@ joint_steps=..., bridges=...)``), paired on each key.
         [--skip-oblique] [--sweeps default,joint,nested,nested-joint]
 
 ``nested`` and ``nested-joint`` run the nested-AIS sweep from the start,
-without and with its non-centred joint move (``samplers.NestedAIS(joint=True)``).
+without and with its joint trajectory (``samplers.NestedAIS(joint_steps=...)``).
 """
 
 import argparse
@@ -205,8 +205,8 @@ def main():
         # its non-centred joint move.
         "nested": ("nested AIS", samplers.NUTS(theta1=samplers.NestedAIS())),
         "nested-joint": (
-            "nested AIS, joint",
-            samplers.NUTS(theta1=samplers.NestedAIS(joint=True)),
+            f"nested AIS, joint {args.joint_steps}",
+            samplers.NUTS(theta1=samplers.NestedAIS(joint_steps=args.joint_steps)),
         ),
     }
     sweeps = dict(every_sweep[name] for name in args.sweeps.split(","))

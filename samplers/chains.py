@@ -73,10 +73,14 @@ def setup_chains(
             num_integration_steps=getattr(method, "num_integration_steps", 10),
             theta1_update=theta1_move,
             nested_particles=(nested or methods.NestedAIS()).particles,
-            nested_joint=(nested or methods.NestedAIS()).joint,
             rejection_batch_size=rejection_batch_size,
             max_rejection_draws=getattr(move, "max_draws", 10**5),
-            joint_steps=getattr(move, "joint_steps", 0),
+            # The joint trajectory of the move in force.
+            joint_steps=(
+                nested.joint_steps
+                if theta1_move == "nested_ais"
+                else getattr(move, "joint_steps", 0)
+            ),
             num_bridges=getattr(move, "bridges", 0),
             dense_mass=method.dense_mass,
         )

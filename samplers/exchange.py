@@ -47,7 +47,7 @@ from jax import Array
 
 from samplers import exchange_moves
 from samplers.exchange_moves import Sweep
-from samplers.nested import build_nested_joint_move, build_nested_theta1_move
+from samplers.nested import build_nested_log_z_ratio, build_nested_theta1_move
 from samplers.surrogate import (
     Surrogate,
     SurrogateStats,
@@ -138,7 +138,6 @@ def build_kernel(
     num_inner_particles: int = 64,
     joint_steps: int = 0,
     num_bridges: int = 0,
-    nested_joint: bool = False,
 ):
     r"""Build one Gibbs sweep.
 
@@ -160,21 +159,17 @@ def build_kernel(
             one MALA step of θ₁ with log Z and its gradient from nested AIS
             (:mod:`samplers.nested`), approximate; ``rho`` is then unused, the
             MALA proposal's noise has standard deviation
-            ``translation_scale · τ`` and no joint shift is made.
+            ``translation_scale · τ``, and the joint move, made only with
+            ``joint_steps``, has step ``joint_scale · τ`` and the nested
+            estimate of log Z(θ₁) − log Z(θ₁') in its second stage.
         num_inner_particles: particles of each nested AIS run.
-        joint_steps: 0: the joint shift of (θ₁, θ₂) is a random translation;
-            L > 0: an HMC trajectory of L steps on (θ₁, θ₂) under the log
-            joint less the surrogate of log Z (:mod:`samplers.bridging`).
+        joint_steps: 0: the joint shift of (θ₁, θ₂) is a random translation
+            (none with ``"nested_ais"``); L > 0: an HMC trajectory of L steps
+            on (θ₁, θ₂) under the log joint less the surrogate of log Z
+            (:mod:`samplers.bridging`).
         num_bridges: intermediate targets between p(·|θ₁*) and p(·|θ₁) in
             every exchange ratio (:func:`samplers.bridging.bridged_log_ratio`),
             so that longer moves are accepted; 0 gives the plain ratio.
-        nested_joint: with ``"nested_ais"``, each sweep also shifts θ₁ and θ₂
-            together by the non-centred MALA move of
-            :func:`samplers.nested.build_nested_joint_move`, its noise
-            ``joint_scale`` in units of its per-coordinate scale
-            (σ₁⁻² + max(1/m − σ₂⁻², 0))^{−1/2}, m the diagonal of θ₂'s
-            inverse mass matrix: θ₁'s prior and the likelihood's curvature
-            that the θ₂ adaptation measured.
 
     Returns:
         ``step(key, state, step_size, inverse_mass_matrix, rho,
@@ -183,15 +178,18 @@ def build_kernel(
         the size, in units of τ, of a joint shift of (θ₁, θ₂) — a second
         exchange move, whose acceptance ratio also holds $\log p$ at both ends
         — ``surrogate`` an optional :class:`Surrogate` shaping the θ₁
-        proposal (exchange mode only), and ``joint_scale`` the noise of the
-        ``nested_joint`` move.
+        proposal and the joint trajectory, and ``joint_scale`` the nested
+        sweep's joint step in units of τ.
     """
     _check_choices(algorithm, theta1_update)
-    nested_moves = _build_nested_moves(
-        log_joint_fn, potential_fn, theta0, sigma1, sigma2, num_inner_particles
+    nested_moves = (
+        build_nested_theta1_move(
+            potential_fn, theta0, sigma1, sigma2, num_particles=num_inner_particles
+        ),
+        build_nested_log_z_ratio(
+            potential_fn, sigma2, num_particles=num_inner_particles
+        ),
     )
-    if not nested_joint:
-        nested_moves = (nested_moves[0], None)
     sweep = Sweep(
         log_joint_fn,
         potential_fn,
@@ -230,7 +228,7 @@ def build_kernel(
                 state.theta1,
                 theta2.position,
                 (translation_scale, joint_scale),
-                inverse_mass_matrix,
+                surrogate,
             )
         else:
             moved = exchange_moves.exchange_theta1(
@@ -259,13 +257,27 @@ def _check_choices(algorithm, theta1_update):
         )
 
 
-def _nested_theta1(nested_move, key, theta1, theta2, scale):
-    """The nested-AIS MALA move of θ₁, in the exchange sweep's layout (no
-    auxiliary, no joint move)."""
+def _nested_moves(sweep, moves, keys, theta1, theta2, scales, surrogate):
+    """The nested-AIS sweep's moves in the exchange sweep's layout: MALA on
+    θ₁ | θ₂, then, with ``sweep.joint_steps``, the joint trajectory whose
+    second stage is the nested estimate of log Z(θ₁) − log Z(θ₁'). Its
+    "proposal" is the θ₁ the MALA move started from and its "auxiliary"
+    that θ₁ + σ₂² ∇log Ẑ(θ₁), the nested estimate of E[w | θ₁], so that the
+    warm-up fits the surrogate to them as to exact auxiliaries."""
+    theta1_move, log_z_ratio = moves
     # blackjax's MALA step ε draws noise of variance 2ε: this makes its
-    # standard deviation `scale`.
-    theta1, accepted, probability = nested_move(key, theta1, theta2, 0.5 * scale**2)
-    nan = jnp.full_like(theta1, jnp.nan)
+    # standard deviation τ · scales[0].
+    start = theta1
+    theta1, accepted, probability, grad_log_z = theta1_move(
+        keys[0], theta1, theta2, 0.5 * (sweep.tau * scales[0]) ** 2
+    )
+    joint_accepted, joint_probability = jnp.asarray(False), jnp.zeros_like(probability)
+    if sweep.joint_steps:
+        (theta1, theta2), joint_accepted, joint_probability, _ = (
+            exchange_moves.joint_trajectory(
+                sweep, keys[1], theta1, theta2, scales[1], surrogate, log_z_ratio
+            )
+        )
     return (
         theta1,
         theta2,
@@ -273,65 +285,11 @@ def _nested_theta1(nested_move, key, theta1, theta2, scale):
         probability,
         jnp.asarray(0),
         jnp.asarray(True),
-        jnp.asarray(False),
-        jnp.zeros_like(probability),
-        nan,
-        nan,
-    )
-
-
-def _build_nested_moves(log_joint_fn, potential_fn, theta0, sigma1, sigma2, particles):
-    return (
-        build_nested_theta1_move(
-            potential_fn, theta0, sigma1, sigma2, num_particles=particles
-        ),
-        build_nested_joint_move(
-            log_joint_fn, potential_fn, sigma2, num_particles=particles
-        ),
-    )
-
-
-def _nested_moves(sweep, moves, keys, theta1, theta2, scales, inverse_mass_matrix):
-    """The nested-AIS sweep's θ₁ moves: MALA on θ₁ | θ₂, then, when ``moves``
-    holds one, the non-centred joint move, in the exchange sweep's layout."""
-    theta1_move, joint_move = moves
-    moved = _nested_theta1(
-        theta1_move, keys[0], theta1, theta2, scale=sweep.tau * scales[0]
-    )
-    if joint_move is None:
-        return moved
-    theta1, theta2, accepted, probability, draws, found, *_, proposal, w = moved
-    # blackjax's MALA step ε draws noise of variance 2ε.
-    theta1, theta2, joint_accepted, joint_probability = joint_move(
-        keys[1],
-        theta1,
-        theta2,
-        0.5 * scales[1] ** 2,
-        _noncentred_scale(sweep, inverse_mass_matrix),
-    )
-    return (
-        theta1,
-        theta2,
-        accepted,
-        probability,
-        draws,
-        found,
         joint_accepted,
         joint_probability,
-        proposal,
-        w,
+        start,
+        start + sweep.sigma2**2 * grad_log_z,
     )
-
-
-def _noncentred_scale(sweep, inverse_mass_matrix):
-    # θ₂'s adapted inverse mass m ≈ Var(θ₂ | θ₁) = (σ₂⁻² + h)⁻¹ per coordinate,
-    # so h, the likelihood's and C's curvature, is 1/m − σ₂⁻²; with θ₂ − θ₁
-    # held, θ₁'s precision is about σ₁⁻² + h.
-    mass = inverse_mass_matrix
-    if mass.ndim == 2:
-        mass = jnp.diagonal(mass)
-    curvature = jnp.maximum(1.0 / mass - sweep.sigma2**-2, 0.0)
-    return (sweep.sigma1**-2 + curvature) ** -0.5
 
 
 def _move_theta2(sweep, key, state, step_size, inverse_mass_matrix):

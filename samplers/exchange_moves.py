@@ -164,9 +164,10 @@ def translate(sweep, key, theta1, theta2, scale, surrogate):
     return _two_stages(sweep, key_stages, theta1, theta2, proposal, known, surrogate)
 
 
-def joint_trajectory(sweep, key, theta1, theta2, scale, surrogate):
+def joint_trajectory(sweep, key, theta1, theta2, scale, surrogate, log_z_ratio=None):
     # An HMC trajectory on (θ₁, θ₂) follows the ridge where a translation
-    # cannot bend; S ≈ log Z steers it.
+    # cannot bend; S ≈ log Z steers it. `log_z_ratio` replaces the exchange
+    # estimate in the second stage (the nested-AIS sweep's).
     key_trajectory, key_stages = jr.split(key)
     dim = theta1.shape[0]
 
@@ -181,30 +182,38 @@ def joint_trajectory(sweep, key, theta1, theta2, scale, surrogate):
         sweep.joint_steps,
     )
     proposal = (end[:dim], end[dim:])
-    return _two_stages(sweep, key_stages, theta1, theta2, proposal, known, surrogate)
+    return _two_stages(
+        sweep, key_stages, theta1, theta2, proposal, known, surrogate, log_z_ratio
+    )
 
 
 def _log_surrogate(surrogate, theta):
+    if surrogate is None:  # S = 0
+        return jnp.zeros((), theta.dtype)
     offset = theta - surrogate.center
     return jnp.sum(surrogate.gradient * offset + 0.5 * surrogate.curvature * offset**2)
 
 
-def _two_stages(sweep, key, theta1, theta2, proposal, known, surrogate):
+def _two_stages(
+    sweep, key, theta1, theta2, proposal, known, surrogate, log_z_ratio=None
+):
     """Delayed acceptance (Christen & Fox 2005) of a joint move: first by
     ``known``, its log ratio under the log joint less S ≈ log Z, then by the
-    exchange estimate of log Z(θ₁) − log Z(θ₁') less S's change. No auxiliary
-    is drawn for a proposal the first stage rejects (one far out can cost
-    max_draws proposals), so a miss is rare and is counted."""
+    exchange estimate of log Z(θ₁) − log Z(θ₁') (or ``log_z_ratio(key, θ₁,
+    θ₁') -> (log ratio, found)``) less S's change. No auxiliary is drawn for
+    a proposal the first stage rejects (one far out can cost max_draws
+    proposals), so a miss is rare and is counted."""
     key_auxiliary, key_first, key_second = jr.split(key, 3)
     first = jnp.log(jr.uniform(key_first, dtype=known.dtype)) < known
     # Where the first stage rejects, the auxiliary is drawn at θ₁ (as cheap as
     # any draw there) and unused: under vmap both sides of a branch would run.
     point = jnp.where(first, proposal[0], theta1)
-    log_z_ratio, _, found, _ = exchange_log_ratio(sweep, key_auxiliary, theta1, point)
+    if log_z_ratio is None:
+        log_ratio, _, found, _ = exchange_log_ratio(sweep, key_auxiliary, theta1, point)
+    else:
+        log_ratio, found = log_z_ratio(key_auxiliary, theta1, point)
     second = (
-        log_z_ratio
-        + _log_surrogate(surrogate, point)
-        - _log_surrogate(surrogate, theta1)
+        log_ratio + _log_surrogate(surrogate, point) - _log_surrogate(surrogate, theta1)
     )
     accepted = first & (jnp.log(jr.uniform(key_second, dtype=second.dtype)) < second)
     new = jax.tree.map(

@@ -178,7 +178,7 @@ class _ExactChain(NamedTuple):
     step_size: Array
     inverse_mass_matrix: Array
     # log √(1-ρ²) of the exchange proposal; with nested AIS, log of the joint
-    # move's noise (in units of its per-coordinate scale)
+    # trajectory's step (in units of τ)
     log_move: Array
     log_translation: Array  # log of the joint shift's scale, in units of τ
     surrogate_stats: exchange.SurrogateStats  # warm-up gradient samples of log Z
@@ -203,7 +203,6 @@ def setup(
     joint_steps=0,
     num_bridges=0,
     dense_mass=False,
-    nested_joint=False,
 ):
     kernel = exchange.build_kernel(
         lambda t1, t2: target.log_joint(t1, t2),
@@ -220,7 +219,6 @@ def setup(
         max_rejection_draws=max_rejection_draws,
         joint_steps=joint_steps,
         num_bridges=num_bridges,
-        nested_joint=nested_joint,
     )
     num_chains, dim = theta1.shape
     theta2, step_size, inverse_mass = _adapt_theta2(
@@ -257,14 +255,14 @@ def setup(
         kernel,
         num_warmup=num_warmup,
         nested=theta1_update == "nested_ais",
-        nested_joint=nested_joint,
+        nested_joint=theta1_update == "nested_ais" and joint_steps > 0,
         include_log_partition=target.include_log_partition,
         tau=(sigma1**-2 + sigma2**-2) ** -0.5,
         sigma2=sigma2,
     )
     fields = _INFO_FIELDS
     if theta1_update == "nested_ais":
-        fields = _NESTED_JOINT_INFO_FIELDS if nested_joint else _NESTED_INFO_FIELDS
+        fields = _NESTED_JOINT_INFO_FIELDS if joint_steps else _NESTED_INFO_FIELDS
     return states, (sweep, _exact_positions, fields)
 
 
@@ -296,12 +294,13 @@ def _build_sweep(
     then Robbins–Monro on its θ₁ proposal sizes and the surrogate's gradient
     samples, in warm-up only."""
     adapt_move = include_log_partition and not nested
+    # The nested sweep's joint trajectory is steered by S too, fitted to the
+    # nested estimates of ∇log Z in place of exact auxiliaries.
+    fit = adapt_move or nested_joint
 
     def sweep(key, chain, index):
         rho = jnp.sqrt(1.0 - jnp.exp(2 * chain.log_move))
-        surrogate = (
-            exchange.fit_surrogate(chain.surrogate_stats, tau) if adapt_move else None
-        )
+        surrogate = exchange.fit_surrogate(chain.surrogate_stats, tau) if fit else None
         state, info = kernel(
             key,
             chain.state,
@@ -323,6 +322,7 @@ def _build_sweep(
         log_move, stats = chain.log_move, chain.surrogate_stats
         if adapt_move:
             log_move = adapted(log_move, info.exchange_acceptance_rate)
+        if fit:
             # Each exact auxiliary w ~ p(·|θ₁*) gives an unbiased sample
             # (w - θ₁*)/σ₂² of ∇log Z(θ₁*) for the proposal's surrogate.
             stats = exchange.update_surrogate_stats(
@@ -343,10 +343,7 @@ def _build_sweep(
             )
             if nested_joint:
                 log_move = adapted(
-                    log_move,
-                    info.translation_acceptance_rate,
-                    MALA_TARGET_ACCEPTANCE,
-                    math.log(2.0),
+                    log_move, info.translation_acceptance_rate, cap=TRANSLATION_CAP
                 )
         else:
             log_translation = adapted(

@@ -145,8 +145,8 @@ def describe(method) -> dict:
         for name in ("joint_steps", "bridges"):
             if getattr(theta1, name, 0):
                 described[name] = getattr(theta1, name)
-        if nested is not None and nested.joint:
-            described["nested_joint"] = True
+        if nested is not None and nested.joint_steps:
+            described["nested_joint_steps"] = nested.joint_steps
         return described
     # batch_size enters `sample`'s settings resolved against the model.
     described = {

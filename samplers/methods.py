@@ -53,18 +53,20 @@ class NestedAIS:
 
     Attributes:
         particles: AIS particles per nested estimate (at least 4).
-        joint: each sweep also shifts θ₁ and θ₂ together (θ₂ − θ₁ held) by a
-            second MALA step with nested AIS, preconditioned by θ₂'s adapted
-            mass matrix (:func:`samplers.nested.build_nested_joint_move`):
-            twice the nested AIS runs per sweep, for moves along the coupling
-            of θ₁ and θ₂ that a θ₁ | θ₂ move makes only in steps of τ.
+        joint_steps: 0 (default): θ₁ | θ₂ only; L > 0: each sweep also moves
+            (θ₁, θ₂) along an HMC trajectory of L steps, as
+            ``Exchange(joint_steps=L)`` does, with the nested estimate of
+            log Z(θ₁) − log Z(θ₁') in place of the exchange device
+            (:mod:`samplers.nested`): two more nested AIS runs per sweep, for
+            moves along the coupling of θ₁ and θ₂ that a θ₁ | θ₂ move makes
+            only in steps of τ.
 
     Example:
         >>> import samplers
         >>> samplers.NUTS(theta1=samplers.NestedAIS(particles=32))
         NUTS(theta1=NestedAIS(particles=32), dense_mass=False)
-        >>> samplers.NestedAIS(joint=True)
-        NestedAIS(particles=64, joint=True)
+        >>> samplers.NestedAIS(joint_steps=8)
+        NestedAIS(particles=64, joint_steps=8)
         >>> samplers.NestedAIS(particles=0)
         Traceback (most recent call last):
         ...
@@ -72,17 +74,16 @@ class NestedAIS:
     """
 
     particles: int = 64
-    joint: bool = False
+    joint_steps: int = 0
     name: ClassVar[str] = "nested_ais"
 
     def __post_init__(self):
         _set(self, "particles", count(self.particles, "particles", minimum=4))
-        if not isinstance(self.joint, bool):
-            raise TypeError(f"`joint` must be True or False, got {self.joint!r}.")
+        _set(self, "joint_steps", count(self.joint_steps, "joint_steps", minimum=0))
 
     def __repr__(self):
-        # `joint` appears only when set, as Exchange's options do.
-        joint = ", joint=True" if self.joint else ""
+        # `joint_steps` appears only when set, as Exchange's options do.
+        joint = f", joint_steps={self.joint_steps}" if self.joint_steps else ""
         return f"NestedAIS(particles={self.particles}{joint})"
 
 

@@ -13,11 +13,14 @@ as ``num_particles`` grows, and `samplers.sample` marks such results
 ``approximate``.
 
 θ₁ | θ₂ has scale τ = (σ₁⁻² + σ₂⁻²)^{−1/2} < σ₂, so where θ₁ and θ₂ are
-strongly coupled that move crawls along their ridge. The non-centred move
-(:func:`build_nested_joint_move`, ``samplers.NestedAIS(joint=True)``) shifts
-both by one MALA step with θ₂ − θ₁ held, on the log joint less log Ẑ(θ₁):
-the two moves interweave the centred and non-centred parametrisations
-(Yu & Meng 2011).
+strongly coupled that move crawls along their ridge. With
+``samplers.NestedAIS(joint_steps=L)`` each sweep also moves (θ₁, θ₂) along an
+HMC trajectory of L steps on the log joint less a quadratic surrogate
+S ≈ log Z, fitted in warm-up to the nested estimates of ∇log Z, accepted
+first by that target and then by the nested estimate of
+log Z(θ₁) − log Z(θ₁') (:func:`build_nested_log_z_ratio`) less S's change:
+the exchange sweep's joint move (:mod:`samplers.exchange_moves`) with the
+exchange device replaced by nested AIS, so approximate as the θ₁ move is.
 """
 
 from collections.abc import Callable
@@ -29,7 +32,7 @@ from jax import Array
 
 from samplers.estimate import LogZConfig, estimate_log_z
 
-__all__ = ["build_nested_joint_move", "build_nested_theta1_move"]
+__all__ = ["build_nested_log_z_ratio", "build_nested_theta1_move"]
 
 
 def _nested_log_z(potential_fn, sigma2, num_particles):
@@ -63,7 +66,9 @@ def build_nested_theta1_move(
     *,
     num_particles: int = 64,
 ):
-    """``move(key, theta1, theta2, step_size) -> (theta1, accepted, probability)``.
+    """``move(key, theta1, theta2, step_size) -> (theta1, accepted, probability,
+    grad_log_z)``, the last the nested estimate of ∇log Z at the θ₁ it started
+    from.
 
     Args:
         potential_fn: λC(θ) ≥ 0.
@@ -85,47 +90,28 @@ def build_nested_theta1_move(
 
         state = blackjax.mala.init(theta1, logdensity)
         new, info = mala(key_move, state, logdensity, step_size)
-        return new.position, info.is_accepted, info.acceptance_rate
+        # The Gaussian terms' gradient less the log density's is ∇log Ẑ.
+        prior_grad = -(theta1 - theta0) / sigma1**2 + (theta2 - theta1) / sigma2**2
+        grad_log_z = prior_grad - state.logdensity_grad
+        return new.position, info.is_accepted, info.acceptance_rate, grad_log_z
 
     return move
 
 
-def build_nested_joint_move(
-    log_joint_fn: Callable[[Array, Array], Array],
+def build_nested_log_z_ratio(
     potential_fn: Callable[[Array], Array],
     sigma2: float,
     *,
     num_particles: int = 64,
 ):
-    """The non-centred move: θ₁ and θ₂ shift together (θ₂ − θ₁ held), by one
-    MALA step on the log joint less log Ẑ(θ₁), preconditioned per coordinate.
-
-    Along the ridge of their coupling, where a θ₁ | θ₂ move must crawl in
-    steps of τ, this one moves as far as the likelihood and the prior of θ₁
-    allow (the interweaving of centred and non-centred moves, Yu & Meng 2011).
-
-    Returns:
-        ``move(key, theta1, theta2, step_size, scale) -> (theta1, theta2,
-        accepted, probability)``, where ``scale`` (``(d,)``) is the proposal's
-        per-coordinate scale: MALA runs on θ₁ / scale.
-    """
+    """``ratio(key, theta1, proposal) -> (log_ratio, found)``: log Ẑ(θ₁) −
+    log Ẑ(θ₁') by nested AIS with one key at both ends (common random numbers),
+    the second stage of the nested sweep's joint move
+    (:func:`samplers.exchange_moves.joint_trajectory`); ``found`` is True."""
     log_z = _nested_log_z(potential_fn, sigma2, num_particles)
-    mala = blackjax.mala.build_kernel()
 
-    def move(key, theta1, theta2, step_size, scale):
-        key_estimate, key_move = jax.random.split(key)
-        offset = theta2 - theta1
+    def ratio(key, theta1, proposal):
+        log_ratio = log_z(theta1, key) - log_z(proposal, key)
+        return log_ratio, jnp.asarray(True)
 
-        def logdensity(x):
-            t = scale * x
-            return log_joint_fn(t, t + offset) - log_z(t, key_estimate)
-
-        state = blackjax.mala.init(theta1 / scale, logdensity)
-        new, info = mala(key_move, state, logdensity, step_size)
-        moved = scale * new.position
-        # Exactly the old point where rejected, not scale · (θ₁ / scale).
-        new_theta1 = jnp.where(info.is_accepted, moved, theta1)
-        new_theta2 = jnp.where(info.is_accepted, moved + offset, theta2)
-        return new_theta1, new_theta2, info.is_accepted, info.acceptance_rate
-
-    return move
+    return ratio

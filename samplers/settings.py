@@ -157,7 +157,7 @@ def attributes(method, run, target, model, theta1_move) -> dict:
         move = method.theta1
         nested = move if move.name == "nested_ais" else move.fallback
         attrs["nested_particles"] = nested.particles
-        attrs["nested_joint"] = int(nested.joint)
+        attrs["joint_steps"] = nested.joint_steps
     if not method.exact and target.include_log_partition:
         attrs["num_inner"] = method.num_inner
     if target.include_log_partition:

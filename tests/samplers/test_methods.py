@@ -49,19 +49,20 @@ def test_the_joint_exchange_settings_are_described_and_checked():
 
 def test_the_nested_joint_move_is_described_and_checked():
     plain = samplers.NUTS(theta1=samplers.NestedAIS())
-    joint = samplers.NUTS(theta1=samplers.NestedAIS(particles=8, joint=True))
-    assert "nested_joint" not in keywords.describe(plain)
-    assert keywords.describe(joint)["nested_joint"] is True
+    joint = samplers.NUTS(theta1=samplers.NestedAIS(particles=8, joint_steps=4))
+    assert "nested_joint_steps" not in keywords.describe(plain)
+    assert keywords.describe(joint)["nested_joint_steps"] == 4
     assert keywords.describe(joint)["nested_particles"] == 8
-    # As a fallback too: the settings follow the move that may run.
+    # As a fallback too: the settings name the move that may run.
     auto = samplers.NUTS(
-        theta1=samplers.Exchange(fallback=samplers.NestedAIS(joint=True))
+        theta1=samplers.Exchange(fallback=samplers.NestedAIS(joint_steps=4))
     )
-    assert keywords.describe(auto)["nested_joint"] is True
+    assert keywords.describe(auto)["nested_joint_steps"] == 4
     assert repr(plain.theta1) == "NestedAIS(particles=64)"
-    assert repr(joint.theta1) == "NestedAIS(particles=8, joint=True)"
-    with pytest.raises(TypeError, match="`joint`"):
-        samplers.NestedAIS(joint=1)
+    assert repr(joint.theta1) == "NestedAIS(particles=8, joint_steps=4)"
+    for bad, error in [(-1, ValueError), (2.0, TypeError), (True, TypeError)]:
+        with pytest.raises(error, match="`joint_steps`"):
+            samplers.NestedAIS(joint_steps=bad)
 
 
 def test_an_object_draws_what_its_name_and_keywords_draw():
