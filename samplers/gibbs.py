@@ -324,7 +324,8 @@ def _build_sweep(
             log_move = adapted(log_move, info.exchange_acceptance_rate)
         if fit:
             # Each exact auxiliary w ~ p(·|θ₁*) gives an unbiased sample
-            # (w - θ₁*)/σ₂² of ∇log Z(θ₁*) for the proposal's surrogate.
+            # (w - θ₁*)/σ₂² of ∇log Z(θ₁*) for the proposal's surrogate; the
+            # nested sweep passes θ₁ + σ₂²∇log Ẑ(θ₁) for w, its estimate.
             stats = exchange.update_surrogate_stats(
                 stats,
                 info.proposal,
