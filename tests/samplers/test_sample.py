@@ -1,14 +1,16 @@
 """`samplers.sample` and `samplers.find_map` against the exact linear-Gaussian posterior.
 
 Tolerances: each mean is compared with z_{1-α/(2m)}·MCSE (Bonferroni over the m
-assertions of a test, α = 1e-3), the MCSE from ArviZ's bulk ESS; the chains are
-NUTS/HMC on a 4-d Gaussian, whose coordinates and squares have light tails, so
-the ESS-based MCSE is stable and the false-failure rate of each such test is
-about 1e-3. The tests that must detect something (a missing −log Z, a bias that
+assertions of a test, α = 1e-3), ArviZ's MCSE of the mean
+(``az.mcse(method="mean")``; over 12 keys of ``nuts_run`` the squares' z-scores
+had sd 1.05 with it, 1.19 with one from the rank-normalised bulk ESS); the
+chains are NUTS/HMC on a 4-d Gaussian, whose coordinates and squares have
+light tails, so the MCSE is stable and the false-failure rate of each such
+test is about 1e-3. The tests that must detect something (a missing −log Z, a bias that
 shrinks) state their margins where they are. The Monte Carlo keys come from the
 ``stat_key`` fixture; the tests marked ``statistical`` pass under
 ``--stat-key-offset`` 0..5 (checked 2026-12-03, and 2026-12-06 after the
-exchange translation gained its first stage).
+exchange translation gained its first stage, and with the MCSE of the mean).
 """
 
 import math
@@ -51,12 +53,9 @@ def _draws(tree):
 
 def _mcse(draws):
     """MCSE of the mean of each coordinate of (chain, draw, k) draws."""
-    out = []
-    for j in range(draws.shape[-1]):
-        values = draws[..., j]
-        ess = float(az.ess(values, method="bulk"))
-        out.append(values.std() / math.sqrt(ess))
-    return np.asarray(out)
+    return np.asarray(
+        [float(az.mcse(draws[..., j], method="mean")) for j in range(draws.shape[-1])]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +104,7 @@ def test_two_halves_of_a_run_agree_by_compare_runs(nuts_run):
 def test_nuts_exchange_matches_exact_posterior_variance(case, nuts_run):
     _, cov = case.posterior_mean_cov()
     draws = _draws(nuts_run)
-    # MCSE of E[(x - mean)^2] from the ESS of the squared deviations.
+    # MCSE of E[(x - mean)^2]: that of the mean of the squared deviations.
     exact_mean = np.asarray(case.posterior_mean_cov()[0])
     squares = (draws - exact_mean) ** 2
     error = np.abs(squares.reshape(-1, 4).mean(0) - np.diag(np.asarray(cov)))
