@@ -275,7 +275,13 @@ def _nested_moves(sweep, moves, keys, theta1, theta2, scales, surrogate):
     if sweep.joint_steps:
         (theta1, theta2), joint_accepted, joint_probability, _ = (
             exchange_moves.joint_trajectory(
-                sweep, keys[1], theta1, theta2, scales[1], surrogate, log_z_ratio
+                sweep,
+                keys[1],
+                theta1,
+                theta2,
+                scales[1],
+                exchange_moves.or_zero(surrogate, theta1),
+                log_z_ratio,
             )
         )
     return (

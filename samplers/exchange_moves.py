@@ -124,9 +124,7 @@ def exchange_theta1(
     acceptance and probability, and the θ₁ proposal and its auxiliary (the
     order of :class:`samplers.exchange.ExchangeInfo`). Without a
     ``surrogate``, S = 0."""
-    if surrogate is None:
-        zeros = jnp.zeros_like(theta1)
-        surrogate = Surrogate(zeros, zeros, zeros)
+    surrogate = or_zero(surrogate, theta1)
     theta1, accepted, probability, draws, found, proposal, auxiliary = move_theta1(
         sweep, key_theta1, theta1, theta2, rho, surrogate
     )
@@ -187,9 +185,15 @@ def joint_trajectory(sweep, key, theta1, theta2, scale, surrogate, log_z_ratio=N
     )
 
 
+def or_zero(surrogate, theta):
+    """``surrogate``, or S = 0 where it is None."""
+    if surrogate is not None:
+        return surrogate
+    zeros = jnp.zeros_like(theta)
+    return Surrogate(zeros, zeros, zeros)
+
+
 def _log_surrogate(surrogate, theta):
-    if surrogate is None:  # S = 0
-        return jnp.zeros((), theta.dtype)
     offset = theta - surrogate.center
     return jnp.sum(surrogate.gradient * offset + 0.5 * surrogate.curvature * offset**2)
 

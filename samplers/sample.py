@@ -63,7 +63,7 @@ def sample(
       adaptation for every chain, at the chain's starting θ₁); θ₁ | θ₂ by the
       exchange algorithm with exact auxiliary draws (``samplers.Exchange``),
       or by MALA with nested AIS (``samplers.NestedAIS``, approximate; with
-      ``joint=True`` each sweep also shifts θ₁ and θ₂ together). The
+      ``joint_steps=L`` each sweep also moves θ₁ and θ₂ together). The
       default, ``"auto"``, takes the exchange move unless a pilot at θ₀
       predicts more than 10⁴ proposals per auxiliary draw, and watches its
       cost in warm-up: when more than 1% (two at least) of a 25-draw
