@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from samplers import chains, gibbs
+from samplers import chains, scout
 from samplers.health import SamplingWarning
 from samplers.mode import find_map
 from samplers.record import build_record
@@ -39,9 +39,9 @@ def draw(key, model, method, run, seconds, *, watch, progress, **run_arguments):
             seconds=seconds,
             theta1_move=theta1_move,
         )
-        scout = None
-        if watch and gibbs.watch_exchange(method, target, theta1_move, run.num_warmup):
-            scout = gibbs.ExchangeScout(
+        watcher = None
+        if watch and scout.watch_exchange(method, target, theta1_move, run.num_warmup):
+            watcher = scout.ExchangeScout(
                 -(-run.num_warmup // run.thin), method.theta1.max_draws
             )
         records = _run(
@@ -53,15 +53,15 @@ def draw(key, model, method, run, seconds, *, watch, progress, **run_arguments):
             method,
             run,
             seconds=seconds,
-            scout=scout,
+            watcher=watcher,
             progress=progress,
             **run_arguments,
         )
-        if scout is None or scout.message is None:
+        if watcher is None or watcher.message is None:
             return target, theta1_move, records
         # The whole warm-up again, with the fallback: the exchange move's
         # rejected misses have biased the chains towards larger Z.
-        warnings.warn(scout.message, SamplingWarning, stacklevel=3)
+        warnings.warn(watcher.message, SamplingWarning, stacklevel=3)
         scout_time = sum(seconds.values())
         seconds.clear()
         seconds["scout_time"] = scout_time
@@ -83,7 +83,7 @@ def _start(
         theta1_move = "sgld"
     elif theta1_move is None:
         # Before anything compiles: the pilot may refuse the exchange move.
-        theta1_move, rejection_batch_size = gibbs.choose_theta1_move(
+        theta1_move, rejection_batch_size = scout.choose_theta1_move(
             key, target, jnp.asarray(model.theta0), float(model.sigma2), method.theta1
         )
     key_init, key_warmup, _ = jr.split(key, 3)
@@ -143,7 +143,7 @@ def _run(
     resume,
     settings,
     seconds,
-    scout=None,
+    watcher=None,
 ):
     """The kept draws' records, ``(chains, draws, ...)`` host arrays, after the
     warm-up (timed in ``seconds``)."""
@@ -176,8 +176,8 @@ def _run(
         checkpoint_every=checkpoint_every,
         resume=resume,
         settings=settings,
-        max_chunk_draws=None if scout is None else scout.stretch,
-        stop_when=scout,
+        max_chunk_draws=None if watcher is None else watcher.stretch,
+        stop_when=watcher,
         num_warmup_draws=num_burn,
     )
     seconds["compile_time"] = timing.compile_seconds

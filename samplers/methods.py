@@ -96,7 +96,7 @@ class Exchange:
     With a ``fallback``, `sample` also watches the draws' cost in warm-up, where
     the chains reach the posterior (often where Z is far smaller than at θ₀),
     and starts again with the fallback when it is too high
-    (:class:`samplers.gibbs.ExchangeScout`).
+    (:class:`samplers.scout.ExchangeScout`).
 
     Attributes:
         max_draws: cap on one auxiliary draw's proposals. A draw that reaches it

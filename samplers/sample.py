@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from jax import Array
 
-from samplers import _checks, draws, gibbs, health, keywords, methods, runs
+from samplers import _checks, draws, health, keywords, methods, runs, scout
 from samplers import checkpoint as checkpoints
 from samplers.methods import METHODS
 from samplers.record import to_datatree
@@ -246,7 +246,7 @@ def _tree(
     """The ArviZ DataTree of the kept draws, with the settings and timings in
     its attributes; first warns when an exchange move missed its auxiliary."""
     if method.exact:
-        gibbs.warn_missed_auxiliaries(
+        scout.warn_missed_auxiliaries(
             records, getattr(method.theta1, "max_draws", None), stacklevel=4
         )
     attrs = attributes(method, run, target, model, theta1_move)

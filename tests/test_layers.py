@@ -35,6 +35,7 @@ SAMPLER_LAYERS = [
         "record",
         "run",
         "gibbs",
+        "scout",
         "stochastic",
         "chains",
         "settings",

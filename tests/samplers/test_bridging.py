@@ -30,7 +30,7 @@ from scipy.stats import norm
 import posterior
 import samplers
 from samplers.bridging import bridged_log_ratio
-from samplers.gibbs import EXCHANGE_MISS_LIMIT
+from samplers.scout import EXCHANGE_MISS_LIMIT
 
 ALPHA = 1e-3
 pytestmark = pytest.mark.statistical

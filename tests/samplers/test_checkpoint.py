@@ -23,7 +23,7 @@ import pytest
 import posterior
 import samplers
 from samplers import checkpoint as checkpoints
-from samplers import gibbs, stochastic
+from samplers import gibbs, scout, stochastic
 from samplers.run import run_chains
 
 # Runs this short have not converged, and sample says so; that is not under test.
@@ -244,7 +244,7 @@ def test_a_checkpoint_of_another_run_is_refused_naming_the_difference(
     if "d" in change:
         model = _Resized(model, change.pop("d"))
     # Refused before the set-up of the chains, the first thing that compiles.
-    monkeypatch.setattr(gibbs, "check_exchange_cost", _compiling)
+    monkeypatch.setattr(scout, "check_exchange_cost", _compiling)
     monkeypatch.setattr(gibbs, "setup", _compiling)
     monkeypatch.setattr(stochastic, "setup", _compiling)
     with pytest.raises(checkpoints.CheckpointError, match=match):

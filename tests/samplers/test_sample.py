@@ -26,7 +26,7 @@ from scipy.stats import norm
 
 import posterior
 import samplers
-from samplers.gibbs import EXCHANGE_MISS_LIMIT
+from samplers.scout import EXCHANGE_MISS_LIMIT
 
 ALPHA = 1e-3
 

@@ -1,4 +1,4 @@
-"""theta1="auto" watches the exchange move's cost in warm-up (gibbs.ExchangeScout)
+"""theta1="auto" watches the exchange move's cost in warm-up (scout.ExchangeScout)
 and run_chains stops where its ``stop_when`` says."""
 
 import warnings
@@ -10,8 +10,8 @@ import pytest
 
 import posterior
 import samplers
-from samplers.gibbs import EXCHANGE_BUDGET, EXCHANGE_MISS_LIMIT, ExchangeScout
 from samplers.run import run_chains
+from samplers.scout import EXCHANGE_BUDGET, EXCHANGE_MISS_LIMIT, ExchangeScout
 
 
 def _chunk(found, cost):
