@@ -199,7 +199,27 @@ def _convergence(tree):
 
 
 def diagnose(tree) -> Diagnosis:
-    """Every check above on a tree from ``sample``; nothing is warned."""
+    """Every check above on a tree from ``sample``; nothing is warned.
+
+    Example:
+        Ten draws of two chains are too few, and the diagnosis says so:
+
+        >>> import jax.random as jr
+        >>> import posterior, samplers
+        >>> case = posterior.LinearGaussianCase.random(
+        ...     jr.key(0), d=3, m=2, n=8, lam=1.0, sigma1=1.0, sigma2=0.5
+        ... )
+        >>> tree = samplers.sample(
+        ...     case.model, key=jr.key(1), method="sgld", num_chains=2,
+        ...     num_warmup=30, num_samples=10, init="theta0",
+        ...     log_partition_every=5, log_partition_particles=8, progress=False,
+        ... )
+        >>> diagnosis = samplers.diagnose(tree)
+        >>> [category.__name__ for category, _ in diagnosis.problems]
+        ['ConvergenceWarning']
+        >>> sorted(diagnosis.rhat)  # the scalar summaries it checks
+        ['disagreement', 'log_likelihood_total']
+    """
     stats = tree["sample_stats"] if "sample_stats" in tree.children else {}
     problems = [(SamplingWarning, m) for m in _finite_problems(tree)]
     diverging, messages = _diverging(stats)

@@ -76,6 +76,20 @@ def find_map(
         log_partition_particles: AIS particles for log Z at the optimum; 0
             skips that estimate (``log_partition`` is then NaN).
         progress: show a progress bar.
+
+    Example:
+        >>> import jax.random as jr
+        >>> import posterior, samplers
+        >>> case = posterior.LinearGaussianCase.random(
+        ...     jr.key(0), d=3, m=2, n=8, lam=1.0, sigma1=1.0, sigma2=0.5
+        ... )
+        >>> fit = samplers.find_map(
+        ...     case.model, key=jr.key(1), num_steps=100,
+        ...     log_partition_particles=16, progress=False,
+        ... )
+        >>> fit.theta1.shape, bool(fit.loss[-1] < fit.loss[0])
+        ((3,), True)
+        >>> # A warm start for the chains: sample(..., init=fit).
     """
     check_model(model)
     key = _checks.typed_key(key)

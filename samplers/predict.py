@@ -29,6 +29,23 @@ def predict(tree, model, inputs, *, draws_per_batch: int = 256):
         ``probabilities`` (class probabilities ``(..., new_input, class)``, or
         P(answer = 1)), and a ``predictions_constant_data`` group holding the
         inputs, as ArviZ lays out predictions.
+
+    Example:
+        The intended head on three inputs, at each of 2 × 10 draws.
+
+        >>> import jax.random as jr
+        >>> import posterior, samplers
+        >>> case = posterior.LinearGaussianCase.random(
+        ...     jr.key(0), d=3, m=2, n=8, lam=1.0, sigma1=1.0, sigma2=0.5
+        ... )
+        >>> tree = samplers.sample(
+        ...     case.model, key=jr.key(1), method="sgld", num_chains=2,
+        ...     num_warmup=30, num_samples=10, init="theta0",
+        ...     log_partition_every=5, log_partition_particles=8, progress=False,
+        ... )
+        >>> new = samplers.predict(tree, case.model, case.model.answer_inputs[:3])
+        >>> new.predictions["intended"].dims[:3]
+        ('chain', 'draw', 'new_input')
     """
     check_model(model)
     if inputs is None:

@@ -190,6 +190,23 @@ def rejection_sample(
 
     Returns:
         A `RejectionResult`.
+
+    Example:
+        >>> import math
+        >>> import jax, jax.numpy as jnp, jax.random as jr
+        >>> import samplers
+        >>> def disagreement(theta):  # U = λC with λ = 1
+        ...     return 0.5 * jnp.sum(theta**2)
+        >>> theta1 = jnp.array([1.0, 0.0])
+        >>> # Closed form, σ = 1: log Z = −(d/2) log 2 − ‖θ₁‖²/4.
+        >>> exact = -math.log(2.0) - 0.25
+        >>> result = samplers.rejection_sample(
+        ...     disagreement, theta1, 1.0, key=jr.key(0), num_samples=2000
+        ... )
+        >>> result.samples.shape
+        (2000, 2)
+        >>> bool(abs(result.log_z - exact) < 4 * result.log_z_stderr)
+        True
     """
     mean = flat_vector(mean, "mean")
     scalar_function(potential_fn, mean, "potential_fn")

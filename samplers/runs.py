@@ -54,6 +54,23 @@ def load_run(path, model):
         ValueError: the file is not such a run, was written under another
             schema, or the model differs from the run's; the message names
             every difference.
+
+    Example:
+        >>> import jax.random as jr
+        >>> import posterior, samplers
+        >>> case = posterior.LinearGaussianCase.random(
+        ...     jr.key(0), d=3, m=2, n=8, lam=1.0, sigma1=1.0, sigma2=0.5
+        ... )
+        >>> tree = samplers.sample(
+        ...     case.model, key=jr.key(1), method="sgld", num_chains=2,
+        ...     num_warmup=30, num_samples=10, init="theta0",
+        ...     log_partition_every=5, log_partition_particles=8, progress=False,
+        ... )
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "run.nc")
+        >>> tree.to_netcdf(path)
+        >>> samplers.load_run(path, case.model).posterior["theta1"].shape
+        (2, 10, 3)
     """
     import arviz as az
 

@@ -157,6 +157,25 @@ def sample(
         settings in force and the seconds of ``map_time``, ``setup_time``,
         ``compile_time``, ``warmup_time``, ``sampling_time`` (a chunk holding
         both warm-up and kept draws is shared by them) and ``scout_time``.
+
+    Example:
+        A short SGLD run from θ₀ that estimates log Z at every fifth draw
+        (too short to converge: it warns so).
+
+        >>> import jax.random as jr
+        >>> import posterior, samplers
+        >>> case = posterior.LinearGaussianCase.random(
+        ...     jr.key(0), d=3, m=2, n=8, lam=1.0, sigma1=1.0, sigma2=0.5
+        ... )
+        >>> tree = samplers.sample(
+        ...     case.model, key=jr.key(1), method="sgld", num_chains=2,
+        ...     num_warmup=30, num_samples=10, init="theta0",
+        ...     log_partition_every=5, log_partition_particles=8, progress=False,
+        ... )
+        >>> tree.posterior["theta1"].shape  # (chain, draw, d)
+        (2, 10, 3)
+        >>> tree["log_partition"]["bits_saved"].shape  # at draws 0 and 5
+        (2, 2)
     """
     check_model(model)
     key = _checks.typed_key(key)

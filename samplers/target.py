@@ -64,7 +64,22 @@ def _log_normal(x, mean, sigma):
 def build_target(
     model, *, baseline: str | None = None, stop_gradient_intended: bool = False
 ) -> Target:
-    """The sampler-facing functions of ``model`` for a baseline (see `BASELINES`)."""
+    """The sampler-facing functions of ``model`` for a baseline (see `BASELINES`).
+
+    Example:
+        >>> import jax.random as jr
+        >>> import posterior, samplers
+        >>> case = posterior.LinearGaussianCase.random(
+        ...     jr.key(0), d=3, m=2, n=8, lam=1.0, sigma1=1.0, sigma2=0.5
+        ... )
+        >>> target = samplers.build_target(case.model)
+        >>> target.include_log_partition, target.lam
+        (True, 1.0)
+        >>> samplers.build_target(
+        ...     case.model, baseline="no_log_partition"
+        ... ).include_log_partition
+        False
+    """
     if baseline not in BASELINES:
         raise ValueError(f"`baseline` must be one of {BASELINES}, got {baseline!r}.")
     lam = 0.0 if baseline == "single_head" else float(model.lam)

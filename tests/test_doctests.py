@@ -8,6 +8,7 @@ cache), as a user's session in the same state would.
 
 import doctest
 import importlib
+import inspect
 import pathlib
 
 import pytest
@@ -51,3 +52,17 @@ def test_docstring_examples(name):
         runner.run(test, out=print)
     assert examples > 0, f"{name} holds `>>>` but no example was collected"
     assert runner.failures == 0, f"{runner.failures} example(s) of {name} failed"
+
+
+def test_every_public_function_has_an_example():
+    import posterior
+    import samplers
+
+    missing = [
+        f"{package.__name__}.{name}"
+        for package in (posterior, samplers)
+        for name in package.__all__
+        if inspect.isfunction(getattr(package, name))
+        and ">>>" not in (inspect.getdoc(getattr(package, name)) or "")
+    ]
+    assert not missing, f"public functions without an example: {missing}"

@@ -38,6 +38,9 @@ def _calls(model, key):
         log_partition_particles=8,
         progress=False,
     )
+    samplers.find_map(
+        model, key=key, num_steps=100, log_partition_particles=16, progress=False
+    )
     samplers.log_partition(
         model.disagreement,
         model.theta0,
