@@ -6,12 +6,8 @@ of a flat parameter vector.
 
 from samplers import ais, annealing, moves, precondition, reference, rejection
 from samplers.compare import Comparison, compare_runs
-from samplers.estimate import (
-    LogPartitionResult,
-    LogZConfig,
-    estimate_log_z,
-    grad_log_partition_estimate,
-)
+from samplers.estimate import LogPartitionResult, LogZConfig, estimate_log_z
+from samplers.gradient import grad_log_partition_estimate
 from samplers.health import ConvergenceWarning, Diagnosis, SamplingWarning, diagnose
 from samplers.log_partition import log_partition
 from samplers.methods import HMC, NUTS, SGHMC, SGLD, Exchange, NestedAIS

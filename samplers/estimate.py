@@ -1,23 +1,11 @@
-r"""The traceable core of the $\log Z(\theta_1)$ estimators, and its gradient.
+r"""The traceable core of the $\log Z(\theta_1)$ estimators.
 
 $$Z(\theta_1) = \mathbb E_{\theta' \sim \mathcal N(\theta_1, \sigma^2 I)}
   \big[e^{-U(\theta')}\big] \in (0, 1], \qquad U = \lambda C \ge 0,$$
 
 the normalising constant of $p(\theta' \mid \theta_1) \propto
-\mathcal N(\theta'; \theta_1, \sigma^2 I)\, e^{-U(\theta')}$. Two identities give
-its gradient from samples of $p(\cdot \mid \theta_1)$:
-
-$$\nabla \log Z = \mathbb E\big[(\theta' - \theta_1)/\sigma^2\big]
-  = -\mathbb E\big[\nabla U(\theta')\big].$$
-
-Their difference $(\theta'-\theta_1)/\sigma^2 + \nabla U(\theta') =
--\nabla \log p(\theta'\mid\theta_1)$ has mean zero (Stein's identity), so it is a control
-variate: per coordinate $j$ we report $\bar g_{1j} - c_j \bar D_j$, with
-$g_1 = (\theta'-\theta_1)/\sigma^2$, $D = g_1 - g_2$, $g_2 = -\nabla U$ and
-$c_j = \mathrm{Cov}(g_{1j}, D_j)/\mathrm{Var}(D_j)$ from the weighted particles. It is the
-best per-coordinate mix $(1-c_j) g_{1j} + c_j g_{2j}$ of the two estimates; when $U$ is
-quadratic with axis-aligned curvature it has zero variance. Both plain estimates are
-returned too.
+\mathcal N(\theta'; \theta_1, \sigma^2 I)\, e^{-U(\theta')}$. Its gradient comes
+from the same weighted samples (:mod:`samplers.gradient`).
 
 `estimate_log_z(key, potential, theta1, sigma, config)` is a pure function of arrays
 (settings in a `LogZConfig`), so samplers call it inside `scan`, `vmap` and
@@ -31,13 +19,13 @@ import equinox as eqx
 import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
-from jax.scipy.special import logsumexp
 
 from samplers import reference as reference_path
 from samplers import rejection
 from samplers.ais import global_log_weights, log_evidence
 from samplers.annealing import AnnealingOutput, anneal
 from samplers.base import PotentialFn, short_repr, values_and_grads
+from samplers.gradient import grad_log_partition_estimate
 
 __all__ = [
     "LogPartitionResult",
@@ -142,62 +130,6 @@ class LogPartitionResult(NamedTuple):
     reference: reference_path.Reference | None
 
     __repr__ = short_repr
-
-
-def grad_log_partition_estimate(
-    particles: Array, log_weights: Array, potential_grad: Array, theta1: Array, sigma
-) -> tuple[Array, Array, Array]:
-    """Control-variate, score and pathwise estimates of $\\nabla\\log Z$.
-
-    Args:
-        particles: `(n, d)` weighted samples of $p(\\theta'|\\theta_1)$.
-        log_weights: `(n,)` log-weights (any normalisation).
-        potential_grad: `(n, d)` $\\nabla(\\lambda C)$ at the particles.
-        theta1: `(d,)`.
-        sigma: base standard deviation.
-
-    Returns:
-        `(combined, score, pathwise)`, each `(d,)`.
-
-    Example:
-        Exact (here ∇log Z = −θ₁/2) with draws of the proposal weighted by
-        e^{−U}, since U is quadratic:
-
-        >>> import math
-        >>> import jax, jax.numpy as jnp, jax.random as jr
-        >>> import samplers
-        >>> def disagreement(theta):  # U = λC with λ = 1
-        ...     return 0.5 * jnp.sum(theta**2)
-        >>> theta1 = jnp.array([1.0, 0.0])
-        >>> # Closed form, σ = 1: log Z = −(d/2) log 2 − ‖θ₁‖²/4.
-        >>> exact = -math.log(2.0) - 0.25
-        >>> particles = theta1[None] + jr.normal(jr.key(0), (4000, 2))
-        >>> combined, score, pathwise = samplers.grad_log_partition_estimate(
-        ...     particles,
-        ...     -jax.vmap(disagreement)(particles),
-        ...     jax.vmap(jax.grad(disagreement))(particles),
-        ...     theta1,
-        ...     1.0,
-        ... )
-        >>> [round(float(g), 6) for g in combined]
-        [-0.5, 0.0]
-    """
-    weights = jnp.exp(log_weights - logsumexp(log_weights))
-    score = (particles - theta1[None, :]) / sigma**2
-    pathwise = -potential_grad
-    difference = score - pathwise
-    mean_score = weights @ score
-    mean_pathwise = weights @ pathwise
-    mean_difference = mean_score - mean_pathwise
-    centred_score = score - mean_score[None, :]
-    centred_difference = difference - mean_difference[None, :]
-    covariance = weights @ (centred_score * centred_difference)
-    variance = weights @ jnp.square(centred_difference)
-    # A coordinate where D does not vary carries no control-variate information.
-    coefficient = jnp.where(
-        variance > 0, covariance / jnp.where(variance > 0, variance, 1), 0
-    )
-    return mean_score - coefficient * mean_difference, mean_score, mean_pathwise
 
 
 def _estimates(particles, log_weights_normalised, log_z, potential_grad, theta1, sigma):

@@ -35,7 +35,7 @@ from jax import Array
 from jax.scipy.special import logsumexp
 
 from samplers.base import MALA_TARGET_ACCEPTANCE, PotentialFn, values_and_grads
-from samplers.estimate import grad_log_partition_estimate
+from samplers.gradient import grad_log_partition_estimate
 from samplers.moves import build_move
 
 __all__ = ["InnerState", "init_inner", "build_inner_move", "inner_grad_log_z"]
@@ -140,7 +140,7 @@ def inner_grad_log_z(inner: InnerState, theta1: Array, sigma2) -> tuple[Array, A
 
     Combines the score identity $\mathbb E[\theta'-\theta_1]/\sigma_2^2$ and the
     pathwise identity $-\mathbb E[\nabla\lambda C(\theta')]$ as control variates
-    (:func:`samplers.estimate.grad_log_partition_estimate`). For a θ₁ other
+    (:func:`samplers.gradient.grad_log_partition_estimate`). For a θ₁ other
     than the particles' own, they are reweighted by the ratio of the Gaussians.
     """
     shift = jnp.sum((inner.particles - inner.theta1[None, :]) ** 2, axis=1)

@@ -16,6 +16,7 @@ SAMPLER_LAYERS = [
         "precondition",
         "checkpoint",
         "surrogate",
+        "gradient",
     },
     {
         "moves",
