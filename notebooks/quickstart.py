@@ -21,6 +21,7 @@ import samplers  # noqa: E402
 
 SMOKE = bool(os.environ.get("SMOKE"))
 num_samples = 40 if SMOKE else 1000
+num_particles = 64 if SMOKE else 512  # AIS particles for log Z
 
 # %% [markdown]
 # ## Data and model
@@ -61,7 +62,7 @@ result = samplers.log_partition(
     sigma=model.sigma2,
     key=jr.key(1),
     method="ais",
-    num_particles=64 if SMOKE else 512,
+    num_particles=num_particles,
 )
 print(
     f"log Z(θ₀) ≈ {float(result.log_z):.3f} nats = {float(result.bits_saved):.2f} bits saved"
@@ -73,7 +74,11 @@ print(f"{int(result.num_temperatures)} temperatures, ESS {float(result.ess):.0f}
 
 # %%
 fit = samplers.find_map(
-    model, key=jr.key(2), num_steps=100 if SMOKE else 2000, num_inner=16
+    model,
+    key=jr.key(2),
+    num_steps=100 if SMOKE else 2000,
+    num_inner=16,
+    log_partition_particles=num_particles,
 )
 print(
     f"MAP: log joint {float(fit.log_joint):.2f}, bits saved {float(fit.bits_saved):.2f}"

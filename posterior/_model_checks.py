@@ -1,6 +1,7 @@
 """The checks `TwoStageModel` makes when it is built, and its fingerprint's
 parts: a network's layout and the data's hashes."""
 
+import functools
 import hashlib
 from collections.abc import Callable
 
@@ -15,6 +16,8 @@ from .likelihoods import FromCallable
 __all__ = [
     "check_pairs",
     "check_terms_at_theta0",
+    "divergence_at",
+    "log_likelihood_at",
     "describe_network",
     "digest",
     "head_shape",
@@ -25,9 +28,14 @@ def check_terms_at_theta0(model) -> None:
     """The user's divergence and likelihood, tried once at θ₀: a vector, a
     negative value or a NaN there would otherwise be averaged, flip the sign of
     log Z or poison every chain without a word."""
-    intended, instrumental = model.heads(model.theta0, model.agreement_inputs)
+    # Shapes first (tracing only); then each term is one compiled program:
+    # run eagerly, the forward pass and the checks cost dozens of small
+    # compilations, about a second per model built.
+    intended, instrumental = jax.eval_shape(
+        model.heads, model.theta0, model.agreement_inputs
+    )
     try:
-        shape = jax.eval_shape(model.divergence, intended[0], instrumental[0])
+        shape = jax.eval_shape(model.divergence, _one(intended), _one(instrumental))
     except Exception as error:
         raise ValueError(
             f"`divergence` fails on the heads' outputs at θ₀: {error}"
@@ -37,7 +45,7 @@ def check_terms_at_theta0(model) -> None:
             "`divergence` must return a scalar for one input, got shape "
             f"{getattr(shape, 'shape', type(shape).__name__)}."
         )
-    values = np.asarray(jax.vmap(model.divergence)(intended, instrumental))
+    values = np.asarray(jax.jit(functools.partial(divergence_at, model))(model.theta0))
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
         raise ValueError(
@@ -52,7 +60,9 @@ def check_terms_at_theta0(model) -> None:
             f"{values.min():.3g} on agreement input {int(values.argmin())}."
         )
     try:
-        log_probs = np.asarray(model.pointwise_log_likelihood(model.theta0))
+        log_probs = np.asarray(
+            jax.jit(functools.partial(log_likelihood_at, model))(model.theta0)
+        )
     except Exception as error:
         raise ValueError(
             f"`likelihood` fails on the intended head's outputs at θ₀: {error}"
@@ -89,6 +99,23 @@ def _discrete_answers(model) -> bool:
     if distribution is None:
         return bool(jnp.issubdtype(jnp.asarray(model.answers).dtype, jnp.integer))
     return bool(distribution.is_discrete)
+
+
+def divergence_at(model, theta):
+    """The divergence on each agreement input at ``theta`` (a check's program)."""
+    return jax.vmap(model.divergence)(*model.heads(theta, model.agreement_inputs))
+
+
+def log_likelihood_at(model, theta):
+    """log p of each answer at ``theta`` (a check's program)."""
+    return model.pointwise_log_likelihood(theta)
+
+
+def _one(shapes: PyTree) -> PyTree:
+    """The shape of one example of a batch's shapes."""
+    return jax.tree.map(
+        lambda leaf: jax.ShapeDtypeStruct(leaf.shape[1:], leaf.dtype), shapes
+    )
 
 
 def _first(tree: PyTree) -> PyTree:

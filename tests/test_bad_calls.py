@@ -46,6 +46,7 @@ from posterior import (
     MechanismCase,
     TwoHeadMLP,
     TwoStageModel,
+    _model_checks,
 )
 from posterior.agreement import squared_gap
 
@@ -56,6 +57,13 @@ _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 _EXPLAIN_LOGGER = "jax._src.interpreters.partial_eval"
 # Control-flow primitives: called eagerly, each compiles a whole traced body.
 _LOOPS = frozenset({"while", "scan", "cond", "switch"})
+# A model, when built, evaluates its divergence and likelihood at θ₀ to check
+# them: two small programs (in place of the dozens of eager operations they
+# once were), part of checking and not a sampler's compilation.
+_MODEL_CHECKS = frozenset(
+    f"jit({check.__name__})"
+    for check in (_model_checks.divergence_at, _model_checks.log_likelihood_at)
+)
 
 
 class CompileWatch(logging.Handler):
@@ -98,6 +106,8 @@ class CompileWatch(logging.Handler):
         """The compiled programs of functions traced here (not eager operations)."""
         found = []
         for name in self.compiled:
+            if name in _MODEL_CHECKS:
+                continue
             inner = re.fullmatch(r"jit\((.*)\)", name)
             function = inner.group(1) if inner else name
             if function in _LOOPS:
