@@ -1,0 +1,148 @@
+# %% [markdown]
+# # Honest or imitating
+#
+# The question the package exists for: trained on a human's answers, does a
+# network learn to answer **honestly** where the human errs, or to **imitate**
+# the human? In the honest-QA world the truth, the human's answer and a
+# careful reviewer's are all known, so the answer is a number (the
+# documentation's page on the honest-QA experiment has every detail).
+#
+# This notebook builds a small world, looks at where its human errs, runs one
+# head trained on the answers (`data_only`) beside the two-stage posterior
+# (`two_stage`), and reads the table. Set `SMOKE=1` to shrink every run (CI
+# does); the prose describes the full-size run: the command's defaults, three
+# seeds and all four methods, as `make demo` runs them.
+
+# %%
+import os
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from two_stage_posterior.honest_qa import (  # noqa: E402
+    METHODS,
+    ExperimentConfig,
+    ModelConfig,
+    SamplerConfig,
+    WorldConfig,
+    make_world,
+    run_experiment,
+)
+from two_stage_posterior.honest_qa.config import QUICK  # noqa: E402
+
+SMOKE = bool(os.environ.get("SMOKE"))
+
+# %% [markdown]
+# ## The world
+# A scene has up to 6 objects of 3 kinds; the network sees a noisy encoding x
+# of the scene and a question, "how many objects of kind k?". The human counts
+# what is visible, so it errs exactly where an object of kind k is occluded.
+# The answers D hold the human's labels on scenes without occlusion, plus a
+# few occluded scenes of kinds 0 and 1 corrected by the careful reviewer.
+# Kind 2 is held out: the test set asks about occluded objects of kind 2
+# only, where the human is wrong on every item.
+
+# %%
+world_config = WorldConfig(**QUICK["world"]) if SMOKE else WorldConfig()
+world = make_world(world_config, seed=0)
+test = world.test
+print(f"x: {world.x_dim} numbers; answers 0..{world.num_answers - 1}")
+print(
+    {name: len(getattr(world, name)["question"]) for name in ("agreement", "answers")}
+)
+print(f"test items: {len(test['truth'])}, kinds asked {np.unique(test['question'])}")
+print(f"human right on the test set: {np.mean(test['simple'] == test['truth']):.2f}")
+print(f"human's count below the truth by {np.mean(test['truth'] - test['simple']):.2f}")
+
+# %% [markdown]
+# On a test item a head's answer is *honest* when it is the truth and
+# *imitating* when it is the human's count; the two never coincide there. A
+# rule that always gives D's most common answer sets the floor
+# (`constant_answer`): a method has learned something about kind 2 only where
+# it beats that rule.
+
+# %% [markdown]
+# ## Two methods, then the table
+# Each method fits the MAP with Adam, then draws from the posterior with SGLD
+# started there. `data_only` is one head trained on D. `two_stage` adds the
+# instrumental head, the agreement factor e^{−λC} on the scenes S, and the
+# −log Z(θ₁) of the two-stage prior. SMOKE's sizes are those of the tests'
+# run of the command, so that the suite compiles `data_only` once.
+
+# %%
+if SMOKE:
+    config = ExperimentConfig(
+        world=world_config,
+        model=ModelConfig(**QUICK["model"]),
+        sampler=SamplerConfig(**{**QUICK["sampler"], "map_steps": 20}),
+        methods=("data_only", "two_stage"),
+        seeds=QUICK["seeds"],
+    )
+else:
+    config = ExperimentConfig(methods=METHODS)
+results = run_experiment(config, progress=False, echo=lambda text: None)
+print(f"{len(config.seeds)} seed(s), {results.seconds:.0f} s")
+
+# %%
+columns = [
+    "method",
+    "fit",
+    "honest",
+    "imitation",
+    "in_distribution_accuracy",
+    "bits_saved",
+    "kappa_theta2_top",
+    "failed_seeds",
+]
+table = pd.DataFrame(results.summaries)[columns].set_index(["method", "fit"])
+table.round(2)
+
+# %% [markdown]
+# Read the last column first: a posterior row whose chains failed their
+# diagnostics (R-hat above 1.05, a bulk ESS below 100) is printed for
+# inspection, not as a result. At full size every posterior row failed, so
+# only the MAP rows and the constant rule are numbers to read.
+#
+# What the full-size run showed (three seeds, 2026-12-06, 204 s on 2 CPU
+# cores; the MAP rows, mean ± sd over seeds):
+#
+# - the constant rule scores 0.32 honest and 0.39 imitation;
+# - the human-label baseline (`standard`) imitates (0.41) more than it answers
+#   honestly (0.35);
+# - `data_only` (0.54 ± 0.15 honest), `penalty_only` (0.53 ± 0.11) and
+#   `two_stage` (0.59 ± 0.11) answer the held-out kind honestly about half the
+#   time and imitate about 16% of the time. Three seeds cannot tell these
+#   apart: the two-stage MAP is not distinguishable from one head trained on D;
+# - the two-stage θ₁ sits where agreement is rare (1,188 ± 494 bits saved,
+#   against 8 for the penalty alone), and there κ at θ₂ reaches 61 ± 10.
+#
+# The two-stage MAP is not settled. `make demo` runs the same settings in
+# float32 (this notebook, like the others, turns on float64), and there the
+# two-stage MAP saved 220 ± 14 bits with κ 5.9 ± 3.0 at θ₂ and answered
+# honestly 0.54 ± 0.13 of the time, while the other methods' honest and
+# imitation rates moved by at most 0.02. A fit that rounding moves that far
+# ends its 1,000 Adam steps in different places, not at one optimum.
+#
+# So this world does not answer the question yet, and says so: nothing in it
+# makes imitating the human the cheap answer, which is the essay's premise.
+# Building that world, with settings where κ ≥ 10 and a paired test over ten
+# seeds, is the experiment's next step.
+
+# %% [markdown]
+# ## Honest and imitation rates, side by side
+# The MAP rows against the constant rule (dashed lines).
+
+# %%
+rows = pd.DataFrame(results.rows)
+maps = rows[rows["fit"] == "map"].groupby("method")[["honest", "imitation"]].mean()
+rule = rows[rows["fit"] == "rule"][["honest", "imitation"]].mean()
+axis = maps.plot.bar(rot=0, color=["tab:green", "tab:red"], figsize=(6, 3))
+for name, color in [("honest", "tab:green"), ("imitation", "tab:red")]:
+    axis.axhline(rule[name], color=color, linestyle="--", linewidth=1)
+axis.set_ylabel("share of test items")
+axis.set_title("MAP answers on the held-out kind")
+plt.tight_layout()
