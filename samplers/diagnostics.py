@@ -4,11 +4,14 @@ This is the only module of the package that imports ArviZ; it is never called
 inside traced code.
 """
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 
 __all__ = ["to_inference_data"]
+
+_SWAPPED_AXES = "Found chain dimension to be longer than draw dimension"
 
 
 def to_inference_data(
@@ -69,20 +72,26 @@ def to_inference_data(
             for k, v in attrs.items()
         }
         tree_attrs = {"/": clean, **{group: clean for group in groups}}
-    # The predictions groups take their dims and coords from pred_dims/pred_coords.
-    tree = az.from_dict(
-        groups,
-        coords=coords,
-        dims=dims,
-        pred_dims=dims,
-        pred_coords=coords,
-        attrs=tree_attrs,
-    )
-    for name, (variables, draws) in (thinned_groups or {}).items():
-        extra = az.from_dict(
-            {"posterior": _numpy(variables)}, coords={"draw": np.asarray(draws)}
+    with warnings.catch_warnings():
+        # ArviZ guesses that the axes are swapped when there are more chains
+        # than draws; here the first two axes are chain and draw by contract,
+        # and a log Z record every 500 draws of 4 chains is (4, 2).
+        warnings.filterwarnings("ignore", message=_SWAPPED_AXES, category=UserWarning)
+        # The predictions groups take their dims and coords from
+        # pred_dims/pred_coords.
+        tree = az.from_dict(
+            groups,
+            coords=coords,
+            dims=dims,
+            pred_dims=dims,
+            pred_coords=coords,
+            attrs=tree_attrs,
         )
-        tree[name] = extra["posterior"]
+        for name, (variables, draws) in (thinned_groups or {}).items():
+            extra = az.from_dict(
+                {"posterior": _numpy(variables)}, coords={"draw": np.asarray(draws)}
+            )
+            tree[name] = extra["posterior"]
     return tree
 
 
