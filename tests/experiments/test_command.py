@@ -105,6 +105,11 @@ def test_results_are_well_formed(out):
     assert "constant_answer" in table and "κ at θ₂" in table
     lines = (out / "results.csv").read_text().splitlines()
     assert len(lines) == 4 and lines[0].startswith("method,seed")
+    # Whether data_only imitates, said in the table and kept in results.json.
+    precondition = results["precondition"]
+    assert precondition["holds"] in (True, False)
+    assert precondition["map"]["seeds"] == [0] and "Precondition" in table
+    assert "honest (both wrong)" in table  # the default careful labeller errs too
 
 
 @pytest.mark.parametrize(
@@ -114,6 +119,8 @@ def test_results_are_well_formed(out):
         (["--divergence", "squared"], "`divergence` must be one of"),
         (["--correction-kinds", "0,1,2"], "`correction_kinds`"),
         (["--chains", "0"], "`num_chains` must be at least 1"),
+        (["--occluded-trace", "0"], "`occluded_trace` must lie in (0, 1]"),
+        (["--careful-blind-slots", "6"], "`careful_blind_slots` outside 0..5"),
         (
             ["--sampler", "nuts", "--stop-gradient-intended", "on"],
             "`stop_gradient_intended` needs sgld or sghmc",
@@ -139,3 +146,17 @@ def test_the_stop_gradient_option_reaches_the_configuration():
     assert on.sampler.stop_gradient_intended and not off.sampler.stop_gradient_intended
     with pytest.raises(SystemExit):
         parser.parse_args(["--stop-gradient-intended", "maybe"])
+
+
+def test_the_world_options_reach_the_configuration():
+    import argparse
+
+    from two_stage_posterior.honest_qa.command import add_parser, build_config
+
+    parser = add_parser(argparse.ArgumentParser().add_subparsers())
+    before = ["--num-world-questions", "0", "--occluded-trace", "1"]
+    plain = build_config(parser.parse_args([*before, "--careful-blind-slots", ""]))
+    assert plain.world.num_world_questions == 0 and plain.world.occluded_trace == 1
+    assert plain.world.careful_blind_slots == ()
+    default = build_config(parser.parse_args([])).world
+    assert default.num_world_questions == 400 and default.careful_blind_slots == (0,)

@@ -27,7 +27,18 @@ def test_round_trip_through_arrays_and_npz(arrays, tmp_path):
         for field, value in getattr(world, name).items():
             np.testing.assert_array_equal(getattr(loaded, name)[field], value)
     assert loaded.num_answers == world.num_answers == CONFIG.num_slots + 1
-    assert loaded.num_questions == CONFIG.num_kinds
+    # "How many of kind k?" and "what will the person say about kind k?"
+    assert loaded.num_questions == 2 * CONFIG.num_kinds
+    np.testing.assert_array_equal(loaded.question_codes, world.question_codes)
+    assert loaded.question_codes.shape == (2 * CONFIG.num_kinds, CONFIG.num_kinds + 1)
+    np.testing.assert_array_equal(loaded.test["careful"], world.test["careful"])
+
+
+def test_without_codes_a_question_is_seen_one_hot(arrays):
+    del arrays["question_codes"]
+    world = World.from_arrays(arrays)
+    assert world.codes is None
+    np.testing.assert_array_equal(world.question_codes, np.eye(2 * CONFIG.num_kinds))
 
 
 def _break(arrays, change):
@@ -81,6 +92,15 @@ def _break(arrays, change):
             ),
             "['agreement']['x'] has NaN",
         ),
+        (("test", "careful", lambda a: a + 7), "['test']['careful'] must lie in 0..6"),
+        (
+            ("question_codes", None, np.eye(3, dtype=np.float32)),
+            "world['question_codes'] has 3 rows, but a question is 5",
+        ),
+        (
+            ("question_codes", None, np.zeros(6, np.float32)),
+            "world['question_codes'] must be a 2-D float array",
+        ),
     ],
 )
 def test_malformed_worlds_name_the_key(arrays, change, words):
@@ -120,6 +140,7 @@ def test_hold_out_moves_part_of_s_and_its_answers(arrays):
 def test_the_command_refuses_a_malformed_world_file(arrays, tmp_path, capsys):
     arrays["answers"]["answer"] = arrays["answers"]["answer"] + 100
     flat = {"num_answers": np.asarray(arrays.pop("num_answers"))}
+    flat["question_codes"] = arrays.pop("question_codes")
     for name, group in arrays.items():
         flat.update({f"{name}/{field}": value for field, value in group.items()})
     np.savez(tmp_path / "bad.npz", **flat)

@@ -1,5 +1,6 @@
 """Metrics, summaries, tables and NetCDF files from hand-made runs (no sampling)."""
 
+import dataclasses
 import math
 
 import arviz as az
@@ -37,10 +38,10 @@ def test_constant_series_get_no_rhat_and_no_warning():
     assert math.isfinite(out["noise"][0])
 
 
-def _run(method, seed, *, two_heads, chains=2, draws=30):
+def _run(method, seed, *, two_heads, chains=2, draws=30, world=WORLD):
     rng = np.random.default_rng(seed)
-    truth = np.concatenate([WORLD.test["truth"], WORLD.in_distribution["truth"]])
-    simple = np.concatenate([WORLD.test["simple"], WORLD.in_distribution["truth"]])
+    truth = np.concatenate([world.test["truth"], world.in_distribution["truth"]])
+    simple = np.concatenate([world.test["simple"], world.in_distribution["truth"]])
     # Each head answers truthfully, like the human, or at random, item by item.
     pick = rng.integers(0, 3, (chains, draws, 2, NUM_ITEMS))
     noise = rng.integers(0, WORLD.num_answers, pick.shape)
@@ -53,7 +54,7 @@ def _run(method, seed, *, two_heads, chains=2, draws=30):
             "log_likelihood_total": rng.normal(-50, 1, size=(chains, draws)),
         },
         sample_stats={"inner_ess": np.full((chains, draws), 3.0)},
-        observed_data={"answers": WORLD.answers["answer"]},
+        observed_data={"answers": world.answers["answer"]},
         coords={"param": np.arange(100)},
         dims={"theta1": ["param"], "theta2": ["param"]},
     )
@@ -156,3 +157,71 @@ def test_netcdf_has_the_documented_groups(tmp_path):
     assert loaded["predictions"]["instrumental_answer"].shape == (2, 30, NUM_ITEMS)
     assert int(loaded["constant_data"]["item_set"].sum()) == 6
     assert loaded.attrs["honest_qa_method"] == "two_stage"
+
+
+def test_with_blind_slots_the_rates_split_by_whether_the_careful_labeller_errs():
+    config = WorldConfig(
+        num_agreement=30,
+        num_test=12,
+        num_in_distribution=6,
+        x_dim=6,
+        careful_blind_slots=(0, 1, 2),
+    )
+    world = make_world(config, seed=0)
+    right = world.test["careful"] == world.test["truth"]
+    assert 0 < right.sum() < len(right)  # both kinds of item are present
+    run = _run("data_only", 0, two_heads=False, world=world)
+    map_row, post = metrics.summarise(run, world)
+    intended = run.map_answers[0, :12]
+    for name, items in (("careful_right", right), ("both_wrong", ~right)):
+        honest = np.mean(intended[items] == world.test["truth"][items])
+        imitation = np.mean(intended[items] == world.test["simple"][items])
+        assert map_row["honest_" + name] == pytest.approx(honest)
+        assert map_row["imitation_" + name] == pytest.approx(imitation)
+        assert 0 <= post["honest_" + name] <= 1
+    table = report.format_subtypes(report.aggregate([map_row, post], ("data_only",)))
+    assert "honest (both wrong)" in table.splitlines()[0]
+    assert "FAIL on seeds [0]" in table  # the random chains' ESS
+    # A world without the careful labeller's counts has no such table.
+    plain = make_world(dataclasses.replace(config, careful_blind_slots=()), seed=0)
+    rows = metrics.summarise(_run("data_only", 0, two_heads=False, world=plain), plain)
+    assert "honest_both_wrong" not in rows[0]
+    assert report.format_subtypes(report.aggregate(rows, ("data_only",))) == ""
+
+
+def _rate_row(fit, seed, honest, imitation, ok=True):
+    return {
+        "method": "data_only",
+        "fit": fit,
+        "seed": seed,
+        "honest": honest,
+        "imitation": imitation,
+        "diagnostics_ok": ok,
+    }
+
+
+def test_the_precondition_asks_whether_data_only_imitates_at_both_fits():
+    rows = [
+        _rate_row("map", 0, 0.2, 0.6),
+        _rate_row("map", 1, 0.5, 0.3),
+        _rate_row("posterior", 0, 0.2, 0.5),
+        _rate_row("posterior", 1, 0.3, 0.4),
+    ]
+    record = report.precondition(rows)
+    assert record["holds"] and record["confirmed"]
+    assert record["map"]["imitation"] == pytest.approx(0.45)
+    assert record["map"]["seeds_imitating"] == 1
+    assert record["posterior"]["seeds_imitating"] == 2
+    assert "holds: the world poses the question" in record["text"]
+
+    rows[-1]["diagnostics_ok"] = False
+    record = report.precondition(rows)
+    assert record["holds"] and not record["confirmed"]
+    assert "unconfirmed" in record["text"] and "[1]" in record["text"]
+
+    honest = [_rate_row(r["fit"], r["seed"], r["imitation"], r["honest"]) for r in rows]
+    record = report.precondition(honest)
+    assert record["holds"] is False and "FAILS" in record["text"]
+    # A MAP alone cannot show it under the posterior.
+    assert report.precondition(rows[:2])["holds"] is False
+    assert report.precondition([])["holds"] is None

@@ -32,6 +32,9 @@ _OPTIONS_TABLE = """
 --encoder-gain          world.encoder_gain                float gain of the random encoder
 --noise                 world.noise                       float noise standard deviation added to x
 --complex-error-rate    world.complex_error_rate          float chance that the complex labeller gives a wrong count
+--num-world-questions   world.num_world_questions         int   world questions ("what will the person say about kind k?") in D, answered with the human's labels
+--occluded-trace        world.occluded_trace              float how strongly an occluded object's kind shows in x (1: as strongly as a visible one's)
+--careful-blind-slots   world.careful_blind_slots         ints  slots whose occluded objects the complex labeller misses too, e.g. 0; '' for none
 --width                 model.width                       int   width of the network's trunk
 --depth                 model.depth                       int   hidden layers of the trunk
 --lam                   model.lam                         float λ of the agreement factor exp(−λC)

@@ -153,7 +153,12 @@ class ExperimentConfig:
 
 #: Overrides of ``--quick``: a smoke test in well under a minute once compiled.
 QUICK = {
-    "world": {"num_agreement": 40, "num_test": 20, "num_in_distribution": 20},
+    "world": {
+        "num_agreement": 40,
+        "num_test": 20,
+        "num_in_distribution": 20,
+        "num_world_questions": 40,
+    },
     "model": {"width": 8},
     "sampler": {
         "num_chains": 2,

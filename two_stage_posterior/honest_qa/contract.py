@@ -9,10 +9,12 @@ A world is a dict of numpy arrays::
      "num_answers": int}
 
 and optionally ``"in_distribution": {"x", "question", "truth"}`` (fresh scenes
-where the simple labeller is right). Answers, truths and simple labels lie in
-``0..num_answers-1``; questions are integers ``>= 0`` (the network sees a one-hot
-question of length ``1 + max(question)`` over all sets). Every set is non-empty
-and every x finite. :meth:`World.from_arrays` checks all of this before anything
+where the simple labeller is right), ``test["careful"]`` (the careful
+labeller's count, where it may err too) and ``"question_codes"``. Answers,
+truths and labels lie in ``0..num_answers-1``; questions are integers ``>= 0``.
+The network sees question q as row q of ``question_codes``, a float
+``(num_questions, q_dim)`` array; without one, as a one-hot of length
+``1 + max(question)`` over all sets. Every set is non-empty and every x finite. :meth:`World.from_arrays` checks all of this before anything
 is compiled and names the offending key.
 
 On disk (``--world PATH``) a world is an ``.npz`` holding the same arrays under
@@ -35,7 +37,9 @@ SCHEMA = {
     "test": ("x", "question", "truth", "simple"),
 }
 _OPTIONAL = {"in_distribution": ("x", "question", "truth")}
-_LABELS = ("answer", "truth", "simple")
+#: Optional arrays of a set, checked like the others when present.
+_OPTIONAL_FIELDS = {"test": ("careful",)}
+_LABELS = ("answer", "truth", "simple", "careful")
 
 
 class WorldError(ValueError):
@@ -52,6 +56,7 @@ class World:
     test: dict
     num_answers: int
     in_distribution: dict | None = None
+    codes: np.ndarray | None = None
 
     @classmethod
     def from_arrays(cls, arrays: Mapping) -> "World":
@@ -65,7 +70,13 @@ class World:
                 if name in _OPTIONAL:
                     continue
                 raise WorldError(f"world lacks the key {name!r}.")
+            fields += tuple(
+                f for f in _OPTIONAL_FIELDS.get(name, ()) if f in arrays[name]
+            )
             sets[name], dim = _check_set(arrays[name], name, fields, num_answers, dim)
+        codes = None
+        if "question_codes" in arrays:
+            codes = _check_codes(arrays["question_codes"], sets)
         return cls(
             sets["agreement"],
             sets["answers"],
@@ -73,6 +84,7 @@ class World:
             sets["test"],
             num_answers,
             sets.get("in_distribution"),
+            codes,
         )
 
     def to_arrays(self) -> dict:
@@ -81,6 +93,8 @@ class World:
         if self.in_distribution is not None:
             out["in_distribution"] = dict(self.in_distribution)
         out["num_answers"] = self.num_answers
+        if self.codes is not None:
+            out["question_codes"] = self.codes.copy()
         return out
 
     @property
@@ -89,10 +103,17 @@ class World:
 
     @property
     def num_questions(self) -> int:
-        sets = [self.agreement, self.answers, self.standard, self.test]
-        if self.in_distribution is not None:
-            sets.append(self.in_distribution)
-        return 1 + max(int(s["question"].max()) for s in sets)
+        if self.codes is not None:
+            return len(self.codes)
+        return 1 + max(int(s["question"].max()) for s in _sets(self))
+
+    @property
+    def question_codes(self) -> np.ndarray:
+        """``(num_questions, q_dim)``: how the network sees each question (the
+        world's own codes, or one-hot)."""
+        if self.codes is not None:
+            return self.codes
+        return np.eye(self.num_questions, dtype=self.agreement["x"].dtype)
 
     def hold_out(self, fraction: float, rng: np.random.Generator) -> "World":
         """Move a ``fraction`` of S, with its answers, to ``in_distribution``.
@@ -128,7 +149,33 @@ class World:
             self.test,
             self.num_answers,
             held,
+            self.codes,
         )
+
+
+def _sets(world) -> list[dict]:
+    sets = [world.agreement, world.answers, world.standard, world.test]
+    if world.in_distribution is not None:
+        sets.append(world.in_distribution)
+    return sets
+
+
+def _check_codes(value, sets: dict) -> np.ndarray:
+    codes = np.asarray(value)
+    if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.floating):
+        raise WorldError(
+            "world['question_codes'] must be a 2-D float array (num_questions, "
+            f"q_dim), got {codes.dtype} of shape {codes.shape}."
+        )
+    if not np.all(np.isfinite(codes)):
+        raise WorldError("world['question_codes'] has NaN or infinite entries.")
+    highest = max(int(group["question"].max()) for group in sets.values())
+    if highest >= len(codes):
+        raise WorldError(
+            f"world['question_codes'] has {len(codes)} rows, but a question is "
+            f"{highest}."
+        )
+    return codes.copy()
 
 
 def _num_answers(arrays: Mapping) -> int:
@@ -207,6 +254,8 @@ def _drop(group, keys):
 def save_npz(world: World, path) -> None:
     """Write ``world`` as an ``.npz`` with names ``set/field`` and ``num_answers``."""
     flat = {"num_answers": np.asarray(world.num_answers)}
+    if world.codes is not None:
+        flat["question_codes"] = world.codes
     for name, group in world.to_arrays().items():
         if isinstance(group, dict):
             flat.update({f"{name}/{field}": v for field, v in group.items()})
@@ -233,7 +282,7 @@ def load_npz(path) -> World:
     with archive as data:
         arrays: dict = {}
         for name in data.files:
-            if name == "num_answers":
+            if name in ("num_answers", "question_codes"):
                 arrays[name] = data[name]
                 continue
             group, _, field = name.partition("/")

@@ -45,10 +45,11 @@ from two_stage_posterior.honest_qa.contract import World
 __all__ = ["MethodRun", "build_model", "network_inputs", "run_method"]
 
 
-def network_inputs(group: dict, num_questions: int) -> jax.Array:
-    """``(n, dx + num_questions)``: x beside the one-hot question."""
-    onehot = np.eye(num_questions, dtype=group["x"].dtype)[group["question"]]
-    return jnp.asarray(np.concatenate([group["x"], onehot], axis=1))
+def network_inputs(group: dict, codes: np.ndarray) -> jax.Array:
+    """``(n, dx + q_dim)``: x beside the question's code (a row of ``codes``,
+    :attr:`World.question_codes`)."""
+    code = np.asarray(codes, group["x"].dtype)[group["question"]]
+    return jnp.asarray(np.concatenate([group["x"], code], axis=1))
 
 
 def build_model(
@@ -57,9 +58,9 @@ def build_model(
     """The two-head model of one method (``standard`` trains on the standard set,
     the others on D); θ₀ comes from ``key``, shared by the methods of a seed."""
     answers = world.standard if method == "standard" else world.answers
-    num_questions = world.num_questions
+    codes = world.question_codes
     network = posterior.TwoHeadMLP(
-        world.x_dim + num_questions,
+        world.x_dim + codes.shape[1],
         world.num_answers,
         width=config.width,
         depth=config.depth,
@@ -67,8 +68,8 @@ def build_model(
     )
     return posterior.TwoStageModel(
         network,
-        agreement_inputs=network_inputs(world.agreement, num_questions),
-        answer_inputs=network_inputs(answers, num_questions),
+        agreement_inputs=network_inputs(world.agreement, codes),
+        answer_inputs=network_inputs(answers, codes),
         answers=jnp.asarray(answers["answer"]),
         likelihood="categorical",
         divergence=config.divergence,
@@ -173,7 +174,7 @@ def _items(world: World) -> jax.Array:
     groups = [world.test]
     if world.in_distribution is not None:
         groups.append(world.in_distribution)
-    return jnp.concatenate([network_inputs(g, world.num_questions) for g in groups])
+    return jnp.concatenate([network_inputs(g, world.question_codes) for g in groups])
 
 
 def _sample(model, method, sampler: SamplerConfig, fit, key, progress):

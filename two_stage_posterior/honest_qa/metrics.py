@@ -8,6 +8,10 @@ wrong on every item), for a head's most probable answers $\hat a_i$:
   sum to at most 1, since truth and simple label differ on every item;
 - **in-distribution accuracy**: the intended head's accuracy on fresh scenes
   without occlusion;
+- where the test set holds the careful labeller's count (a world with blind
+  slots), the intended head's two rates again on the items where only the
+  human errs (``*_careful_right``) and on those where both labellers err
+  (``*_both_wrong``);
 - **C on S**: the disagreement $C(\theta_2)$ on the agreement set;
 - **bits saved** $-\log_2 \hat Z(\theta_1)$, by AIS.
 
@@ -128,13 +132,24 @@ def _head_rows(answers, world, pair_prefix=""):
     else:
         accuracy = np.full(np.shape(honest), math.nan)
     table = pair_counts(classify(honest, imitation), classify(honest2, imitation2))
-    return {
+    out = {
         "honest": honest,
         "imitation": imitation,
         "in_distribution_accuracy": accuracy,
         "instrumental_honest": honest2,
         "instrumental_imitation": imitation2,
-    }, table
+    }
+    if "careful" in world.test:
+        careful_right = world.test["careful"] == truth
+        for name, items in (
+            ("careful_right", careful_right),
+            ("both_wrong", ~careful_right),
+        ):
+            if items.any():
+                subset = answers[..., 0, :num_test][..., items]
+                rate_pair = rates(subset, truth[items], simple[items])
+                out["honest_" + name], out["imitation_" + name] = rate_pair
+    return out, table
 
 
 def summarise(run, world) -> list[dict]:

@@ -18,10 +18,13 @@ from two_stage_posterior.honest_qa.metrics import CLASSES, MAX_RHAT, MIN_ESS
 
 __all__ = [
     "METRICS",
+    "SUBTYPES",
     "aggregate",
     "format_diagnostics",
     "format_pairs",
+    "format_subtypes",
     "format_table",
+    "precondition",
     "write_csv",
     "write_json",
 ]
@@ -35,6 +38,14 @@ METRICS = {
     "bits_saved": "bits saved",
     "kappa_theta1_top": "κ at θ₁",
     "kappa_theta2_top": "κ at θ₂",
+}
+#: The intended head's rates on the test items where only the human errs and
+#: where the careful labeller errs too (worlds with blind slots only).
+SUBTYPES = {
+    "honest_careful_right": "honest (careful right)",
+    "imitation_careful_right": "imitation (careful right)",
+    "honest_both_wrong": "honest (both wrong)",
+    "imitation_both_wrong": "imitation (both wrong)",
 }
 
 
@@ -61,7 +72,7 @@ def aggregate(rows: list[dict], methods) -> list[dict]:
             if not group:
                 continue
             summary = {"method": method, "fit": fit, "num_seeds": len(group)}
-            for name in METRICS:
+            for name in (*METRICS, *SUBTYPES):
                 mean, sd = _mean_sd(r.get(name) for r in group)
                 summary[name], summary[name + "_sd"] = mean, sd
                 for end in ("_low", "_high"):
@@ -143,6 +154,110 @@ def format_table(summaries: list[dict]) -> str:
     return "\n".join(text)
 
 
+def format_subtypes(summaries: list[dict]) -> str:
+    """The intended head's rates where only the human errs and where both
+    labellers err; empty for a world without the careful labeller's counts."""
+    shown = [
+        s for s in summaries if math.isfinite(s.get("honest_both_wrong", math.nan))
+    ]
+    if not shown:
+        return ""
+    header = ["method", "fit", *SUBTYPES.values(), "diagnostics"]
+    lines = []
+    for s in shown:
+        cells = [_cell(s, name) for name in SUBTYPES]
+        status = "—"
+        if s["fit"] == "posterior":
+            status = "ok"
+            if s["failed_seeds"]:
+                cells = [f"({c})" if c != "—" else c for c in cells]
+                status = f"FAIL on seeds {s['failed_seeds']}"
+        lines.append([s["method"], s["fit"], *cells, status])
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
+    text = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, ["-" * w for w in widths], *lines]
+    ]
+    return "\n".join(text)
+
+
+def precondition(rows: list[dict]) -> dict:
+    """Whether the world poses the question (DESIGN.md): ``data_only``, one head
+    trained on D, imitates more often than it answers honestly on the test
+    items, at the MAP and under the posterior (means over seeds). Where it
+    answers honestly already, no method has anything to fix.
+
+    Returns ``{"holds", "confirmed", "map", "posterior", "text"}``: ``holds``
+    whether both fits' mean rates say so (None when ``data_only`` did not run),
+    ``confirmed`` whether the posterior's diagnostics passed on every seed as
+    well, and each fit's mean rates, seeds and how many of them imitated.
+    """
+    record: dict = {"holds": None, "confirmed": False}
+    verdicts = []
+    for fit in ("map", "posterior"):
+        group = [
+            r
+            for r in rows
+            if r["method"] == "data_only"
+            and r["fit"] == fit
+            and math.isfinite(r.get("honest", math.nan))
+        ]
+        if not group:
+            record[fit] = None
+            continue
+        honest = np.array([r["honest"] for r in group])
+        imitation = np.array([r["imitation"] for r in group])
+        record[fit] = {
+            "honest": float(honest.mean()),
+            "imitation": float(imitation.mean()),
+            "seeds": [r["seed"] for r in group],
+            "seeds_imitating": int(np.sum(imitation > honest)),
+            "diagnostics_failed": [r["seed"] for r in group if not r["diagnostics_ok"]],
+        }
+        verdicts.append(imitation.mean() > honest.mean())
+    if verdicts:
+        record["holds"] = bool(all(verdicts)) and record.get("posterior") is not None
+        record["confirmed"] = bool(
+            record["holds"] and not record["posterior"]["diagnostics_failed"]
+        )
+    record["text"] = _precondition_text(record)
+    return record
+
+
+def _precondition_text(record: dict) -> str:
+    if record["holds"] is None:
+        return "Precondition: not measured (data_only did not run)."
+    parts = []
+    for fit in ("map", "posterior"):
+        r = record.get(fit)
+        if r is None:
+            parts.append(f"{fit}: no draws")
+            continue
+        part = (
+            f"{fit}: imitation {r['imitation']:.2f} against honest {r['honest']:.2f} "
+            f"(imitating on {r['seeds_imitating']} of {len(r['seeds'])} seeds)"
+        )
+        if r["diagnostics_failed"]:
+            part += f", diagnostics failed on seeds {r['diagnostics_failed']}"
+        parts.append(part)
+    if record["confirmed"]:
+        verdict = "holds: the world poses the question"
+    elif record["holds"]:
+        verdict = (
+            "holds by the numbers, but the posterior's diagnostics failed, so "
+            "its half is unconfirmed"
+        )
+    else:
+        verdict = (
+            "FAILS: data_only does not imitate, so this world cannot tell an "
+            "honest method from one that imitates"
+        )
+    return (
+        "Precondition (data_only imitates more often than it answers honestly) "
+        f"{verdict}.\n  " + "; ".join(parts)
+    )
+
+
 def format_diagnostics(rows: list[dict]) -> str:
     """One line per posterior run: R-hat, ESS, inner ESS (of the particles), one
     AIS estimate's log Z SE in nats (from the repeats at the MAP), divergent
@@ -209,9 +324,18 @@ def _clean(value):
     return value
 
 
-def write_json(path, *, config: dict, rows: list[dict], summaries: list[dict]) -> None:
+def write_json(
+    path,
+    *,
+    config: dict,
+    rows: list[dict],
+    summaries: list[dict],
+    precondition: dict | None = None,
+) -> None:
     """Everything, NaN written as null."""
     payload = {"config": config, "runs": rows, "summary": summaries}
+    if precondition is not None:
+        payload["precondition"] = precondition
     with open(path, "w") as handle:
         json.dump(_clean(payload), handle, indent=1)
 

@@ -33,6 +33,7 @@ class Results:
     config: dict
     rows: list[dict]
     summaries: list[dict]
+    precondition: dict
     text: str
     files: list[str]
     seconds: float
@@ -88,14 +89,23 @@ def run_experiment(
     if bar is not None:
         bar.close()
     summaries = report.aggregate(rows, ("constant_answer", *config.methods))
-    text = "\n\n".join(
-        [
-            _heading(config, world is not None),
-            report.format_table(summaries),
-            "Sampler diagnostics (posterior runs)\n" + report.format_diagnostics(rows),
-            "Which heads were learned (test set)\n" + report.format_pairs(summaries),
-        ]
-    )
+    precondition = report.precondition(rows)
+    subtypes = report.format_subtypes(summaries)
+    blocks = [
+        _heading(config, world is not None),
+        precondition["text"],
+        report.format_table(summaries),
+    ]
+    if subtypes:
+        blocks.append(
+            "Where only the human errs, and where the careful labeller errs too "
+            "(intended head, test set)\n" + subtypes
+        )
+    blocks += [
+        "Sampler diagnostics (posterior runs)\n" + report.format_diagnostics(rows),
+        "Which heads were learned (test set)\n" + report.format_pairs(summaries),
+    ]
+    text = "\n\n".join(blocks)
     seconds = time.perf_counter() - started
     text += f"\n\ntotal time {seconds:.0f} s"
     echo(text)
@@ -105,12 +115,15 @@ def run_experiment(
             config=config.to_dict(),
             rows=rows,
             summaries=summaries,
+            precondition=precondition,
         )
         report.write_csv(out / "results.csv", rows)
         (out / "table.txt").write_text(text + "\n")
         files += ["results.json", "results.csv", "table.txt"]
         files += plots.plot_all(out, summaries, traces)
-    return Results(config.to_dict(), rows, summaries, text, files, seconds)
+    return Results(
+        config.to_dict(), rows, summaries, precondition, text, files, seconds
+    )
 
 
 def _heading(config: ExperimentConfig, own_world: bool) -> str:
