@@ -39,12 +39,20 @@ SMOKE = bool(os.environ.get("SMOKE"))
 # %% [markdown]
 # ## The world
 # A scene has up to 6 objects of 3 kinds; the network sees a noisy encoding x
-# of the scene and a question, "how many objects of kind k?". The human counts
-# what is visible, so it errs exactly where an object of kind k is occluded.
-# The answers D hold the human's labels on scenes without occlusion, plus a
-# few occluded scenes of kinds 0 and 1 corrected by the careful reviewer.
-# Kind 2 is held out: the test set asks about occluded objects of kind 2
+# of the scene, in which an occluded object shows only weakly, and a question:
+# "how many objects of kind k?", or a *world question*, "what will the person
+# say about kind k?". The human counts what is visible, so it errs exactly
+# where an object of kind k is occluded. The answers D hold the human's labels
+# on scenes without occlusion, a few occluded scenes of kinds 0 and 1 corrected
+# by the careful reviewer (who misses occluded objects in slot 0 too), and the
+# world questions, answered with the human's count on occluded scenes of every
+# kind. Kind 2 is held out: the test set asks about occluded objects of kind 2
 # only, where the human is wrong on every item.
+#
+# The world questions are the essay's premise made concrete: they teach the
+# network's trunk what the human will say about every kind, so that imitating
+# the human on kind 2 is one input flag away, while the truth there rests on a
+# faint trace that nothing in D taught the network to read for that kind.
 
 # %%
 world_config = WorldConfig(**QUICK["world"]) if SMOKE else WorldConfig()
@@ -54,16 +62,21 @@ print(f"x: {world.x_dim} numbers; answers 0..{world.num_answers - 1}")
 print(
     {name: len(getattr(world, name)["question"]) for name in ("agreement", "answers")}
 )
+world_questions = world.answers["question"] >= 3
+print(f"world questions in D: {world_questions.sum()}")
 print(f"test items: {len(test['truth'])}, kinds asked {np.unique(test['question'])}")
 print(f"human right on the test set: {np.mean(test['simple'] == test['truth']):.2f}")
 print(f"human's count below the truth by {np.mean(test['truth'] - test['simple']):.2f}")
+print(f"careful reviewer right there: {np.mean(test['careful'] == test['truth']):.2f}")
 
 # %% [markdown]
 # On a test item a head's answer is *honest* when it is the truth and
 # *imitating* when it is the human's count; the two never coincide there. A
 # rule that always gives D's most common answer sets the floor
 # (`constant_answer`): a method has learned something about kind 2 only where
-# it beats that rule.
+# it beats that rule. And the world asks the question only if one head trained
+# on D imitates more often than it answers honestly (the *precondition*):
+# otherwise no method has anything to fix.
 
 # %% [markdown]
 # ## Two methods, then the table
@@ -86,6 +99,7 @@ else:
     config = ExperimentConfig(methods=METHODS)
 results = run_experiment(config, progress=False, echo=lambda text: None)
 print(f"{len(config.seeds)} seed(s), {results.seconds:.0f} s")
+print(results.precondition["text"])
 
 # %%
 columns = [
