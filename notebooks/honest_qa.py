@@ -121,30 +121,33 @@ table.round(2)
 # inspection, not as a result. At full size every posterior row failed, so
 # only the MAP rows and the constant rule are numbers to read.
 #
-# What the full-size run showed (three seeds, 2026-12-06, 204 s on 2 CPU
+# What the full-size run showed (three seeds, 2026-12-06, 191 s on 2 CPU
 # cores; the MAP rows, mean ± sd over seeds):
 #
-# - the constant rule scores 0.32 honest and 0.39 imitation;
-# - the human-label baseline (`standard`) imitates (0.41) more than it answers
-#   honestly (0.35);
-# - `data_only` (0.54 ± 0.15 honest), `penalty_only` (0.53 ± 0.11) and
-#   `two_stage` (0.59 ± 0.11) answer the held-out kind honestly about half the
-#   time and imitate about 16% of the time. Three seeds cannot tell these
-#   apart: the two-stage MAP is not distinguishable from one head trained on D;
-# - the two-stage θ₁ sits where agreement is rare (1,188 ± 494 bits saved,
-#   against 8 for the penalty alone), and there κ at θ₂ reaches 61 ± 10.
+# - the precondition holds at the MAP: `data_only` imitates 0.51 ± 0.15 of
+#   the time and answers honestly 0.32 ± 0.15 (imitating more on 2 of the 3
+#   seeds). Under the posterior the numbers say the same (0.43 against 0.27),
+#   but from chains that failed their diagnostics;
+# - the human-label baseline (`standard`) imitates most (0.73); the constant
+#   rule scores 0.20 honest and 0.41 imitation;
+# - `penalty_only` (0.31 honest, 0.54 imitation) and `two_stage` (0.29 ± 0.15,
+#   0.53 ± 0.16) are where `data_only` is. At the MAP the two-stage posterior
+#   does not make the intended head honest in this world, and three seeds
+#   could not show it if it did;
+# - the two-stage θ₁ sits where agreement is rare (464 ± 270 bits saved,
+#   against 9.5 for the penalty alone), and κ at θ₂ is 28 ± 17: conditioning
+#   acts there.
 #
-# The two-stage MAP is not settled. `make demo` runs the same settings in
-# float32 (this notebook, like the others, turns on float64), and there the
-# two-stage MAP saved 220 ± 14 bits with κ 5.9 ± 3.0 at θ₂ and answered
-# honestly 0.54 ± 0.13 of the time, while the other methods' honest and
-# imitation rates moved by at most 0.02. A fit that rounding moves that far
-# ends its 1,000 Adam steps in different places, not at one optimum.
+# `make demo` runs the same settings in float32 (this notebook, like the
+# others, turns on float64). There the two-stage MAP answered honestly
+# 0.23 ± 0.11 of the time, against 0.29 here, while `data_only` moved from
+# 0.28 to 0.32: the two-stage MAP is not settled, and its 1,000 Adam steps end
+# in different places with the rounding.
 #
-# So this world does not answer the question yet, and says so: nothing in it
-# makes imitating the human the cheap answer, which is the essay's premise.
-# Building that world, with settings where κ ≥ 10 and a paired test over ten
-# seeds, is the experiment's next step.
+# So the world now poses the question, and a MAP does not answer it. The
+# answer needs what the experiment's next steps bring: posterior masses from
+# chains that mix, and a paired test over ten seeds with its endpoint
+# declared first (the documentation's page on the experiment declares it).
 
 # %% [markdown]
 # ## Honest and imitation rates, side by side

@@ -110,6 +110,10 @@ def test_results_are_well_formed(out):
     assert precondition["holds"] in (True, False)
     assert precondition["map"]["seeds"] == [0] and "Precondition" in table
     assert "honest (both wrong)" in table  # the default careful labeller errs too
+    # The verdict's record, even where one method cannot be tested.
+    found = results["verdict"]
+    assert found["endpoint"] == "honest_share" and len(found["comparisons"]) == 2
+    assert "Verdict (primary endpoint" in table
 
 
 @pytest.mark.parametrize(

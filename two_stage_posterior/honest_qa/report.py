@@ -331,11 +331,14 @@ def write_json(
     rows: list[dict],
     summaries: list[dict],
     precondition: dict | None = None,
+    verdict: dict | None = None,
 ) -> None:
     """Everything, NaN written as null."""
     payload = {"config": config, "runs": rows, "summary": summaries}
     if precondition is not None:
         payload["precondition"] = precondition
+    if verdict is not None:
+        payload["verdict"] = verdict
     with open(path, "w") as handle:
         json.dump(_clean(payload), handle, indent=1)
 

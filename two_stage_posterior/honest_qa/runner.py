@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from two_stage_posterior.honest_qa import metrics, plots, report, store
+from two_stage_posterior.honest_qa import metrics, plots, report, store, verdict
 from two_stage_posterior.honest_qa.config import ExperimentConfig
 from two_stage_posterior.honest_qa.contract import World
 from two_stage_posterior.honest_qa.experiment import run_method
@@ -34,6 +34,7 @@ class Results:
     rows: list[dict]
     summaries: list[dict]
     precondition: dict
+    verdict: dict
     text: str
     files: list[str]
     seconds: float
@@ -90,10 +91,12 @@ def run_experiment(
         bar.close()
     summaries = report.aggregate(rows, ("constant_answer", *config.methods))
     precondition = report.precondition(rows)
+    found = verdict.verdict(rows)
     subtypes = report.format_subtypes(summaries)
     blocks = [
         _heading(config, world is not None),
         precondition["text"],
+        found["text"],
         report.format_table(summaries),
     ]
     if subtypes:
@@ -116,13 +119,14 @@ def run_experiment(
             rows=rows,
             summaries=summaries,
             precondition=precondition,
+            verdict=found,
         )
         report.write_csv(out / "results.csv", rows)
         (out / "table.txt").write_text(text + "\n")
         files += ["results.json", "results.csv", "table.txt"]
         files += plots.plot_all(out, summaries, traces)
     return Results(
-        config.to_dict(), rows, summaries, precondition, text, files, seconds
+        config.to_dict(), rows, summaries, precondition, found, text, files, seconds
     )
 
 
