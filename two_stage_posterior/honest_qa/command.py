@@ -96,7 +96,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
         type=_ints,
         default=None,
         metavar="0,1,2",
-        help="world seeds (with --world: sampler seeds); default 0,1,2",
+        help="world seeds (with --world: sampler seeds); default 0-9",
     )
     parser.add_argument(
         "--methods",
