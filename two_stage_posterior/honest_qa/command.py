@@ -115,6 +115,27 @@ def add_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick", action="store_true", help="tiny sizes, one seed: a smoke test"
     )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="run data_only and two_stage over a grid of λ and σ₂/σ₁ (and the "
+        "stop-gradient flipped) and report the honest share against κ; each "
+        "point is a whole experiment over the seeds (docs/honest_qa.md)",
+    )
+    parser.add_argument(
+        "--sweep-lams",
+        type=_floats,
+        default=None,
+        metavar="X,X",
+        help="λ values of --sweep (default: 25,100,400)",
+    )
+    parser.add_argument(
+        "--sweep-ratios",
+        type=_floats,
+        default=None,
+        metavar="X,X",
+        help="σ₂/σ₁ values of --sweep (default: 0.025,0.05,0.1)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
         "--compilation-cache",
@@ -164,6 +185,18 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(
             f"expected integers like 0,1,2: {text!r}"
         ) from None
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        values = ()
+    if not values or not all(v > 0 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected positive numbers like 1,2: {text!r}"
+        )
+    return values
 
 
 def _step(text: str):
@@ -250,6 +283,10 @@ def run(arguments) -> int:
         from two_stage_posterior.honest_qa.runner import run_experiment
 
         try:
+            if arguments.sweep and arguments.world:
+                raise ValueError("--sweep runs on generated worlds; drop --world.")
+            if (arguments.sweep_lams or arguments.sweep_ratios) and not arguments.sweep:
+                raise ValueError("--sweep-lams and --sweep-ratios need --sweep.")
             config = build_config(arguments)
             world = load_npz(arguments.world) if arguments.world else None
             out = run_folder.prepare(
@@ -258,13 +295,28 @@ def run(arguments) -> int:
         except (WorldError, ValueError, TypeError, OSError) as error:
             print(f"honest-qa: {error}", file=sys.stderr)
             return 2
-        results = run_experiment(
-            config,
-            world=world,
-            out_dir=out,
-            progress=not arguments.no_progress,
-        )
-        run_folder.finish(out, results.files)
-    print(f"\nwrote {len(results.files)} files to {out.resolve()}:")
-    print("  " + " ".join(sorted(results.files)))
+        if arguments.sweep:
+            files = _sweep(arguments, config, out)
+        else:
+            files = run_experiment(
+                config,
+                world=world,
+                out_dir=out,
+                progress=not arguments.no_progress,
+            ).files
+        run_folder.finish(out, files)
+    print(f"\nwrote {len(files)} files to {out.resolve()}:")
+    print("  " + " ".join(sorted(files)))
     return 0
+
+
+def _sweep(arguments, config, out) -> list[str]:
+    from two_stage_posterior.honest_qa import sweep
+
+    return sweep.run_sweep(
+        config,
+        lams=arguments.sweep_lams or sweep.LAMS,
+        ratios=arguments.sweep_ratios or sweep.SIGMA2_RATIOS,
+        out_dir=out,
+        progress=not arguments.no_progress,
+    )["files"]
