@@ -127,7 +127,7 @@ def add_parser(commands) -> argparse.ArgumentParser:
         type=_floats,
         default=None,
         metavar="X,X",
-        help="λ values of --sweep (default: 25,100,400)",
+        help="λ values of --sweep (default: 100,400,1600)",
     )
     parser.add_argument(
         "--sweep-ratios",

@@ -27,8 +27,8 @@ from two_stage_posterior.honest_qa.runner import run_experiment
 
 __all__ = ["LAMS", "SIGMA2_RATIOS", "run_sweep", "sweep_points"]
 
-#: The default grid: λ around the experiment's 100, σ₂/σ₁ around its 0.05.
-LAMS = (25.0, 100.0, 400.0)
+#: The default grid: λ up to the experiment's 400, σ₂/σ₁ around its 0.05.
+LAMS = (100.0, 400.0, 1600.0)
 SIGMA2_RATIOS = (0.025, 0.05, 0.1)
 METHODS = ("data_only", "two_stage")
 
