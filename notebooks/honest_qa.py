@@ -121,8 +121,8 @@ table.round(2)
 # inspection, not as a result. At full size every posterior row failed, so
 # only the MAP rows and the constant rule are numbers to read.
 #
-# What the full-size run showed (three seeds, 2026-12-06, 191 s on 2 CPU
-# cores; the MAP rows, mean ± sd over seeds):
+# What the full-size run showed (three seeds, λ = 400, 2026-12-06, 232 s on
+# 2 CPU cores; the MAP rows, mean ± sd over seeds):
 #
 # - the precondition holds at the MAP: `data_only` imitates 0.51 ± 0.15 of
 #   the time and answers honestly 0.32 ± 0.15 (imitating more on 2 of the 3
@@ -130,26 +130,24 @@ table.round(2)
 #   but from chains that failed their diagnostics;
 # - the human-label baseline (`standard`) imitates most (0.73); the constant
 #   rule scores 0.20 honest and 0.41 imitation;
-# - `penalty_only` (0.31 honest, 0.54 imitation) and `two_stage` (0.29 ± 0.15,
-#   0.53 ± 0.16) are where `data_only` is. At the MAP the two-stage posterior
-#   does not make the intended head honest in this world, and three seeds
-#   could not show it if it did;
-# - the two-stage θ₁ sits where agreement is rare (464 ± 270 bits saved,
-#   against 9.5 for the penalty alone), and κ at θ₂ is 28 ± 17: conditioning
-#   acts there.
+# - `penalty_only` (0.33 honest, 0.49 imitation) and `two_stage` (0.32 ± 0.12,
+#   0.48 ± 0.10) are where `data_only` is;
+# - conditioning acts: κ at the two-stage θ₂ is 81 on average (λ = 400 was
+#   chosen for κ ≥ 10), and its θ₁ sits where agreement is rare (1,259 ± 785
+#   bits saved, against 11 for the penalty alone).
 #
 # `make demo` runs the same settings in float32 (this notebook, like the
-# others, turns on float64). There the two-stage MAP answered honestly
-# 0.23 ± 0.11 of the time, against 0.29 here, while `data_only` moved from
-# 0.28 to 0.32: the two-stage MAP is not settled, and its 1,000 Adam steps end
-# in different places with the rounding.
+# others, turns on float64) on ten seeds, and there the declared test finds no
+# difference either: the two-stage honest share minus `data_only`'s is
+# +0.008 [−0.040, +0.057] under the posterior (Wilcoxon p = 1), +0.005 at the
+# MAP. A difference below about 0.1 cannot be ruled out, and the chains behind
+# the posterior numbers did not mix.
 #
-# So the world now poses the question, and a MAP does not answer it. The
-# answer needs what the experiment's next steps bring: posterior masses from
-# chains that mix, and a paired test over ten seeds with its endpoint
-# declared first. `make demo` runs that test on ten seeds; with these chains
-# it finds no difference (the documentation's page on the experiment has the
-# verdict and what it can and cannot rule out).
+# So the world now poses the question, conditioning acts in it, and the
+# two-stage posterior, as these samplers see it, does not answer more
+# honestly. What would make that a firm answer is posterior masses from chains
+# that mix: the experiment's next step (the documentation's page on the
+# experiment has the verdict and what it can and cannot rule out).
 
 # %% [markdown]
 # ## Honest and imitation rates, side by side
