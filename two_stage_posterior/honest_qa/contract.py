@@ -14,8 +14,9 @@ labeller's count, where it may err too) and ``"question_codes"``. Answers,
 truths and labels lie in ``0..num_answers-1``; questions are integers ``>= 0``.
 The network sees question q as row q of ``question_codes``, a float
 ``(num_questions, q_dim)`` array; without one, as a one-hot of length
-``1 + max(question)`` over all sets. Every set is non-empty and every x finite. :meth:`World.from_arrays` checks all of this before anything
-is compiled and names the offending key.
+``1 + max(question)`` over all sets. Every set is non-empty and every x
+finite. :meth:`World.from_arrays` checks all of this before anything is
+compiled and names the offending key.
 
 On disk (``--world PATH``) a world is an ``.npz`` holding the same arrays under
 the names ``agreement/x``, ``agreement/question``, ``answers/x``, ...,

@@ -119,27 +119,36 @@ def _cell(summary, name) -> str:
     return text
 
 
-def format_table(summaries: list[dict]) -> str:
-    """The results table (plain text, fixed width)."""
-    header = ["method", "fit", *METRICS.values(), "diagnostics"]
+def _lines(summaries: list[dict], names) -> list[list[str]]:
+    """A row per summary: method, fit, the named cells and the diagnostics. A
+    posterior row whose diagnostics failed shows its cells in parentheses."""
     lines = []
     for s in summaries:
-        cells = [_cell(s, name) for name in METRICS]
+        cells = [_cell(s, name) for name in names]
         status = "—"
         if s["fit"] == "posterior":
+            status = "ok"
             if s["failed_seeds"]:
                 cells = [f"({c})" if c != "—" else c for c in cells]
                 status = f"FAIL on seeds {s['failed_seeds']}"
-            else:
-                status = "ok"
         lines.append([s["method"], s["fit"], *cells, status])
-    widths = [
-        max(len(str(row[i])) for row in [header, *lines]) for i in range(len(header))
+    return lines
+
+
+def _aligned(header: list[str], lines: list[list[str]]) -> list[str]:
+    """Fixed-width columns under a header and a rule."""
+    rows = [header, *lines]
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(header))]
+    return [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, ["-" * w for w in widths], *lines]
     ]
-    text = []
-    for row in [header, ["-" * w for w in widths], *lines]:
-        cells = zip(row, widths, strict=True)
-        text.append("  ".join(str(c).ljust(w) for c, w in cells).rstrip())
+
+
+def format_table(summaries: list[dict]) -> str:
+    """The results table (plain text, fixed width)."""
+    header = ["method", "fit", *METRICS.values(), "diagnostics"]
+    text = _aligned(header, _lines(summaries, METRICS))
     text.append(
         "mean ± sd over seeds [95% credible interval over posterior draws, averaged "
         "over seeds]; bits saved: SE of the estimate (MAP: from repeated AIS runs; "
@@ -163,22 +172,7 @@ def format_subtypes(summaries: list[dict]) -> str:
     if not shown:
         return ""
     header = ["method", "fit", *SUBTYPES.values(), "diagnostics"]
-    lines = []
-    for s in shown:
-        cells = [_cell(s, name) for name in SUBTYPES]
-        status = "—"
-        if s["fit"] == "posterior":
-            status = "ok"
-            if s["failed_seeds"]:
-                cells = [f"({c})" if c != "—" else c for c in cells]
-                status = f"FAIL on seeds {s['failed_seeds']}"
-        lines.append([s["method"], s["fit"], *cells, status])
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
-    text = [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        for row in [header, ["-" * w for w in widths], *lines]
-    ]
-    return "\n".join(text)
+    return "\n".join(_aligned(header, _lines(shown, SUBTYPES)))
 
 
 def precondition(rows: list[dict]) -> dict:
