@@ -225,3 +225,30 @@ def test_the_precondition_asks_whether_data_only_imitates_at_both_fits():
     # A MAP alone cannot show it under the posterior.
     assert report.precondition(rows[:2])["holds"] is False
     assert report.precondition([])["holds"] is None
+
+
+def test_the_inference_checks_show_the_small_budget_s_bias():
+    checks = {
+        "method": "two_stage",
+        "seed": 0,
+        "log_z": {
+            "16": [-366.0, -360.0],
+            "64": [-352.0, -350.0],
+            "256": [-351.5, -350.5],
+        },
+        "table_particles": 16,
+        "disagreement_theta1": 3.88,
+        "disagreement_theta2": 0.51,
+        "log_joint": -1000.0,
+        "log_posterior": -1000.0 + 351.0,
+    }
+    lines = report.format_checks(checks).splitlines()
+    assert lines[0] == "Inference checks (two_stage MAP, seed 0)"
+    assert "16 particles -363.0 (-366.0, -360.0)" in lines[1]
+    assert lines[1].index("16 particles") < lines[1].index("256 particles")
+    # 256 particles' mean -351.0 against 16's -363.0: 12 nats, 17 bits.
+    assert "log Ẑ is 12.0 nats below the 256-particle one (17 bits)" in lines[2]
+    assert "C(θ₁) 3.880, C(θ₂) 0.510" in lines[3] and "-649.0" in lines[3]
+    # A table budget that the checks did not run gets no comparison.
+    checks["table_particles"] = 32
+    assert len(report.format_checks(checks).splitlines()) == 3

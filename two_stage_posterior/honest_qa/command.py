@@ -55,6 +55,8 @@ _OPTIONS_TABLE = """
 --log-z-draws           sampler.log_partition_draws       int   draws per chain at which bits saved is estimated by AIS
 --log-z-particles       sampler.log_partition_particles   int   AIS particles per estimate
 --log-z-repeats         sampler.log_partition_repeats     int   independent AIS estimates at the MAP (their spread is the SE)
+--check-particles       sampler.check_particles           ints  AIS particle counts of the inference checks at the first seed's two-stage MAP
+--check-repeats         sampler.check_repeats             int   AIS runs per count in the inference checks
 --stop-gradient-intended sampler.stop_gradient_intended   onoff the essay's stop-gradient on the intended head in C's gradient (MAP and SGLD/SGHMC)
 --holdout-fraction      experiment.holdout_fraction       float with --world and no in_distribution arrays: share of S held out
 """

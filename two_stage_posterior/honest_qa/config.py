@@ -89,6 +89,10 @@ class SamplerConfig:
         stop_gradient_intended: the essay's stop-gradient on the intended head
             in C's gradient, for the MAP fit and SGLD/SGHMC (gradient dynamics
             only: it defines no density, so NUTS/HMC refuse it).
+        check_particles, check_repeats: the inference checks at the first
+            seed's two-stage MAP: log Z(θ₁) by AIS with each particle count,
+            ``check_repeats`` runs each (the growth with the budget shows the
+            estimator's downward bias, which one budget's SE cannot).
     """
 
     method: str = "sgld"
@@ -106,6 +110,8 @@ class SamplerConfig:
     log_partition_particles: int = 16
     log_partition_repeats: int = 3
     stop_gradient_intended: bool = False
+    check_particles: tuple[int, ...] = (16, 64, 256)
+    check_repeats: int = 2
 
     def __post_init__(self):
         if self.method not in SAMPLERS:
@@ -121,6 +127,10 @@ class SamplerConfig:
         for name in (*positive, "map_steps", "log_partition_particles"):
             if not getattr(self, name) >= 1:
                 raise ValueError(f"`{name}` must be at least 1.")
+        if not self.check_particles or min(self.check_particles) < 1:
+            raise ValueError("`check_particles` must be positive counts.")
+        if self.check_repeats < 1:
+            raise ValueError("`check_repeats` must be at least 1.")
         for name in ("num_warmup", "log_partition_draws", "log_partition_repeats"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"`{name}` must be at least 0.")
@@ -175,6 +185,8 @@ QUICK = {
         "log_partition_draws": 1,
         "log_partition_particles": 8,
         "log_partition_repeats": 2,
+        "check_particles": (8, 16),
+        "check_repeats": 1,
     },
     "seeds": (0,),
 }

@@ -42,7 +42,13 @@ from two_stage_posterior.honest_qa.config import (
 )
 from two_stage_posterior.honest_qa.contract import World
 
-__all__ = ["MethodRun", "build_model", "network_inputs", "run_method"]
+__all__ = [
+    "MethodRun",
+    "build_model",
+    "inference_checks",
+    "network_inputs",
+    "run_method",
+]
 
 
 def network_inputs(group: dict, codes: np.ndarray) -> jax.Array:
@@ -95,6 +101,8 @@ class MethodRun:
     # λσ₂² × the top 3 eigenvalues of C's Gauss–Newton matrix at the MAP's θ₁
     # and θ₂ (posterior.kappa), with the model's λ whatever the method.
     map_kappa: dict = field(default_factory=dict)
+    # The inference checks at this MAP (inference_checks), when asked for.
+    checks: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
@@ -107,9 +115,11 @@ def run_method(
     model_config: ModelConfig,
     sampler: SamplerConfig,
     *,
+    checks: bool = False,
     progress: bool = True,
 ) -> MethodRun:
-    """MAP and posterior draws of one method on one world, both heads scored.
+    """MAP and posterior draws of one method on one world, both heads scored;
+    with ``checks`` (a two-head method), the :func:`inference_checks` at its MAP.
 
     The seed fixes θ₀ (shared by the methods) and, per method, the keys of the
     MAP, the sampler and the AIS estimates. A sampler that refuses the model
@@ -158,6 +168,8 @@ def run_method(
         name: np.asarray(posterior.kappa(model, theta, k=3)).tolist()
         for name, theta in (("theta1", fit.theta1), ("theta2", fit.theta2))
     }
+    if checks and two_heads:
+        run.checks = inference_checks(model, fit, sampler, jr.fold_in(key_z, 2))
     try:
         with _catch_sampler_warnings(caught):
             tree = _sample(model, method, sampler, fit, key_sample, progress)
@@ -167,6 +179,30 @@ def run_method(
         _score_draws(run, tree, answers_fn, two_heads and log_z_fn, sampler, key_z)
     run.warnings, run.seconds = caught, time.perf_counter() - started
     return run
+
+
+def inference_checks(model, fit, sampler: SamplerConfig, key) -> dict:
+    """At a MAP: log Ẑ(θ₁) by AIS with each of ``sampler.check_particles``
+    (``check_repeats`` runs each), C at θ₁ and θ₂, and the log posterior
+    log p̃ − log Ẑ with the largest budget. AIS's log Ẑ is biased low (by about
+    half its variance, where it is near Gaussian), so a small budget's
+    estimates sit below a large one's by more than their spread: the checks
+    show that bias in the bits saved, which a single budget's SE cannot."""
+    estimates = {}
+    for index, count in enumerate(sampler.check_particles):
+        keys = jr.split(jr.fold_in(key, index), sampler.check_repeats)
+        log_z = _log_z_fn(model, count)([fit.theta1] * len(keys), keys)
+        estimates[str(count)] = log_z.tolist()
+    largest = str(max(sampler.check_particles))
+    log_joint = float(fit.log_joint)
+    return {
+        "log_z": estimates,
+        "table_particles": sampler.log_partition_particles,
+        "disagreement_theta1": float(model.disagreement(fit.theta1)),
+        "disagreement_theta2": float(model.disagreement(fit.theta2)),
+        "log_joint": log_joint,
+        "log_posterior": log_joint - float(np.mean(estimates[largest])),
+    }
 
 
 def _items(world: World) -> jax.Array:

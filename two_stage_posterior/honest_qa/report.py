@@ -252,6 +252,39 @@ def _precondition_text(record: dict) -> str:
     )
 
 
+def format_checks(checks: dict) -> str:
+    """The inference checks at one MAP (``experiment.inference_checks``): log Ẑ
+    per AIS budget, how far the table's budget sits below the largest, C at θ₁
+    and θ₂, and the log posterior."""
+    budgets = sorted(checks["log_z"], key=int)
+    means = {n: float(np.mean(checks["log_z"][n])) for n in budgets}
+    parts = [
+        f"{n} particles {means[n]:.1f} ("
+        + ", ".join(f"{v:.1f}" for v in checks["log_z"][n])
+        + ")"
+        for n in budgets
+    ]
+    largest = budgets[-1]
+    lines = [
+        f"Inference checks ({checks['method']} MAP, seed {checks['seed']})",
+        "  log Ẑ(θ₁) by AIS, mean (runs): " + "; ".join(parts),
+    ]
+    table = str(checks["table_particles"])
+    if table in means and table != largest:
+        gap = means[largest] - means[table]
+        lines.append(
+            f"  the table's bits saved use {table} particles: their log Ẑ is "
+            f"{gap:.1f} nats below the {largest}-particle one ({gap / math.log(2):.0f} "
+            "bits), a bias their SE does not show"
+        )
+    lines.append(
+        f"  C(θ₁) {checks['disagreement_theta1']:.3f}, C(θ₂) "
+        f"{checks['disagreement_theta2']:.3f}; log posterior at the MAP, "
+        f"log p̃ − log Ẑ ({largest} particles): {checks['log_posterior']:.1f}"
+    )
+    return "\n".join(lines)
+
+
 def format_diagnostics(rows: list[dict]) -> str:
     """One line per posterior run: R-hat, ESS, inner ESS (of the particles), one
     AIS estimate's log Z SE in nats (from the repeats at the MAP), divergent
@@ -326,9 +359,12 @@ def write_json(
     summaries: list[dict],
     precondition: dict | None = None,
     verdict: dict | None = None,
+    inference_checks: dict | None = None,
 ) -> None:
     """Everything, NaN written as null."""
     payload = {"config": config, "runs": rows, "summary": summaries}
+    if inference_checks is not None:
+        payload["inference_checks"] = inference_checks
     if precondition is not None:
         payload["precondition"] = precondition
     if verdict is not None:

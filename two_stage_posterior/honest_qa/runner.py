@@ -61,7 +61,7 @@ def run_experiment(
         out.mkdir(parents=True, exist_ok=True)
     if world is not None:
         world = world.hold_out(config.holdout_fraction, np.random.default_rng(0))
-    rows, files, traces = [], [], {}
+    rows, files, traces, checks = [], [], {}, None
     jobs = [(seed, method) for seed in config.seeds for method in config.methods]
     bar = _bar(len(jobs), progress)
     for seed, method in jobs:
@@ -69,8 +69,16 @@ def run_experiment(
         if bar is not None:
             bar.set_description(f"{method} seed {seed}")
         run = run_method(
-            seed_world, method, seed, config.model, config.sampler, progress=progress
+            seed_world,
+            method,
+            seed,
+            config.model,
+            config.sampler,
+            checks=method == "two_stage" and seed == config.seeds[0],
+            progress=progress,
         )
+        if run.checks:
+            checks = {"method": method, "seed": seed, **run.checks}
         if method == config.methods[0]:
             rows.append(metrics.constant_answer(seed_world, seed))
         rows += metrics.summarise(run, seed_world)
@@ -106,6 +114,10 @@ def run_experiment(
         )
     blocks += [
         "Sampler diagnostics (posterior runs)\n" + report.format_diagnostics(rows),
+    ]
+    if checks is not None:
+        blocks.append(report.format_checks(checks))
+    blocks += [
         "Which heads were learned (test set)\n" + report.format_pairs(summaries),
     ]
     text = "\n\n".join(blocks)
@@ -120,6 +132,7 @@ def run_experiment(
             summaries=summaries,
             precondition=precondition,
             verdict=found,
+            inference_checks=checks,
         )
         report.write_csv(out / "results.csv", rows)
         (out / "table.txt").write_text(text + "\n")
