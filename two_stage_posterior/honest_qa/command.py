@@ -117,6 +117,21 @@ def add_parser(commands) -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick", action="store_true", help="tiny sizes, one seed: a smoke test"
     )
+    _add_sweep_arguments(parser)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--compilation-cache",
+        default=None,
+        metavar="DIR",
+        help="keep JAX's compilation cache here (default: a "
+        "temporary folder, removed at the end)",
+    )
+    _add_table_options(parser)
+    return parser
+
+
+def _add_sweep_arguments(parser) -> None:
+    """``--sweep`` and its grid (:mod:`~two_stage_posterior.honest_qa.sweep`)."""
     parser.add_argument(
         "--sweep",
         action="store_true",
@@ -138,14 +153,11 @@ def add_parser(commands) -> argparse.ArgumentParser:
         metavar="X,X",
         help="σ₂/σ₁ values of --sweep (default: 0.025,0.05,0.1)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument(
-        "--compilation-cache",
-        default=None,
-        metavar="DIR",
-        help="keep JAX's compilation cache here (default: a "
-        "temporary folder, removed at the end)",
-    )
+
+
+def _add_table_options(parser) -> None:
+    """One option per line of :data:`_OPTIONS_TABLE`, its default read from the
+    configuration."""
     for flag, section, name, kind, text in _options():
         default = _default(section, name)
         metavar = {
@@ -165,7 +177,6 @@ def add_parser(commands) -> argparse.ArgumentParser:
             type=kind,
             help=f"{text} (default: {default})",
         )
-    return parser
 
 
 def _default(section, name):

@@ -100,47 +100,67 @@ def run_experiment(
     summaries = report.aggregate(rows, ("constant_answer", *config.methods))
     precondition = report.precondition(rows)
     found = verdict.verdict(rows)
-    subtypes = report.format_subtypes(summaries)
-    blocks = [
+    text = _printout(
         _heading(config, world is not None),
+        rows,
+        summaries,
+        precondition,
+        found,
+        checks,
+    )
+    seconds = time.perf_counter() - started
+    text += f"\n\ntotal time {seconds:.0f} s"
+    echo(text)
+    results = Results(
+        config.to_dict(), rows, summaries, precondition, found, text, files, seconds
+    )
+    if out is not None:
+        results.files.extend(_write(out, results, checks, traces))
+    return results
+
+
+def _write(out: pathlib.Path, results: Results, checks, traces) -> list[str]:
+    """``results.json``, ``results.csv``, ``table.txt`` and the plots; returns
+    their names."""
+    report.write_json(
+        out / "results.json",
+        config=results.config,
+        rows=results.rows,
+        summaries=results.summaries,
+        precondition=results.precondition,
+        verdict=results.verdict,
+        inference_checks=checks,
+    )
+    report.write_csv(out / "results.csv", results.rows)
+    (out / "table.txt").write_text(results.text + "\n")
+    names = ["results.json", "results.csv", "table.txt"]
+    return names + plots.plot_all(out, results.summaries, traces)
+
+
+def _printout(heading, rows, summaries, precondition, found, checks) -> str:
+    """The printed tables, in reading order: what was run, whether the world
+    poses the question, the verdict, then the numbers behind them."""
+    blocks = [
+        heading,
         precondition["text"],
         found["text"],
         report.format_table(summaries),
     ]
+    subtypes = report.format_subtypes(summaries)
     if subtypes:
         blocks.append(
             "Where only the human errs, and where the careful labeller errs too "
             "(intended head, test set)\n" + subtypes
         )
-    blocks += [
-        "Sampler diagnostics (posterior runs)\n" + report.format_diagnostics(rows),
-    ]
+    blocks.append(
+        "Sampler diagnostics (posterior runs)\n" + report.format_diagnostics(rows)
+    )
     if checks is not None:
         blocks.append(report.format_checks(checks))
-    blocks += [
-        "Which heads were learned (test set)\n" + report.format_pairs(summaries),
-    ]
-    text = "\n\n".join(blocks)
-    seconds = time.perf_counter() - started
-    text += f"\n\ntotal time {seconds:.0f} s"
-    echo(text)
-    if out is not None:
-        report.write_json(
-            out / "results.json",
-            config=config.to_dict(),
-            rows=rows,
-            summaries=summaries,
-            precondition=precondition,
-            verdict=found,
-            inference_checks=checks,
-        )
-        report.write_csv(out / "results.csv", rows)
-        (out / "table.txt").write_text(text + "\n")
-        files += ["results.json", "results.csv", "table.txt"]
-        files += plots.plot_all(out, summaries, traces)
-    return Results(
-        config.to_dict(), rows, summaries, precondition, found, text, files, seconds
+    blocks.append(
+        "Which heads were learned (test set)\n" + report.format_pairs(summaries)
     )
+    return "\n\n".join(blocks)
 
 
 def _heading(config: ExperimentConfig, own_world: bool) -> str:

@@ -30,7 +30,8 @@ __all__ = ["LAMS", "SIGMA2_RATIOS", "run_sweep", "sweep_points"]
 #: The default grid: λ up to the experiment's 400, σ₂/σ₁ around its 0.05.
 LAMS = (100.0, 400.0, 1600.0)
 SIGMA2_RATIOS = (0.025, 0.05, 0.1)
-METHODS = ("data_only", "two_stage")
+#: The methods each point runs: the verdict's first comparison.
+COMPARED = ("data_only", "two_stage")
 
 
 def sweep_points(
@@ -47,14 +48,14 @@ def sweep_points(
             )
             name = f"lam{float(lam):g}_ratio{float(ratio):g}"
             points.append(
-                (name, dataclasses.replace(config, model=model, methods=METHODS))
+                (name, dataclasses.replace(config, model=model, methods=COMPARED))
             )
     if stop_gradient and config.sampler.method in ("sgld", "sghmc"):
         flipped = not config.sampler.stop_gradient_intended
         sampler = dataclasses.replace(config.sampler, stop_gradient_intended=flipped)
         name = f"stop_gradient_{'on' if flipped else 'off'}"
         points.append(
-            (name, dataclasses.replace(config, sampler=sampler, methods=METHODS))
+            (name, dataclasses.replace(config, sampler=sampler, methods=COMPARED))
         )
     return points
 
