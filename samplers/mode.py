@@ -58,9 +58,11 @@ def find_map(
     baseline: str | None = None,
     stop_gradient_intended: bool = False,
     log_partition_particles: int = 256,
+    init=None,
     progress: bool = True,
 ) -> MAPResult:
-    """The maximum a posteriori (θ₁, θ₂) by optax, from θ₁ = θ₂ = θ₀.
+    """The maximum a posteriori (θ₁, θ₂) by optax, from θ₁ = θ₂ = θ₀ or from
+    the starts in ``init``, several side by side.
 
     Args:
         model: a ``posterior.TwoStageModel`` or an object with its functions.
@@ -75,6 +77,15 @@ def find_map(
             in C's gradient (changes the dynamics; no density is involved).
         log_partition_particles: AIS particles for log Z at the optimum; 0
             skips that estimate (``log_partition`` is then NaN).
+        init: where the optimiser starts: ``None`` (θ₁ = θ₂ = θ₀) or a pair
+            ``(theta1, theta2)`` of flat vectors, ``(d,)`` for one start or
+            ``(k, d)`` for ``k`` starts optimised side by side. With ``k``
+            starts every field of the result gains a leading axis of length
+            ``k`` (``sample(init=fit)`` then starts chain ``i`` at start
+            ``i``'s optimum), and start ``i`` draws the random numbers it draws
+            alone with the same key. A posterior with several modes has several
+            optima: diverse starts find them, a single one cannot say which
+            it missed.
         progress: show a progress bar.
 
     Example:
@@ -90,6 +101,13 @@ def find_map(
         >>> fit.theta1.shape, bool(fit.loss[-1] < fit.loss[0])
         ((3,), True)
         >>> # A warm start for the chains: sample(..., init=fit).
+        >>> starts = case.model.theta0[None] + jr.normal(jr.key(2), (4, 3))
+        >>> fits = samplers.find_map(
+        ...     case.model, key=jr.key(1), num_steps=100, init=(starts, starts),
+        ...     log_partition_particles=16, progress=False,
+        ... )
+        >>> fits.theta1.shape, fits.log_partition.shape
+        ((4, 3), (4,))
     """
     check_model(model)
     key = _checks.typed_key(key)
@@ -101,6 +119,7 @@ def find_map(
         log_partition_particles, "log_partition_particles", minimum=0
     )
     optimizer = _optimizer(optimizer)
+    start1, start2, several = _starts(init, jnp.asarray(model.theta0))
     target = build_target(
         model, baseline=baseline, stop_gradient_intended=stop_gradient_intended
     )
@@ -115,12 +134,15 @@ def find_map(
         num_inner_steps=num_inner_steps,
         include_log_partition=target.include_log_partition,
     )
+    num_starts = start1.shape[0]
     key_init, key_run, key_log_z = jr.split(key, 3)
-    theta0 = jnp.asarray(model.theta0)
-    state = optimize.init(
-        key_init, theta0, theta0, optimizer, target.potential, sigma2, num_inner
-    )
-    states = jax.tree.map(lambda leaf: leaf[None], state)
+    # One key per start, as run_chains splits its key per chain: start i's
+    # numbers do not depend on how many starts run beside it.
+    states = jax.vmap(
+        lambda k, t1, t2: optimize.init(
+            k, t1, t2, optimizer, target.potential, sigma2, num_inner
+        )
+    )(jr.split(key_init, num_starts), start1, start2)
     final, records, _ = run_chains(
         kernel,
         states,
@@ -133,23 +155,50 @@ def find_map(
     )
     # When num_steps has no divisor near num_steps / 20 the bar's last chunk runs
     # a few steps past it; for an optimiser that is harmless.
-    theta1, theta2 = final.theta1[0], final.theta2[0]
+    fits = [
+        _optimum(model, target, final, records, i, key, log_partition_particles)
+        for i, key in enumerate(jr.split(key_log_z, num_starts))
+    ]
+    if not several:
+        return fits[0]
+    return MAPResult(*(jnp.stack(field) for field in zip(*fits, strict=True)))
+
+
+def _optimum(model, target, final, records, index, key, num_particles) -> MAPResult:
+    """Start ``index``'s optimum, its log joint and (AIS) log Z."""
+    theta1, theta2 = final.theta1[index], final.theta2[index]
     finite = bool(jnp.all(jnp.isfinite(theta1)) & jnp.all(jnp.isfinite(theta2)))
-    _warn_if_not_finite(np.asarray(records["loss"][0]), finite)
-    nan = jnp.full((), jnp.nan, theta0.dtype)
+    _warn_if_not_finite(np.asarray(records["loss"][index]), finite)
+    nan = jnp.full((), jnp.nan, theta1.dtype)
     log_joint = target.log_joint(theta1, theta2) if finite else nan
     log_z = nan
-    if finite and log_partition_particles:
-        log_z = _log_z(key_log_z, model, target, theta1, log_partition_particles)
+    if finite and num_particles:
+        log_z = _log_z(key, model, target, theta1, num_particles)
     return MAPResult(
         theta1,
         theta2,
         log_joint,
         log_z,
         -log_z / math.log(2.0),
-        records["loss"][0],
-        records["norm"][0],
+        records["loss"][index],
+        records["norm"][index],
     )
+
+
+def _starts(init, theta0) -> tuple[Array, Array, bool]:
+    """``(k, d)`` starting θ₁ and θ₂, and whether ``init`` had a start axis."""
+    if init is None:
+        return theta0[None], theta0[None], False
+    if not (isinstance(init, tuple | list) and len(init) == 2):
+        raise TypeError(
+            "`init` must be None or a pair (theta1, theta2); "
+            f"got {type(init).__name__}."
+        )
+    shapes = [np.shape(value) for value in init]
+    several = any(len(shape) == 2 for shape in shapes)
+    num_starts = max((shape[0] for shape in shapes if len(shape) == 2), default=1)
+    theta1, theta2 = _checks.initial_positions(tuple(init), theta0, num_starts)
+    return theta1, theta2, several
 
 
 def _optimizer(optimizer):

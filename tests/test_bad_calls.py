@@ -691,6 +691,18 @@ ROWS = [
         "`batch_size`",
     ),
     Row(
+        "find_map-init-one-array",
+        lambda w: _find_map(w, init=w.model.theta0),
+        TypeError,
+        "`init`",
+    ),
+    Row(
+        "find_map-init-wrong-size",
+        lambda w: _find_map(w, init=(w.model.theta0[:-1], w.model.theta0)),
+        ValueError,
+        "`init`'s theta1",
+    ),
+    Row(
         "find_map-baseline-unknown",
         lambda w: _find_map(w, baseline="two_stage"),
         ValueError,
