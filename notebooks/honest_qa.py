@@ -80,8 +80,13 @@ print(f"careful reviewer right there: {np.mean(test['careful'] == test['truth'])
 
 # %% [markdown]
 # ## Two methods, then the table
-# Each method fits the MAP with Adam, then draws from the posterior with SGLD
-# started there. `data_only` is one head trained on D. `two_stage` adds the
+# Each method fits MAPs with Adam from eight starts (θ₀, the network's
+# initialisation, and seven nearby draws of the prior), then runs one SGLD
+# chain from each optimum. The chains stay near their optima, so they are
+# *local* posteriors: the table calls θ₀'s optimum `map` and the chains
+# `local`, and the local *masses* are the share of a chain's draws whose
+# intended head is truth-like (honest mass) or human-like (imitating mass),
+# averaged over the chains, with their spread over the starts as the SE. `data_only` is one head trained on D. `two_stage` adds the
 # instrumental head, the agreement factor e^{−λC} on the scenes S, and the
 # −log Z(θ₁) of the two-stage prior. SMOKE's sizes are those of the tests'
 # run of the command, so that the suite compiles `data_only` once.
@@ -107,47 +112,53 @@ columns = [
     "fit",
     "honest",
     "imitation",
+    "mass_honest",
+    "mass_honest_se",
     "in_distribution_accuracy",
     "bits_saved",
     "kappa_theta2_top",
     "failed_seeds",
 ]
-table = pd.DataFrame(results.summaries)[columns].set_index(["method", "fit"])
+# The chains are local posteriors around their starts' optima: named so.
+summaries = pd.DataFrame(results.summaries).replace({"fit": {"posterior": "local"}})
+table = summaries[columns].set_index(["method", "fit"])
 table.round(2)
 
 # %% [markdown]
-# Read the last column first: a posterior row whose chains failed their
+# Read the last column first: a `local` row whose chains failed their
 # diagnostics (R-hat above 1.05, a bulk ESS below 100) is printed for
-# inspection, not as a result. At full size every posterior row failed, so
-# only the MAP rows and the constant rule are numbers to read.
+# inspection, not as a result. At full size every local row failed: eight
+# chains from eight optima that do not mix between them, which is what local
+# means. The MAP rows, the constant rule and the local masses with their SE
+# over starts are the numbers to read.
 #
-# What the full-size run showed (three seeds, λ = 400, 2026-12-06, 232 s on
-# 2 CPU cores; the MAP rows, mean ± sd over seeds):
-#
-# - the precondition holds at the MAP: `data_only` imitates 0.51 ± 0.15 of
-#   the time and answers honestly 0.32 ± 0.15 (imitating more on 2 of the 3
-#   seeds). Under the posterior the numbers say the same (0.43 against 0.27),
-#   but from chains that failed their diagnostics;
-# - the human-label baseline (`standard`) imitates most (0.73); the constant
-#   rule scores 0.20 honest and 0.41 imitation;
-# - `penalty_only` (0.33 honest, 0.49 imitation) and `two_stage` (0.32 ± 0.12,
-#   0.48 ± 0.10) are where `data_only` is;
-# - conditioning acts: κ at the two-stage θ₂ is 81 on average (λ = 400 was
-#   chosen for κ ≥ 10), and its θ₁ sits where agreement is rare (1,259 ± 785
-#   bits saved, against 11 for the penalty alone).
+# The full-size run (three seeds, λ = 400, float64, 2026-12-06) took 460 s on
+# 2 CPU cores. Its precondition line: at the MAP `data_only` imitates 0.51 of
+# the time and answers honestly 0.32 (imitating more on 2 of the 3 seeds);
+# under the local chains 0.44 against 0.26, on all three.
 #
 # `make demo` runs the same settings in float32 (this notebook, like the
-# others, turns on float64) on ten seeds, and there the declared test finds no
-# difference either: the two-stage honest share minus `data_only`'s is
-# +0.008 [−0.040, +0.057] under the posterior (Wilcoxon p = 1), +0.005 at the
-# MAP. A difference below about 0.1 cannot be ruled out, and the chains behind
-# the posterior numbers did not mix.
+# others, turns on float64) on ten seeds. There (mean over seeds):
 #
-# So the world now poses the question, conditioning acts in it, and the
-# two-stage posterior, as these samplers see it, does not answer more
-# honestly. What would make that a firm answer is posterior masses from chains
-# that mix: the experiment's next step (the documentation's page on the
-# experiment has the verdict and what it can and cannot rule out).
+# - the precondition holds at the MAP: `data_only` imitates 0.69 and answers
+#   honestly 0.18, imitating more on 9 of 10 seeds; `standard` imitates most
+#   (0.80); the constant rule scores 0.26 honest and 0.41 imitation;
+# - conditioning acts: κ at the two-stage θ₂ is 12–149 (λ = 400 was chosen for
+#   κ ≥ 10), and its θ₁ sits where agreement is rare (749 ± 609 bits saved,
+#   against 10 for the penalty alone);
+# - the local honest masses are 0.21 for `data_only` and `penalty_only` and
+#   0.18 for `two_stage` (SE over starts about 0.03);
+# - the declared test finds no difference: the two-stage honest share minus
+#   `data_only`'s is −0.020 [−0.038, −0.002] (Wilcoxon p = 0.084), +0.004 at
+#   the MAP. A difference of 0.035 would have been detected with power 0.8,
+#   and the chains behind these numbers are local.
+#
+# So the world poses the question, conditioning acts in it, and the two-stage
+# posterior, as these samplers see it, does not answer more honestly; if
+# anything slightly less. What would make that a firm answer is masses from
+# chains that move between the heads (the documentation's page on the
+# experiment has the verdict, the local masses' gap to exact ones on the
+# mechanism case, and what the result can and cannot rule out).
 
 # %% [markdown]
 # ## Honest and imitation rates, side by side

@@ -117,14 +117,32 @@ def test_random_chains_fail_their_diagnostics_and_the_table_says_so(rows):
     table = report.format_table(summaries)
     lines = table.splitlines()
     assert lines[0].split()[:3] == ["method", "fit", "honest"]
-    posterior_lines = [line for line in lines if line.split()[1:2] == ["posterior"]]
+    # The chains are local posteriors, and the table says so.
+    posterior_lines = [line for line in lines if line.split()[1:2] == ["local"]]
     assert len(posterior_lines) == 2
     assert all(
         "FAIL on seeds [0, 1]" in line and "(" in line for line in posterior_lines
     )
+    assert "honest mass" in lines[0] and all(" SE " in line for line in posterior_lines)
     pairs = report.format_pairs(summaries)
     assert "two_stage (posterior, 120 draws)" in pairs
     assert "ESS" in report.format_diagnostics(rows)
+
+
+def test_local_masses_are_shares_per_chain_with_their_spread_over_chains():
+    honest = np.array([[0.8, 0.6, 0.2, 0.5], [0.1, 0.1, 0.9, 0.2]])
+    imitation = np.array([[0.1, 0.3, 0.7, 0.5], [0.8, 0.6, 0.0, 0.7]])
+    # Chain 0: truth-like, truth-like, human-like, a tie; chain 1: human-like
+    # but for its third draw.
+    found = metrics.local_masses(honest, imitation)
+    assert found["mass_honest_by_chain"] == [0.5, 0.25]
+    assert found["mass_imitating_by_chain"] == [0.25, 0.75]
+    assert found["mass_honest"] == pytest.approx(0.375)
+    assert found["mass_imitating"] == pytest.approx(0.5)
+    # sd over the two chains / √2: |a − b| / 2.
+    assert found["mass_honest_se"] == pytest.approx(0.125)
+    assert found["mass_imitating_se"] == pytest.approx(0.25)
+    assert math.isnan(metrics.local_masses(honest[:1], imitation[:1])["mass_honest_se"])
 
 
 def test_json_and_csv_are_written(rows, tmp_path):

@@ -42,14 +42,15 @@ _OPTIONS_TABLE = """
 --sigma2                model.sigma2                      float scale of θ₂ around θ₁
 --divergence            model.divergence                  str   divergence between the heads: kl, reverse_kl, jensen_shannon, total_variation
 --sampler               sampler.method                    str   sgld, sghmc, nuts or hmc
---chains                sampler.num_chains                int   chains per method and seed
+--chains                sampler.num_chains                int   chains per method and seed, each from its own start's MAP (θ₀'s, then prior draws)
+--start-spread          sampler.start_spread              float the MAP fits after θ₀'s start at prior draws scaled by this (0: all at θ₀)
 --warmup                sampler.num_warmup                int   warm-up steps per chain (dropped)
 --samples               sampler.num_samples               int   draws kept per chain
 --step-size             sampler.step_size                 step  SGLD/SGHMC step size, or 'auto' for the library's adapted one
 --batch-size            sampler.batch_size                int   answers per minibatch
 --num-inner             sampler.num_inner                 int   persistent inner chains for ∇log Z
 --num-inner-steps       sampler.num_inner_steps           int   inner MALA steps per outer step
---init-spread           sampler.init_spread               float chains start at the MAP plus this much noise (units of σ₁, σ₂)
+--init-spread           sampler.init_spread               float chains start at their MAP plus this much noise (units of σ₁, σ₂)
 --map-steps             sampler.map_steps                 int   Adam steps of the MAP fit
 --learning-rate         sampler.learning_rate             float Adam's learning rate
 --log-z-draws           sampler.log_partition_draws       int   draws per chain at which bits saved is estimated by AIS

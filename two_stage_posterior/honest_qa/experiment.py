@@ -1,9 +1,13 @@
 r"""The honest-QA experiment: four ways to learn from human answers, compared.
 
-For each world seed and each method this fits the MAP (``samplers.find_map``)
-and draws posterior samples (``samplers.sample``) of a two-head network that
-sees (x, one-hot question), then scores both heads on the test set
-(:mod:`two_stage_posterior.honest_qa.metrics`). This is the only layer that
+For each world seed and each method this fits MAPs (``samplers.find_map``)
+from several starts, θ₀ and draws of the prior, and runs one chain of
+``samplers.sample`` from each optimum, of a two-head network that sees
+(x, question code); then it scores both heads on the test set
+(:mod:`two_stage_posterior.honest_qa.metrics`). θ₀'s MAP is the table's "map"
+row; the chains are local posteriors around different optima, the "local"
+rows, whose masses (the share of draws whose intended head is truth-like or
+human-like) carry their spread across starts. This is the only layer that
 imports both ``posterior`` and ``samplers``.
 
 Methods (DESIGN.md, "The honest-QA world"):
@@ -48,6 +52,7 @@ __all__ = [
     "inference_checks",
     "network_inputs",
     "run_method",
+    "starts",
 ]
 
 
@@ -118,13 +123,14 @@ def run_method(
     checks: bool = False,
     progress: bool = True,
 ) -> MethodRun:
-    """MAP and posterior draws of one method on one world, both heads scored;
-    with ``checks`` (a two-head method), the :func:`inference_checks` at its MAP.
+    """MAPs and local posterior draws of one method on one world (one chain
+    per start, see :func:`starts`), both heads scored; with ``checks`` (a
+    two-head method), the :func:`inference_checks` at θ₀'s MAP.
 
-    The seed fixes θ₀ (shared by the methods) and, per method, the keys of the
-    MAP, the sampler and the AIS estimates. A sampler that refuses the model
-    (e.g. NUTS's exchange move where agreement is too rare) leaves the run
-    with its MAP only and the refusal in ``error``.
+    The seed fixes θ₀ and the starts (shared by the methods) and, per method,
+    the keys of the MAP, the sampler and the AIS estimates. A sampler that
+    refuses the model (e.g. NUTS's exchange move where agreement is too rare)
+    leaves the run with its MAP only and the refusal in ``error``.
     """
     started = time.perf_counter()
     two_heads = BASELINES[method] != "single_head"
@@ -135,7 +141,7 @@ def run_method(
     log_z_fn = _log_z_fn(model, sampler.log_partition_particles)
     caught: list[str] = []
     with _catch_sampler_warnings(caught):
-        fit = samplers.find_map(
+        fits = samplers.find_map(
             model,
             key=key_map,
             num_steps=sampler.map_steps,
@@ -145,15 +151,18 @@ def run_method(
             num_inner_steps=sampler.num_inner_steps,
             baseline=BASELINES[method],
             stop_gradient_intended=sampler.stop_gradient_intended,
-            log_partition_particles=sampler.log_partition_particles,
+            # Estimated below, at the first start's optimum only.
+            log_partition_particles=0,
+            # The seed's starts, the same for every method (paired, like θ₀).
+            init=starts(model, sampler, jr.fold_in(key, 1 + len(METHODS))),
             progress=progress,
         )
+    # The first start is θ₀'s: the joint MAP of the table's "map" rows.
+    fit = jax.tree.map(lambda leaf: leaf[0], fits)
     map_log_z = np.zeros(0)
     if two_heads:
-        # find_map's own estimate at the optimum (two_stage only) is a repeat.
-        first = [float(fit.log_partition)] if np.isfinite(fit.log_partition) else []
-        keys = jr.split(key_z, sampler.log_partition_repeats - len(first))
-        map_log_z = np.concatenate([first, log_z_fn([fit.theta1] * len(keys), keys)])
+        keys = jr.split(key_z, sampler.log_partition_repeats)
+        map_log_z = log_z_fn([fit.theta1] * len(keys), keys)
     run = MethodRun(
         method,
         seed,
@@ -172,13 +181,30 @@ def run_method(
         run.checks = inference_checks(model, fit, sampler, jr.fold_in(key_z, 2))
     try:
         with _catch_sampler_warnings(caught):
-            tree = _sample(model, method, sampler, fit, key_sample, progress)
+            tree = _sample(model, method, sampler, fits, key_sample, progress)
     except ValueError as error:
         run.error = f"{type(error).__name__}: {error}"
     else:
         _score_draws(run, tree, answers_fn, two_heads and log_z_fn, sampler, key_z)
     run.warnings, run.seconds = caught, time.perf_counter() - started
     return run
+
+
+def starts(model, sampler: SamplerConfig, key) -> tuple[jax.Array, jax.Array]:
+    """``(num_chains, d)`` θ₁ and θ₂ where the MAP fits start: θ₀, then draws
+    θ₁ = θ₀ + s·σ₁·ε, θ₂ = θ₁ + s·σ₂·ε′ with s = ``start_spread``: at s = 1,
+    draws of the prior's first two stages; the default keeps them within
+    reach of the MAP fit's steps (:class:`SamplerConfig`)."""
+    theta0 = jnp.asarray(model.theta0)
+    shape = (sampler.num_chains - 1, theta0.shape[0])
+    key1, key2 = jr.split(key)
+    spread = sampler.start_spread
+    theta1 = theta0[None] + spread * model.sigma1 * jr.normal(key1, shape, theta0.dtype)
+    theta2 = theta1 + spread * model.sigma2 * jr.normal(key2, shape, theta0.dtype)
+    return (
+        jnp.concatenate([theta0[None], theta1]),
+        jnp.concatenate([theta0[None], theta2]),
+    )
 
 
 def inference_checks(model, fit, sampler: SamplerConfig, key) -> dict:

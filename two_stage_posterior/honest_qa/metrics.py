@@ -23,6 +23,16 @@ Each head of each draw is *truth-like* (honest rate > imitation rate),
 pairs make a 3 × 3 table. Credible intervals are the 2.5 and 97.5 percentiles
 over the posterior draws (chains pooled).
 
+**Local masses.** Each chain starts from its own optimum (``experiment.starts``)
+and, at network scale, stays near it: the chains are local posteriors, not
+draws of the global one. A chain's *honest mass* is its share of draws whose
+intended head is truth-like, its *imitating mass* the share that is human-like;
+the run's masses are their means over chains, with the standard error
+sd / √k over the k chains (starts), which is the uncertainty that matters when
+each start finds one mode. They weigh the optima by how often the starts reach
+them, not by their posterior mass: docs/honest_qa.md measures that gap on
+the exact mechanism case.
+
 A run's diagnostics fail when a scalar summary (C, L, and the intended head's
 two rates when they vary) has a rank-normalised split R-hat above
 :data:`MAX_RHAT` or a bulk ESS below :data:`MIN_ESS`, when any recorded value is
@@ -44,6 +54,7 @@ __all__ = [
     "constant_answer",
     "convergence",
     "interval",
+    "local_masses",
     "pair_counts",
     "rates",
     "summarise",
@@ -67,6 +78,24 @@ def rates(answers: np.ndarray, truth: np.ndarray, simple: np.ndarray):
 def classify(honest: np.ndarray, imitation: np.ndarray) -> np.ndarray:
     """0 truth-like, 1 human-like, 2 other (ties), elementwise."""
     return np.where(honest > imitation, 0, np.where(imitation > honest, 1, 2))
+
+
+def local_masses(honest: np.ndarray, imitation: np.ndarray) -> dict:
+    """The honest and imitating masses of ``(chain, draw)`` rates: per chain,
+    the share of draws of each class; over chains, their mean and its SE."""
+    kinds = classify(np.asarray(honest), np.asarray(imitation))
+    out = {}
+    for name, label in (("mass_honest", 0), ("mass_imitating", 1)):
+        per_chain = np.mean(kinds == label, axis=-1)
+        count = per_chain.size
+        out[name] = float(per_chain.mean())
+        out[name + "_se"] = (
+            float(np.std(per_chain, ddof=1) / math.sqrt(count))
+            if count > 1
+            else math.nan
+        )
+        out[name + "_by_chain"] = per_chain.tolist()
+    return out
 
 
 def pair_counts(intended: np.ndarray, instrumental: np.ndarray) -> np.ndarray:
@@ -194,6 +223,7 @@ def summarise(run, world) -> list[dict]:
     disagreement = np.asarray(run.tree.posterior["disagreement"])
     mean, low, high = interval(disagreement)
     post.update(disagreement=mean, disagreement_low=low, disagreement_high=high)
+    post.update(local_masses(per_draw["honest"], per_draw["imitation"]))
     post.update(_bits_summary(run.log_z, repeats=False))
     # One AIS estimate's SE, measured by the repeats at the MAP's θ₁.
     post["log_z_se"] = map_row.get("log_z_se", math.nan)

@@ -33,6 +33,8 @@ __all__ = [
 METRICS = {
     "honest": "honest",
     "imitation": "imitation",
+    "mass_honest": "honest mass",
+    "mass_imitating": "imitating mass",
     "in_distribution_accuracy": "in-dist acc",
     "disagreement": "C on S",
     "bits_saved": "bits saved",
@@ -47,6 +49,11 @@ SUBTYPES = {
     "honest_both_wrong": "honest (both wrong)",
     "imitation_both_wrong": "imitation (both wrong)",
 }
+
+
+#: How the table names each fit: the chains start from different optima and
+#: stay near them, so their draws are local posteriors, not the global one.
+FIT_LABELS = {"posterior": "local"}
 
 
 def _finite(values) -> np.ndarray:
@@ -77,9 +84,9 @@ def aggregate(rows: list[dict], methods) -> list[dict]:
                 summary[name], summary[name + "_sd"] = mean, sd
                 for end in ("_low", "_high"):
                     summary[name + end] = _mean_sd(r.get(name + end) for r in group)[0]
-            summary["bits_saved_se"] = _mean_sd(r.get("bits_saved_se") for r in group)[
-                0
-            ]
+            for name in METRICS:
+                # An estimate's SE where the rows have one, averaged over seeds.
+                summary[name + "_se"] = _mean_sd(r.get(name + "_se") for r in group)[0]
             tables = [np.asarray(r["head_pairs"]) for r in group if "head_pairs" in r]
             pairs = np.sum(tables, axis=0) if tables else np.zeros((3, 3), int)
             summary["head_pairs"] = pairs.tolist()
@@ -107,13 +114,13 @@ def _cell(summary, name) -> str:
     if not math.isfinite(mean):
         return "—"
     digits = 1 if name == "bits_saved" or name.startswith("kappa") else 2
+    se = summary.get(name + "_se", math.nan)
     text = f"{mean:.{digits}f}"
     if math.isfinite(sd):
         text += f" ± {sd:.{digits}f}"
     low, high = summary[name + "_low"], summary[name + "_high"]
     if summary["fit"] == "posterior" and math.isfinite(low) and high > low:
         text += f" [{low:.{digits}f}, {high:.{digits}f}]"
-    se = summary.get(name + "_se", math.nan)
     if math.isfinite(se):
         text += f" SE {se:.{digits}f}"
     return text
@@ -131,7 +138,7 @@ def _lines(summaries: list[dict], names) -> list[list[str]]:
             if s["failed_seeds"]:
                 cells = [f"({c})" if c != "—" else c for c in cells]
                 status = f"FAIL on seeds {s['failed_seeds']}"
-        lines.append([s["method"], s["fit"], *cells, status])
+        lines.append([s["method"], FIT_LABELS.get(s["fit"], s["fit"]), *cells, status])
     return lines
 
 
@@ -150,6 +157,11 @@ def format_table(summaries: list[dict]) -> str:
     header = ["method", "fit", *METRICS.values(), "diagnostics"]
     text = _aligned(header, _lines(summaries, METRICS))
     text.append(
+        "map: the joint MAP from θ₀, a point estimate; local: one chain from each "
+        "start's MAP (θ₀ and prior draws), local posteriors around the optima the "
+        "starts reach, not the global posterior; honest / imitating mass: the "
+        "share of a chain's draws whose intended head is truth-like / human-like, "
+        "mean over chains, SE over chains (starts);\n"
         "mean ± sd over seeds [95% credible interval over posterior draws, averaged "
         "over seeds]; bits saved: SE of the estimate (MAP: from repeated AIS runs; "
         "posterior: Monte Carlo error of the mean), averaged over seeds; κ: "
