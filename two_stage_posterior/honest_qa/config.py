@@ -167,8 +167,8 @@ class ExperimentConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     methods: tuple[str, ...] = METHODS
     # Ten world seeds: the verdict's paired test (docs/honest_qa.md) cannot
-    # reject with fewer than seven, and the ten seeds fit `make demo` in about
-    # six minutes on 2 cores.
+    # reject with fewer than seven; with eight starts each, the ten seeds take
+    # `make demo` about 14 minutes on 2 cores (docs/honest_qa.md, "Cost").
     seeds: tuple[int, ...] = tuple(range(10))
     holdout_fraction: float = 0.2
 

@@ -1,0 +1,53 @@
+"""Where the experiment's MAP fits start: θ₀ first, then prior draws scaled by
+`start_spread`, the same for every method of a seed (the methods are compared
+paired by seed, so they must share their starts as they share θ₀)."""
+
+import dataclasses
+
+import jax.numpy as jnp
+import jax.random as jr
+import numpy as np
+
+from two_stage_posterior.honest_qa import experiment
+from two_stage_posterior.honest_qa.config import QUICK, ModelConfig, SamplerConfig
+from two_stage_posterior.honest_qa.world import WorldConfig, make_world
+
+
+def _models():
+    world = make_world(WorldConfig(**QUICK["world"]), seed=0)
+    config = ModelConfig(**QUICK["model"])
+    key = jr.fold_in(jr.key(0), 0)
+    return [
+        experiment.build_model(world, method, config, key)
+        for method in ("standard", "two_stage")
+    ]
+
+
+def test_starts_are_theta0_then_prior_draws_scaled_by_the_spread():
+    model, other = _models()
+    theta0 = model.theta0[None]
+    sampler = SamplerConfig(num_chains=4)
+    key = jr.key(3)
+    theta1, theta2 = experiment.starts(model, sampler, key)
+    assert theta1.shape == theta2.shape == (4, model.num_params)
+    np.testing.assert_array_equal(theta1[0], model.theta0)
+    np.testing.assert_array_equal(theta2[0], model.theta0)
+    # The same noise at another spread: the offsets scale with it, θ₂'s about
+    # θ₁ by σ₂ where θ₁'s about θ₀ go by σ₁.
+    wide1, wide2 = experiment.starts(
+        model, dataclasses.replace(sampler, start_spread=1.0), key
+    )
+    np.testing.assert_allclose(
+        wide1[1:] - theta0, (theta1[1:] - theta0) / 0.2, rtol=1e-9
+    )
+    ratio = jnp.std(wide2[1:] - wide1[1:]) / jnp.std(wide1[1:] - theta0)
+    assert 0.8 * model.sigma2 / model.sigma1 < ratio < 1.2 * model.sigma2 / model.sigma1
+    # Spread 0 starts every fit at θ₀.
+    flat1, _ = experiment.starts(
+        model, dataclasses.replace(sampler, start_spread=0.0), key
+    )
+    np.testing.assert_array_equal(flat1, jnp.broadcast_to(model.theta0, flat1.shape))
+    # Another method of the seed (other answers, same network): the same starts.
+    same1, same2 = experiment.starts(other, sampler, key)
+    np.testing.assert_array_equal(same1, theta1)
+    np.testing.assert_array_equal(same2, theta2)
