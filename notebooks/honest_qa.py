@@ -33,6 +33,7 @@ from two_stage_posterior.honest_qa import (  # noqa: E402
     run_experiment,
 )
 from two_stage_posterior.honest_qa.config import QUICK  # noqa: E402
+from two_stage_posterior.honest_qa.report import FIT_LABELS  # noqa: E402
 
 SMOKE = bool(os.environ.get("SMOKE"))
 
@@ -120,7 +121,7 @@ columns = [
     "failed_seeds",
 ]
 # The chains are local posteriors around their starts' optima: named so.
-summaries = pd.DataFrame(results.summaries).replace({"fit": {"posterior": "local"}})
+summaries = pd.DataFrame(results.summaries).replace({"fit": FIT_LABELS})
 table = summaries[columns].set_index(["method", "fit"])
 table.round(2)
 

@@ -17,6 +17,7 @@ import numpy as np
 from two_stage_posterior.honest_qa.metrics import CLASSES, MAX_RHAT, MIN_ESS
 
 __all__ = [
+    "FIT_LABELS",
     "METRICS",
     "SUBTYPES",
     "aggregate",
