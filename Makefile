@@ -74,10 +74,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
+# The suite starts about fifteen Python processes (two workers, the notebooks,
+# the subprocess tests); each would compile ~2000 modules from source (5 s)
+# where PYTHONDONTWRITEBYTECODE is set, so the bytecode is kept for this run.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VPY) -m pytest -n $(XDIST_WORKERS) --dist worksteal
+	env -u PYTHONDONTWRITEBYTECODE $(VPY) -m pytest -n $(XDIST_WORKERS) --dist worksteal
 
 # A command refuses an --out folder that holds another run; folders of an
 # earlier demo without a manifest (run.json) are cleared first.
