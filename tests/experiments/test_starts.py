@@ -1,12 +1,14 @@
-"""Where the experiment's MAP fits start: θ₀ first, then prior draws scaled by
-`start_spread`, the same for every method of a seed (the methods are compared
-paired by seed, so they must share their starts as they share θ₀)."""
+"""How the experiment's MAP fits are set up: where they start (θ₀ first, then
+prior draws scaled by `start_spread`, the same for every method of a seed: the
+methods are compared paired by seed, so they must share their starts as they
+share θ₀) and Adam's rate over the fit."""
 
 import dataclasses
 
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+import pytest
 
 from two_stage_posterior.honest_qa import experiment
 from two_stage_posterior.honest_qa.config import QUICK, ModelConfig, SamplerConfig
@@ -51,3 +53,26 @@ def test_starts_are_theta0_then_prior_draws_scaled_by_the_spread():
     same1, same2 = experiment.starts(other, sampler, key)
     np.testing.assert_array_equal(same1, theta1)
     np.testing.assert_array_equal(same2, theta2)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_the_map_rate_decays_by_a_cosine_unless_constant(schedule):
+    # Under a constant gradient Adam's step is its rate (m̂ = g, v̂ = g²), so
+    # the steps show the rate at every step of the fit.
+    sampler = SamplerConfig(map_steps=10, learning_rate=0.1, map_schedule=schedule)
+    optimizer = experiment.map_optimizer(sampler)
+    params = jnp.zeros(2)
+    state = optimizer.init(params)
+    rates = []
+    for _ in range(sampler.map_steps):
+        updates, state = optimizer.update(jnp.array([1.0, -4.0]), state, params)
+        rates.append(-updates[0])
+        np.testing.assert_allclose(updates[1], -updates[0], rtol=1e-6)
+    t = np.arange(sampler.map_steps)
+    expected = 0.1 * (0.5 * (1 + np.cos(np.pi * t / 10)) if schedule == "cosine" else 1)
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)
+
+
+def test_an_unknown_map_schedule_is_refused_by_name():
+    with pytest.raises(ValueError, match="map_schedule"):
+        SamplerConfig(map_schedule="linear")

@@ -53,6 +53,7 @@ _OPTIONS_TABLE = """
 --init-spread           sampler.init_spread               float chains start at their MAP plus this much noise (units of σ₁, σ₂)
 --map-steps             sampler.map_steps                 int   Adam steps of the MAP fit
 --learning-rate         sampler.learning_rate             float Adam's learning rate
+--map-schedule          sampler.map_schedule              str   Adam's rate over the MAP fit: cosine (decays to 0) or constant
 --log-z-draws           sampler.log_partition_draws       int   draws per chain at which bits saved is estimated by AIS
 --log-z-particles       sampler.log_partition_particles   int   AIS particles per estimate
 --log-z-repeats         sampler.log_partition_repeats     int   independent AIS estimates at the MAP (their spread is the SE)

@@ -32,6 +32,8 @@ BASELINES = {
 #: Samplers of ``samplers.sample`` and the categorical divergences of ``posterior``.
 SAMPLERS = ("sgld", "sghmc", "nuts", "hmc")
 DIVERGENCES = ("kl", "reverse_kl", "jensen_shannon", "total_variation")
+#: Adam's learning rate over a MAP fit (``SamplerConfig.map_schedule``).
+MAP_SCHEDULES = ("cosine", "constant")
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,9 @@ class SamplerConfig:
         init_spread: chains start at their MAP plus this much noise (in units
             of σ₁ for θ₁, σ₂ for θ₂).
         map_steps, learning_rate: Adam on the negative log posterior.
+        map_schedule: Adam's rate over the fit: ``"cosine"`` (from
+            ``learning_rate`` down to 0) or ``"constant"``. With a constant
+            rate the two-stage fits do not settle (docs/honest_qa.md).
         log_partition_draws: posterior draws per chain at which log Z(θ₁) is
             estimated by AIS (two-head methods only).
         log_partition_particles: AIS particles per estimate.
@@ -120,6 +125,7 @@ class SamplerConfig:
     init_spread: float = 0.01
     map_steps: int = 1000
     learning_rate: float = 3e-3
+    map_schedule: str = "cosine"
     log_partition_draws: int = 1
     log_partition_particles: int = 16
     log_partition_repeats: int = 3
@@ -145,6 +151,11 @@ class SamplerConfig:
             raise ValueError("`check_particles` must be positive counts.")
         if self.check_repeats < 1:
             raise ValueError("`check_repeats` must be at least 1.")
+        if self.map_schedule not in MAP_SCHEDULES:
+            raise ValueError(
+                f"`map_schedule` must be one of {MAP_SCHEDULES}, "
+                f"got {self.map_schedule!r}."
+            )
         if not self.start_spread >= 0:
             raise ValueError("`start_spread` must be at least 0.")
         for name in ("num_warmup", "log_partition_draws", "log_partition_repeats"):

@@ -145,7 +145,7 @@ def run_method(
             model,
             key=key_map,
             num_steps=sampler.map_steps,
-            optimizer=optax.adam(sampler.learning_rate),
+            optimizer=map_optimizer(sampler),
             batch_size=sampler.batch_size,
             num_inner=sampler.num_inner,
             num_inner_steps=sampler.num_inner_steps,
@@ -188,6 +188,16 @@ def run_method(
         _score_draws(run, tree, answers_fn, two_heads and log_z_fn, sampler, key_z)
     run.warnings, run.seconds = caught, time.perf_counter() - started
     return run
+
+
+def map_optimizer(sampler: SamplerConfig) -> optax.GradientTransformation:
+    """Adam at ``learning_rate``, decayed to 0 by a cosine over the fit unless
+    ``map_schedule`` is ``"constant"``: the last iterate of a constant rate
+    keeps wandering where ∇log Z is noisy (docs/honest_qa.md)."""
+    rate = sampler.learning_rate
+    if sampler.map_schedule == "cosine":
+        rate = optax.cosine_decay_schedule(rate, sampler.map_steps)
+    return optax.adam(rate)
 
 
 def starts(model, sampler: SamplerConfig, key) -> tuple[jax.Array, jax.Array]:

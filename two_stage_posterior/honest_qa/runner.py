@@ -168,7 +168,8 @@ def _heading(config: ExperimentConfig, own_world: bool) -> str:
     source = "own world" if own_world else "generated worlds"
     return (
         f"Honest-QA experiment: {len(config.seeds)} seed(s) {list(config.seeds)}, "
-        f"{source}; MAP {s.map_steps} Adam steps, then {s.method} "
+        f"{source}; MAP {s.map_steps} Adam steps ({s.map_schedule} rate), "
+        f"then {s.method} "
         f"{s.num_chains} chains × ({s.num_warmup} warm-up + {s.num_samples}) draws"
     )
 
