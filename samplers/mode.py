@@ -69,6 +69,10 @@ def find_map(
         key: a typed key.
         num_steps: optimiser steps.
         optimizer: an optax transformation; default ``optax.adam(1e-2)``.
+            Where ∇log Z comes from the inner chains (the two-stage
+            posterior), a constant rate's last iterate keeps wandering; decay
+            it, e.g. ``optax.adam(optax.cosine_decay_schedule(1e-2,
+            num_steps))`` (docs/honest_qa.md measures the difference).
         batch_size: answers per minibatch; default all.
         num_inner: persistent inner particles for ∇log Z.
         num_inner_steps: their MALA steps per step.

@@ -164,3 +164,106 @@ def test_the_world_options_reach_the_configuration():
     assert plain.world.careful_blind_slots == ()
     default = build_config(parser.parse_args([])).world
     assert default.num_world_questions == 400 and default.careful_blind_slots == (0,)
+
+
+def _checks(seed):
+    return {
+        "log_z": {"8": [-3.2, -3.0], "16": [-3.0, -2.9]},
+        "table_particles": 8,
+        "disagreement_theta1": 0.3 + seed,
+        "disagreement_theta2": 0.1,
+        "log_joint": -10.0,
+        "log_posterior": -7.0,
+    }
+
+
+@pytest.mark.parametrize("every_seed", [False, True])
+def test_the_inference_checks_run_at_the_first_seed_or_at_every_seed(
+    every_seed, monkeypatch, tmp_path
+):
+    import numpy as np
+
+    from two_stage_posterior.honest_qa import runner
+    from two_stage_posterior.honest_qa.config import (
+        QUICK,
+        ExperimentConfig,
+        ModelConfig,
+        SamplerConfig,
+    )
+    from two_stage_posterior.honest_qa.experiment import MethodRun
+    from two_stage_posterior.honest_qa.world import WorldConfig
+
+    asked = []
+
+    def fake_run_method(world, method, seed, model, sampler, *, checks, progress):
+        # A run whose sampler refused the model: its MAP only (no compiling).
+        asked.append((method, seed, checks))
+        items = len(world.test["question"]) + len(world.in_distribution["question"])
+        return MethodRun(
+            method,
+            seed,
+            np.zeros((2, items), int),
+            0.1,
+            np.array([-3.0, -3.1]),
+            None,
+            None,
+            None,
+            map_kappa={"theta1": [1.0], "theta2": [2.0]},
+            checks=_checks(seed) if checks else {},
+            error="ValueError: refused",
+        )
+
+    monkeypatch.setattr(runner, "run_method", fake_run_method)
+    config = ExperimentConfig(
+        world=WorldConfig(**QUICK["world"]),
+        model=ModelConfig(**QUICK["model"]),
+        sampler=SamplerConfig(**QUICK["sampler"]),
+        methods=("data_only", "two_stage"),
+        seeds=(3, 5),
+        checks_every_seed=every_seed,
+    )
+    results = runner.run_experiment(
+        config, out_dir=tmp_path, progress=False, echo=lambda text: None
+    )
+    checked = [(seed, method) for method, seed, checks in asked if checks]
+    seeds = [3, 5] if every_seed else [3]
+    assert checked == [(seed, "two_stage") for seed in seeds]
+    stored = json.loads((tmp_path / "results.json").read_text())
+    assert stored["inference_checks"]["seed"] == 3
+    assert [c["seed"] for c in stored["inference_checks_by_seed"]] == seeds
+    for seed in seeds:
+        assert f"Inference checks (two_stage MAP, seed {seed})" in results.text
+    assert ("seed 5)" in results.text) == every_seed
+
+
+def test_full_checks_every_seed_then_sweeps_into_a_subfolder(monkeypatch, tmp_path):
+    from two_stage_posterior.honest_qa import runner, sweep
+
+    seen = {}
+
+    def fake_experiment(config, *, world, out_dir, progress):
+        seen["experiment"] = config
+        return runner.Results({}, [], [], None, None, "", ["table.txt"], 0.0)
+
+    def fake_sweep(config, *, lams, ratios, out_dir, progress):
+        seen["sweep"] = (config, lams, ratios, out_dir)
+        return {"points": [], "text": "", "files": ["sweep.json"]}
+
+    monkeypatch.setattr(runner, "run_experiment", fake_experiment)
+    monkeypatch.setattr(sweep, "run_sweep", fake_sweep)
+    out = tmp_path / "out"
+    arguments = ["honest-qa", "--full", "--quick", "--out", str(out)]
+    status = main([*arguments, "--sweep-lams", "10", "--sweep-ratios", "0.1"])
+    assert status == 0
+    assert seen["experiment"].checks_every_seed
+    config, lams, ratios, folder = seen["sweep"]
+    # The sweep's points check their first seed only, as by default.
+    assert not config.checks_every_seed and config.seeds == seen["experiment"].seeds
+    assert (lams, ratios, folder) == ((10.0,), (0.1,), out / "sweep")
+    assert json.loads((out / "run.json").read_text())["files"] == [
+        "sweep/sweep.json",
+        "table.txt",
+    ]
+    # --full runs the sweep itself, on generated worlds.
+    for extra in (["--sweep"], ["--world", str(tmp_path / "w.npz")]):
+        assert main([*arguments[:-1], str(tmp_path / "other"), *extra]) == 2

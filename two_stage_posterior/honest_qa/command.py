@@ -8,6 +8,7 @@ override both.
 """
 
 import argparse
+import dataclasses
 import os
 import pathlib
 import sys
@@ -118,6 +119,14 @@ def add_parser(commands) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--quick", action="store_true", help="tiny sizes, one seed: a smoke test"
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help=(
+            "the inference checks at every seed's two-stage MAP (not only the "
+            "first's), then the sweep (--sweep's grid) into OUT/sweep"
+        ),
     )
     _add_sweep_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -267,6 +276,8 @@ def build_config(arguments):
         sections["experiment"]["seeds"] = arguments.seeds
     if arguments.methods is not None:
         sections["experiment"]["methods"] = arguments.methods
+    if arguments.full:
+        sections["experiment"]["checks_every_seed"] = True
     return ExperimentConfig(
         world=WorldConfig(**sections["world"]),
         model=ModelConfig(**sections["model"]),
@@ -300,8 +311,16 @@ def run(arguments) -> int:
         try:
             if arguments.sweep and arguments.world:
                 raise ValueError("--sweep runs on generated worlds; drop --world.")
-            if (arguments.sweep_lams or arguments.sweep_ratios) and not arguments.sweep:
-                raise ValueError("--sweep-lams and --sweep-ratios need --sweep.")
+            if arguments.full and (arguments.sweep or arguments.world):
+                raise ValueError(
+                    "--full runs the experiment, then the sweep on generated "
+                    "worlds; drop --sweep and --world."
+                )
+            grid = arguments.sweep_lams or arguments.sweep_ratios
+            if grid and not (arguments.sweep or arguments.full):
+                raise ValueError(
+                    "--sweep-lams and --sweep-ratios need --sweep or --full."
+                )
             config = build_config(arguments)
             world = load_npz(arguments.world) if arguments.world else None
             out = run_folder.prepare(
@@ -319,6 +338,12 @@ def run(arguments) -> int:
                 out_dir=out,
                 progress=not arguments.no_progress,
             ).files
+            if arguments.full:
+                # The sweep's points check the first seed only, as by default.
+                plain = dataclasses.replace(config, checks_every_seed=False)
+                files += [
+                    f"sweep/{name}" for name in _sweep(arguments, plain, out / "sweep")
+                ]
         run_folder.finish(out, files)
     print(f"\nwrote {len(files)} files to {out.resolve()}:")
     print("  " + " ".join(sorted(files)))

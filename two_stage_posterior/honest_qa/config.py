@@ -171,6 +171,8 @@ class ExperimentConfig:
         holdout_fraction: with a world of one's own that has no
             ``in_distribution`` set, the share of S held out to measure
             in-distribution accuracy (:meth:`World.hold_out`).
+        checks_every_seed: the inference checks at every seed's two-stage MAP,
+            not only the first seed's (``--full``).
     """
 
     world: WorldConfig = field(default_factory=WorldConfig)
@@ -182,6 +184,7 @@ class ExperimentConfig:
     # `make demo` about 14 minutes on 2 cores (docs/honest_qa.md, "Cost").
     seeds: tuple[int, ...] = tuple(range(10))
     holdout_fraction: float = 0.2
+    checks_every_seed: bool = False
 
     def __post_init__(self):
         unknown = [m for m in self.methods if m not in METHODS]

@@ -373,11 +373,14 @@ def write_json(
     precondition: dict | None = None,
     verdict: dict | None = None,
     inference_checks: dict | None = None,
+    inference_checks_by_seed: list[dict] | None = None,
 ) -> None:
     """Everything, NaN written as null."""
     payload = {"config": config, "runs": rows, "summary": summaries}
     if inference_checks is not None:
         payload["inference_checks"] = inference_checks
+    if inference_checks_by_seed is not None:
+        payload["inference_checks_by_seed"] = inference_checks_by_seed
     if precondition is not None:
         payload["precondition"] = precondition
     if verdict is not None:
