@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from samplers.diagnostics import to_inference_data
-from two_stage_posterior.honest_qa import metrics, report, store
+from two_stage_posterior.honest_qa import metrics, outputs, report, store
 from two_stage_posterior.honest_qa.experiment import MethodRun
 from two_stage_posterior.honest_qa.world import WorldConfig, make_world
 
@@ -147,10 +147,10 @@ def test_local_masses_are_shares_per_chain_with_their_spread_over_chains():
 
 def test_json_and_csv_are_written(rows, tmp_path):
     summaries = report.aggregate(rows, ("data_only", "two_stage"))
-    report.write_json(
+    outputs.write_json(
         tmp_path / "r.json", config={"a": 1}, rows=rows, summaries=summaries
     )
-    report.write_csv(tmp_path / "r.csv", rows)
+    outputs.write_csv(tmp_path / "r.csv", rows)
     text = (tmp_path / "r.json").read_text()
     assert "NaN" not in text and '"summary"' in text
     header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")

@@ -1,5 +1,5 @@
-"""Results over seeds: the aggregated table, the diagnostics, the head pairs, and
-``results.json`` / ``results.csv``.
+"""Results over seeds: the aggregated table, the diagnostics and the head pairs
+(:mod:`~two_stage_posterior.honest_qa.outputs` writes them to files).
 
 Per (method, fit) the table gives each metric's mean over seeds ± its standard
 deviation over seeds, and in brackets the per-seed 95% credible intervals
@@ -8,8 +8,6 @@ diagnostics fail on any seed prints its numbers in parentheses, marked
 ``FAIL``: they are shown for inspection, not as results.
 """
 
-import csv
-import json
 import math
 
 import numpy as np
@@ -26,8 +24,6 @@ __all__ = [
     "format_subtypes",
     "format_table",
     "precondition",
-    "write_csv",
-    "write_json",
 ]
 
 #: Column name and label of each reported metric.
@@ -350,54 +346,3 @@ def format_pairs(summaries: list[dict]) -> str:
             lines.append(f"  {name:<24}" + "  ".join(f"{v:6.2f}" for v in row))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
-
-
-def _clean(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.generic):
-        return _clean(value.item())
-    return value
-
-
-def write_json(
-    path,
-    *,
-    config: dict,
-    rows: list[dict],
-    summaries: list[dict],
-    precondition: dict | None = None,
-    verdict: dict | None = None,
-    inference_checks: dict | None = None,
-    inference_checks_by_seed: list[dict] | None = None,
-) -> None:
-    """Everything, NaN written as null."""
-    payload = {"config": config, "runs": rows, "summary": summaries}
-    if inference_checks is not None:
-        payload["inference_checks"] = inference_checks
-    if inference_checks_by_seed is not None:
-        payload["inference_checks_by_seed"] = inference_checks_by_seed
-    if precondition is not None:
-        payload["precondition"] = precondition
-    if verdict is not None:
-        payload["verdict"] = verdict
-    with open(path, "w") as handle:
-        json.dump(_clean(payload), handle, indent=1)
-
-
-def write_csv(path, rows: list[dict]) -> None:
-    """One line per (method, seed, fit): the scalar columns of the rows."""
-    columns: list[str] = []
-    for row in rows:
-        for key, value in row.items():
-            if key not in columns and not isinstance(value, dict | list):
-                columns.append(key)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _clean(row.get(k)) for k in columns})

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from two_stage_posterior.honest_qa import metrics, plots, report, store, verdict
+from two_stage_posterior.honest_qa import (
+    metrics,
+    outputs,
+    plots,
+    report,
+    store,
+    verdict,
+)
 from two_stage_posterior.honest_qa.config import ExperimentConfig
 from two_stage_posterior.honest_qa.contract import World
 from two_stage_posterior.honest_qa.experiment import run_method
@@ -123,7 +130,7 @@ def run_experiment(
 def _write(out: pathlib.Path, results: Results, checks, traces) -> list[str]:
     """``results.json``, ``results.csv``, ``table.txt`` and the plots; returns
     their names."""
-    report.write_json(
+    outputs.write_json(
         out / "results.json",
         config=results.config,
         rows=results.rows,
@@ -134,7 +141,7 @@ def _write(out: pathlib.Path, results: Results, checks, traces) -> list[str]:
         inference_checks=checks[0] if checks else None,
         inference_checks_by_seed=checks or None,
     )
-    report.write_csv(out / "results.csv", results.rows)
+    outputs.write_csv(out / "results.csv", results.rows)
     (out / "table.txt").write_text(results.text + "\n")
     names = ["results.json", "results.csv", "table.txt"]
     return names + plots.plot_all(out, results.summaries, traces)

@@ -22,7 +22,7 @@ import pathlib
 import numpy as np
 
 from two_stage_posterior.honest_qa.config import ExperimentConfig
-from two_stage_posterior.honest_qa.report import _clean
+from two_stage_posterior.honest_qa.outputs import clean
 from two_stage_posterior.honest_qa.runner import run_experiment
 
 __all__ = ["LAMS", "SIGMA2_RATIOS", "run_sweep", "sweep_points"]
@@ -88,7 +88,7 @@ def run_sweep(
     echo(text)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "sweep.json").write_text(json.dumps(_clean(records), indent=1))
+        (out / "sweep.json").write_text(json.dumps(clean(records), indent=1))
         (out / "sweep.txt").write_text(text + "\n")
         _plot(out / "sweep.png", records)
         files += ["sweep.json", "sweep.txt", "sweep.png"]
