@@ -69,6 +69,7 @@ __all__ = [
     "build_kernel",
     "log_evidence",
     "global_log_weights",
+    "log_z_se",
     "num_islands",
 ]
 
@@ -92,6 +93,8 @@ class AISState(NamedTuple):
         potential: `(n,)` $U$ at the particles.
         potential_grad: `(n, d)` $\\nabla U$ at the particles.
         step_size: step size (in preconditioned units) for the next move.
+        spent: `(num_islands,)` the sum, over each island's resamplings, of
+            1/ESS fraction − 1 just before it (for `log_z_se`).
     """
 
     particles: Array
@@ -101,6 +104,7 @@ class AISState(NamedTuple):
     potential: Array
     potential_grad: Array
     step_size: Array
+    spent: Array
 
 
 class AISInfo(NamedTuple):
@@ -160,12 +164,46 @@ def init(
         potential=potential,
         potential_grad=potential_grad,
         step_size=jnp.asarray(step_size, dtype=dtype),
+        spent=jnp.zeros((islands,), dtype),
     )
 
 
 def log_evidence(state: AISState) -> Array:
     """$\\log \\hat Z$: the log of the mean of the islands' unbiased estimates."""
     return logsumexp(state.log_z) - math.log(state.log_z.shape[0])
+
+
+def log_z_se(state: AISState) -> Array:
+    r"""Standard error of $\log\hat Z$ (`log_evidence`), from the run itself.
+
+    Between two resamplings an island's particles carry weights whose
+    dispersion is what the period adds to $\hat Z$'s variance; if the moves
+    mixed perfectly, so that each period started from independent draws, an
+    island of $N$ particles would have
+
+    $$\operatorname{Var}(\hat Z_k)/\hat Z_k^2 \approx \frac1N \sum_p
+      \Big(\frac{1}{\mathrm{ESS}_p} - 1\Big),$$
+
+    the sum over its periods $p$ (the last one ending at the end of the path)
+    of the ESS fraction reached just before the period's resampling (Chopin,
+    2004, the variance of the central limit theorem with perfect mixing). The
+    islands are independent, so their variances add in
+    $\hat Z = \operatorname{mean}_k \hat Z_k$; the SE of $\log\hat Z$ is
+    $\sqrt{\operatorname{Var}(\hat Z)}/\hat Z$ (delta method).
+
+    Moves that mix poorly make it too small, and it cannot see a mode the
+    particles never reached; it does not include $\log\hat Z$'s downward bias
+    (about half its square). Its calibration on problems with a known
+    $\log Z$ is tested in tests/samplers/test_log_z_se.py.
+    """
+    islands = state.log_z.shape[0]
+    size = state.log_weights.shape[0] // islands
+    weights = jnp.exp(state.log_weights).reshape(islands, size)
+    final = 1.0 / (size * jnp.sum(jnp.square(weights), axis=1))
+    # Equal weights can round to an ESS fraction a hair above 1.
+    relative = jnp.maximum(state.spent + 1.0 / final - 1.0, 0.0) / size
+    share = jax.nn.softmax(state.log_z)  # each island's part of Ẑ
+    return jnp.sqrt(jnp.sum(jnp.square(share) * relative))
 
 
 def global_log_weights(state: AISState) -> Array:
@@ -262,6 +300,8 @@ def build_kernel(
             potential=potential,
             potential_grad=potential_grad,
             step_size=step_size,
+            spent=state.spent
+            + jnp.where(island_ess < resample_threshold, 1 / island_ess - 1, 0),
         )
         info = AISInfo(
             beta_start=state.beta,

@@ -22,7 +22,7 @@ from jax import Array
 
 from samplers import reference as reference_path
 from samplers import rejection
-from samplers.ais import global_log_weights, log_evidence
+from samplers.ais import global_log_weights, log_evidence, log_z_se
 from samplers.annealing import AnnealingOutput, anneal
 from samplers.base import PotentialFn, short_repr, values_and_grads
 from samplers.gradient import grad_log_partition_estimate
@@ -101,6 +101,12 @@ class LogPartitionResult(NamedTuple):
         log_z_thermodynamic: thermodynamic-integration estimate along the same
             path; NaN for rejection.
         log_weight_std: standard deviation of `log_weights`.
+        log_z_se: standard error of `log_z` (nats) from the run itself: for
+            AIS from its weights' dispersion, assuming moves that mix
+            (`samplers.ais.log_z_se`); for rejection the delta method. It does
+            not include AIS's downward bias (compare `log_z_upper`, or a
+            larger budget).
+        bits_saved_se: the same in bits.
         num_temperatures: temperatures of the forward path (0 for rejection).
         annealing: forward `AnnealingOutput` (its `state` dropped), or None.
         reverse: reverse `AnnealingOutput` (its `state` dropped), or None.
@@ -122,6 +128,8 @@ class LogPartitionResult(NamedTuple):
     log_z_upper: Array
     log_z_thermodynamic: Array
     log_weight_std: Array
+    log_z_se: Array
+    bits_saved_se: Array
     num_temperatures: Array
     annealing: AnnealingOutput | None
     reverse: AnnealingOutput | None
@@ -190,6 +198,7 @@ class _Particles(NamedTuple):
     log_z_thermodynamic: Array
     num_temperatures: Array
     annealing: AnnealingOutput | None  # without its state
+    log_z_se: Array
 
 
 def _forward(key_init, key_forward, path, theta1, sigma, fitted, config) -> _Particles:
@@ -221,6 +230,7 @@ def _forward(key_init, key_forward, path, theta1, sigma, fitted, config) -> _Par
         output.log_z_thermodynamic + offset,
         output.num_temperatures,
         _drop_state(output),
+        log_z_se(state),
     )
 
 
@@ -235,6 +245,7 @@ def _exact_particles(exact, potential, num_particles):
         jnp.full((), jnp.nan, dtype),
         jnp.asarray(0),
         None,
+        exact.log_z_stderr,
     )
 
 
@@ -357,6 +368,8 @@ def estimate_log_z(
         log_z_upper=log_z_upper,
         log_z_thermodynamic=run.log_z_thermodynamic,
         log_weight_std=jnp.std(log_weights),
+        log_z_se=run.log_z_se,
+        bits_saved_se=run.log_z_se / math.log(2.0),
         num_temperatures=run.num_temperatures,
         annealing=run.annealing,
         reverse=backward,

@@ -68,6 +68,7 @@ def _state(potential_values, log_weights, beta, islands):
         potential=potential_values,
         potential_grad=jnp.zeros((n, 1)),
         step_size=jnp.asarray(1.0),
+        spent=jnp.zeros(islands),
     )
 
 
