@@ -70,6 +70,7 @@ __all__ = [
     "log_evidence",
     "global_log_weights",
     "log_z_se",
+    "weighted_mean_se",
     "num_islands",
 ]
 
@@ -95,6 +96,9 @@ class AISState(NamedTuple):
         step_size: step size (in preconditioned units) for the next move.
         spent: `(num_islands,)` the sum, over each island's resamplings, of
             1/ESS fraction − 1 just before it (for `log_z_se`).
+        eve: `(n,)` each particle's ancestor at the start of the path (its
+            index then), followed through resampling (for `weighted_mean_se`).
+        resamples: `(num_islands,)` times each island was resampled.
     """
 
     particles: Array
@@ -105,6 +109,8 @@ class AISState(NamedTuple):
     potential_grad: Array
     step_size: Array
     spent: Array
+    eve: Array
+    resamples: Array
 
 
 class AISInfo(NamedTuple):
@@ -165,6 +171,8 @@ def init(
         potential_grad=potential_grad,
         step_size=jnp.asarray(step_size, dtype=dtype),
         spent=jnp.zeros((islands,), dtype),
+        eve=jnp.arange(num_particles),
+        resamples=jnp.zeros((islands,), jnp.int32),
     )
 
 
@@ -204,6 +212,30 @@ def log_z_se(state: AISState) -> Array:
     relative = jnp.maximum(state.spent + 1.0 / final - 1.0, 0.0) / size
     share = jax.nn.softmax(state.log_z)  # each island's part of Ẑ
     return jnp.sqrt(jnp.sum(jnp.square(share) * relative))
+
+
+def weighted_mean_se(state: AISState, values: Array) -> Array:
+    r"""Standard errors `(k,)` of the weighted means $\bar f = \sum_i W_i f_i$
+    of `values` `(n, k)` over the whole cloud.
+
+    Lee & Whiteley's (2018) estimator: the centred terms $W_i(f_i - \bar f)$
+    are summed over the particles that share an ancestor at the start of the
+    path (an *Eve*), so that resampled copies count as one draw, and each
+    island's squared sums are scaled by $(N/(N-1))^{R+1}$ for its $N$
+    particles and $R$ resamplings; the islands' weights are held fixed.
+    Without resampling it is the self-normalised importance-sampling SE.
+    """
+    weights = jnp.exp(global_log_weights(state))
+    centred = values - (weights @ values)[None, :]
+    num_particles = state.eve.shape[0]
+    sums = jax.ops.segment_sum(
+        weights[:, None] * centred, state.eve, num_segments=num_particles
+    )
+    size = num_particles // state.log_z.shape[0]
+    factor = jnp.power(size / (size - 1), (state.resamples + 1).astype(weights.dtype))
+    # Resampling stays within an island, so an Eve's island is its index's.
+    island = jnp.arange(num_particles) // size
+    return jnp.sqrt(factor[island] @ jnp.square(sums))
 
 
 def global_log_weights(state: AISState) -> Array:
@@ -269,7 +301,7 @@ def build_kernel(
         beta = jnp.asarray(beta, dtype=state.particles.dtype)
         mean_potential = jnp.exp(global_log_weights(state)) @ state.potential
         islands, log_weights, island_ess, log_z, ess = _reweight(state, beta)
-        particles, potential, potential_grad, log_weights = _resample(
+        particles, potential, potential_grad, eve, log_weights = _resample(
             key_resample, islands, log_weights, island_ess, resample_threshold
         )
         particles, acceptance = _move(
@@ -302,6 +334,8 @@ def build_kernel(
             step_size=step_size,
             spent=state.spent
             + jnp.where(island_ess < resample_threshold, 1 / island_ess - 1, 0),
+            eve=eve.reshape(-1),
+            resamples=state.resamples + (island_ess < resample_threshold),
         )
         info = AISInfo(
             beta_start=state.beta,
@@ -331,7 +365,7 @@ def _reweight(state: AISState, beta: Array):
         return x.reshape((num_islands, size, *x.shape[1:]))
 
     islands = tuple(
-        map(split, (state.particles, state.potential, state.potential_grad))
+        map(split, (state.particles, state.potential, state.potential_grad, state.eve))
     )
     log_unnormalised = split(state.log_weights) - (beta - state.beta) * islands[1]
     log_z_increment = logsumexp(log_unnormalised, axis=1)
@@ -353,7 +387,9 @@ def _resample(key, islands, log_weights, island_ess, threshold):
     size = log_weights.shape[1]
     dtype = islands[0].dtype
 
-    def maybe_resample(key, particles, potential, potential_grad, log_weights, ess):
+    def maybe_resample(
+        key, particles, potential, potential_grad, eve, log_weights, ess
+    ):
         def resample(_):
             index = systematic(key, jnp.exp(log_weights), size)
             uniform = jnp.full((size,), -math.log(size), dtype=dtype)
@@ -361,11 +397,12 @@ def _resample(key, islands, log_weights, island_ess, threshold):
                 particles[index],
                 potential[index],
                 potential_grad[index],
+                eve[index],
                 uniform,
             )
 
         def keep(_):
-            return particles, potential, potential_grad, log_weights
+            return particles, potential, potential_grad, eve, log_weights
 
         return jax.lax.cond(ess < threshold, resample, keep, None)
 

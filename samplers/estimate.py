@@ -22,10 +22,10 @@ from jax import Array
 
 from samplers import reference as reference_path
 from samplers import rejection
-from samplers.ais import global_log_weights, log_evidence, log_z_se
+from samplers.ais import global_log_weights, log_evidence, log_z_se, weighted_mean_se
 from samplers.annealing import AnnealingOutput, anneal
 from samplers.base import PotentialFn, short_repr, values_and_grads
-from samplers.gradient import grad_log_partition_estimate
+from samplers.gradient import grad_log_partition_estimate, per_particle_gradients
 
 __all__ = [
     "LogPartitionResult",
@@ -107,6 +107,11 @@ class LogPartitionResult(NamedTuple):
             not include AIS's downward bias (compare `log_z_upper`, or a
             larger budget).
         bits_saved_se: the same in bits.
+        grad_log_z_se: `(d,)` standard errors of `grad_log_z`, from the run
+            itself: for AIS by the particles' ancestry
+            (`samplers.ais.weighted_mean_se`), for rejection the SE of a mean.
+            Where the problem is quadratic in a coordinate the control variate
+            makes that coordinate exact, and its SE near 0.
         num_temperatures: temperatures of the forward path (0 for rejection).
         annealing: forward `AnnealingOutput` (its `state` dropped), or None.
         reverse: reverse `AnnealingOutput` (its `state` dropped), or None.
@@ -130,6 +135,7 @@ class LogPartitionResult(NamedTuple):
     log_weight_std: Array
     log_z_se: Array
     bits_saved_se: Array
+    grad_log_z_se: Array
     num_temperatures: Array
     annealing: AnnealingOutput | None
     reverse: AnnealingOutput | None
@@ -199,6 +205,7 @@ class _Particles(NamedTuple):
     num_temperatures: Array
     annealing: AnnealingOutput | None  # without its state
     log_z_se: Array
+    grad_log_z_se: Array  # (d,)
 
 
 def _forward(key_init, key_forward, path, theta1, sigma, fitted, config) -> _Particles:
@@ -222,30 +229,42 @@ def _forward(key_init, key_forward, path, theta1, sigma, fitted, config) -> _Par
         potential_grad = reference_path.target_grad(
             particles, potential_grad, theta1, sigma, fitted
         )
+    log_weights = global_log_weights(state)
+    gradients = per_particle_gradients(
+        particles, log_weights, potential_grad, theta1, sigma
+    )
     return _Particles(
         particles,
         potential_grad,
         log_evidence(state) + offset,
-        global_log_weights(state),
+        log_weights,
         output.log_z_thermodynamic + offset,
         output.num_temperatures,
         _drop_state(output),
         log_z_se(state),
+        weighted_mean_se(state, gradients),
     )
 
 
-def _exact_particles(exact, potential, num_particles):
+def _exact_particles(exact, potential, num_particles, theta1, sigma):
     """The rejection run's exact draws as equally weighted particles."""
     dtype = exact.samples.dtype
+    potential_grad = values_and_grads(potential, exact.samples)[1]
+    log_weights = jnp.full((num_particles,), -math.log(num_particles), dtype)
+    gradients = per_particle_gradients(
+        exact.samples, log_weights, potential_grad, theta1, sigma
+    )
     return _Particles(
         exact.samples,
-        values_and_grads(potential, exact.samples)[1],
+        potential_grad,
         exact.log_z,
-        jnp.full((num_particles,), -math.log(num_particles), dtype),
+        log_weights,
         jnp.full((), jnp.nan, dtype),
         jnp.asarray(0),
         None,
         exact.log_z_stderr,
+        # Independent draws: the SE of a mean.
+        jnp.std(gradients, axis=0, ddof=1) / math.sqrt(num_particles),
     )
 
 
@@ -332,7 +351,7 @@ def estimate_log_z(
         offset = reference_path.log_z_offset(sigma, fitted)
 
     if config.method == "rejection":
-        run = _exact_particles(exact, potential, config.num_particles)
+        run = _exact_particles(exact, potential, config.num_particles, theta1, sigma)
     else:
         run = _forward(
             key_init,
@@ -370,6 +389,7 @@ def estimate_log_z(
         log_weight_std=jnp.std(log_weights),
         log_z_se=run.log_z_se,
         bits_saved_se=run.log_z_se / math.log(2.0),
+        grad_log_z_se=run.grad_log_z_se,
         num_temperatures=run.num_temperatures,
         annealing=run.annealing,
         reverse=backward,

@@ -61,18 +61,41 @@ def grad_log_partition_estimate(
         [-0.5, 0.0]
     """
     weights = jnp.exp(log_weights - logsumexp(log_weights))
+    score, pathwise, coefficient = _parts(
+        particles, weights, potential_grad, theta1, sigma
+    )
+    mean_score = weights @ score
+    mean_pathwise = weights @ pathwise
+    combined = mean_score - coefficient * (mean_score - mean_pathwise)
+    return combined, mean_score, mean_pathwise
+
+
+def per_particle_gradients(
+    particles: Array, log_weights: Array, potential_grad: Array, theta1: Array, sigma
+) -> Array:
+    """`(n, d)` each particle's term of the control-variate estimate: their
+    weighted mean is `grad_log_partition_estimate`'s first output (with the
+    coefficient held at its estimate), for standard errors."""
+    weights = jnp.exp(log_weights - logsumexp(log_weights))
+    score, pathwise, coefficient = _parts(
+        particles, weights, potential_grad, theta1, sigma
+    )
+    return score - coefficient[None, :] * (score - pathwise)
+
+
+def _parts(particles, weights, potential_grad, theta1, sigma):
+    """The score and pathwise terms per particle, and the variance-minimising
+    coefficient of their difference as a control variate."""
     score = (particles - theta1[None, :]) / sigma**2
     pathwise = -potential_grad
     difference = score - pathwise
     mean_score = weights @ score
-    mean_pathwise = weights @ pathwise
-    mean_difference = mean_score - mean_pathwise
+    mean_difference = mean_score - weights @ pathwise
     centred_score = score - mean_score[None, :]
     centred_difference = difference - mean_difference[None, :]
     covariance = weights @ (centred_score * centred_difference)
     variance = weights @ jnp.square(centred_difference)
-    # A coordinate where D does not vary carries no control-variate information.
     coefficient = jnp.where(
         variance > 0, covariance / jnp.where(variance > 0, variance, 1), 0
     )
-    return mean_score - coefficient * mean_difference, mean_score, mean_pathwise
+    return score, pathwise, coefficient

@@ -69,6 +69,8 @@ def _state(potential_values, log_weights, beta, islands):
         potential_grad=jnp.zeros((n, 1)),
         step_size=jnp.asarray(1.0),
         spent=jnp.zeros(islands),
+        eve=jnp.arange(n),
+        resamples=jnp.zeros(islands, jnp.int32),
     )
 
 
