@@ -12,9 +12,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
-from jax.scipy.special import logsumexp
 
-from samplers.ais import num_islands
 from samplers.diagnostics import to_inference_data
 from samplers.estimate import LogZConfig, estimate_log_z
 
@@ -82,7 +80,7 @@ def build_record(
                 values = (
                     result.log_z,
                     result.ess / log_partition_particles,
-                    _island_se(result.log_weights, log_partition_particles),
+                    result.log_z_se,
                     (~result.annealing.reached_end).astype(theta1.dtype),
                 )
                 return tuple(jnp.where(finite, v, jnp.nan) for v in values)
@@ -116,17 +114,6 @@ def build_record(
         return out
 
     return record
-
-
-def _island_se(log_weights, num_particles):
-    """A standard error of log Ẑ from AIS's two islands, run apart (one degree of
-    freedom per estimate, so read it averaged over draws): with island estimates
-    a and b, log Ẑ ≈ (a + b)/2 and its SE ≈ |a − b|/2. NaN with one island."""
-    islands = num_islands(num_particles, True)
-    if islands < 2:
-        return jnp.full((), jnp.nan, log_weights.dtype)
-    per_island = logsumexp(log_weights.reshape(islands, -1), axis=1)
-    return jnp.std(per_island, ddof=1) / math.sqrt(islands)
 
 
 def to_datatree(
