@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jax.tree_util import Partial
 
-from samplers import _checks, rejection
+from samplers import _checks, batches, rejection
 from samplers._checks import count, flat_vector, positive, scalar_function
 from samplers.base import jit_anywhere
 from samplers.estimate import (
@@ -102,6 +102,8 @@ def log_partition(
     batch_size: int = 1024,
     reference: str = "prior",
     pilot_particles: int | None = None,
+    tolerance: float | None = None,
+    max_particles: int | None = None,
 ) -> LogPartitionResult:
     r"""Estimate $\log Z(\theta_1) = \log \mathbb E_{\theta'\sim\mathcal N(\theta_1,\sigma^2 I)}
     e^{-\lambda C(\theta')}$, the bits saved, and $\nabla_{\theta_1}\log Z$.
@@ -146,6 +148,15 @@ def log_partition(
     step sizes `result.annealing.info.step_size[:result.num_temperatures]` as
     `step_sizes`, and `precondition=False` in both runs.
 
+    With `tolerance` (nats), independent batches of `num_particles` particles
+    run (the same compiled program, keys folded from `key`) and are combined
+    until `log_z_se` is at most `tolerance`, or until `max_particles` particles
+    ran, when a `SamplingWarning` gives the SE reached (`samplers.batches`).
+    It is off by default: a call then costs one run, whatever its SE, which the
+    result reports. `log_z_se` assumes moves that mix and leaves out AIS's
+    downward bias, so a tolerance bounds the noise, not every error
+    (docs/samplers.md).
+
     Keep $C$ full-batch: a minibatch estimate of $C$ inside the annealing makes the
     weights wrong in a way smaller steps do not fix.
 
@@ -181,6 +192,10 @@ def log_partition(
             reverse) start.
         pilot_particles: particles of the pilot run for `reference="fitted"`;
             default `num_particles // 4` (even, at least 16).
+        tolerance: largest acceptable `log_z_se` in nats, or None (one run).
+            Needs concrete inputs (not under `jit`/`vmap`).
+        max_particles: the cap of the batches with `tolerance`; default
+            `16 * num_particles`.
 
     Returns:
         A `LogPartitionResult`.
@@ -222,6 +237,7 @@ def log_partition(
         end_samples = jnp.asarray(end_samples)
     potential_fn = potential(disagreement_fn, lam)
     traced = any(isinstance(x, jax.core.Tracer) for x in (theta1, lam, sigma, key))
+    max_batches = _batches(tolerance, max_particles, config.num_particles, traced)
     needs_exact = method == "rejection" or (config.upper and end_samples is None)
     if (method == "auto" or needs_exact) and not traced:
         method = _choose_method(
@@ -229,18 +245,54 @@ def log_partition(
         )
     config = _replace(config, method="ais" if method == "auto" else method)
     needs_exact = config.method == "rejection" or (config.upper and end_samples is None)
-    exact = None
-    if needs_exact and not traced:
-        # Run the exact sampler on its own, before the annealing is compiled: a run
-        # that meets its cap (the pilot bounds the expected cost only; an unlucky
-        # or mis-guessed run can still hit it) then fails in a moment, not after
-        # the whole AIS program has compiled, and its numbers are never used.
-        exact = _rejection_jit(key, potential_fn, theta1, sigma, config)
-        cap = 4 * config.max_rejection_draws
-        rejection.check_complete(exact, config.num_particles, cap, _HINT)
-    return _estimate_jit(
-        key, potential_fn, theta1, sigma, config, end_samples=end_samples, exact=exact
-    )
+
+    def run(key):
+        exact = None
+        if needs_exact and not traced:
+            # Run the exact sampler on its own, before the annealing is compiled:
+            # a run that meets its cap (the pilot bounds the expected cost only;
+            # an unlucky or mis-guessed run can still hit it) then fails in a
+            # moment, not after the whole AIS program has compiled, and its
+            # numbers are never used.
+            exact = _rejection_jit(key, potential_fn, theta1, sigma, config)
+            cap = 4 * config.max_rejection_draws
+            rejection.check_complete(exact, config.num_particles, cap, _HINT)
+        return _estimate_jit(
+            key,
+            potential_fn,
+            theta1,
+            sigma,
+            config,
+            end_samples=end_samples,
+            exact=exact,
+        )
+
+    if tolerance is None:
+        return run(key)
+    return batches.until_tolerance(run, key, tolerance, max_batches)
+
+
+def _batches(tolerance, max_particles, num_particles: int, traced: bool) -> int:
+    """The cap on batches of a ``tolerance`` call (1 without one), checked."""
+    if tolerance is None:
+        if max_particles is not None:
+            raise ValueError("`max_particles` caps a `tolerance` call; give both.")
+        return 1
+    tolerance = positive(tolerance, "tolerance")
+    if traced:
+        raise ValueError(
+            "`tolerance` needs concrete inputs (its batches stop on a value): "
+            "call log_partition outside jit/vmap."
+        )
+    if max_particles is None:
+        return 16
+    max_particles = count(max_particles, "max_particles")
+    if max_particles < num_particles:
+        raise ValueError(
+            f"`max_particles` ({max_particles}) must be at least "
+            f"`num_particles` ({num_particles})."
+        )
+    return max_particles // num_particles
 
 
 def _check_key(key) -> None:

@@ -25,6 +25,7 @@ SAMPLER_LAYERS = [
         "ais",
         "annealing",
         "estimate",
+        "batches",
         "thermodynamic",
         "bridging",
     },
