@@ -6,6 +6,7 @@ traceable core `samplers.estimate.estimate_log_z` (where the estimators and thei
 maths live) with $U = \lambda C$ and a `LogZConfig`.
 """
 
+import functools
 import math
 
 import jax
@@ -245,31 +246,34 @@ def log_partition(
         )
     config = _replace(config, method="ais" if method == "auto" else method)
     needs_exact = config.method == "rejection" or (config.upper and end_samples is None)
-
-    def run(key):
-        exact = None
-        if needs_exact and not traced:
-            # Run the exact sampler on its own, before the annealing is compiled:
-            # a run that meets its cap (the pilot bounds the expected cost only;
-            # an unlucky or mis-guessed run can still hit it) then fails in a
-            # moment, not after the whole AIS program has compiled, and its
-            # numbers are never used.
-            exact = _rejection_jit(key, potential_fn, theta1, sigma, config)
-            cap = 4 * config.max_rejection_draws
-            rejection.check_complete(exact, config.num_particles, cap, _HINT)
-        return _estimate_jit(
-            key,
-            potential_fn,
-            theta1,
-            sigma,
-            config,
-            end_samples=end_samples,
-            exact=exact,
-        )
-
+    run = functools.partial(
+        _one_run,
+        potential_fn=potential_fn,
+        theta1=theta1,
+        sigma=sigma,
+        config=config,
+        end_samples=end_samples,
+        exact_first=needs_exact and not traced,
+    )
     if tolerance is None:
         return run(key)
     return batches.until_tolerance(run, key, tolerance, max_batches)
+
+
+def _one_run(key, *, potential_fn, theta1, sigma, config, end_samples, exact_first):
+    """One estimate from ``key``."""
+    exact = None
+    if exact_first:
+        # Run the exact sampler on its own, before the annealing is compiled: a run
+        # that meets its cap (the pilot bounds the expected cost only; an unlucky
+        # or mis-guessed run can still hit it) then fails in a moment, not after
+        # the whole AIS program has compiled, and its numbers are never used.
+        exact = _rejection_jit(key, potential_fn, theta1, sigma, config)
+        cap = 4 * config.max_rejection_draws
+        rejection.check_complete(exact, config.num_particles, cap, _HINT)
+    return _estimate_jit(
+        key, potential_fn, theta1, sigma, config, end_samples=end_samples, exact=exact
+    )
 
 
 def _batches(tolerance, max_particles, num_particles: int, traced: bool) -> int:
