@@ -77,9 +77,12 @@ for size, model in models.items():
 # `log_partition` anneals from N(θ₀, σ₂²) to the conditioned prior (AIS). One
 # estimate of log Z is a lower bound in expectation (the log of an unbiased
 # estimate of Z). Independent replicates, one `vmap` over keys, give its
-# spread: the error bar is their standard error. With `upper=True` the reverse
-# path, from exact draws of the conditioned prior, gives an upper bound in
-# expectation, so the truth sits between the two means.
+# spread: the error bar is their standard error. Each result also carries an
+# SE of its own, `log_z_se`, read from the run's weights (it assumes moves that
+# mix; docs/samplers.md, "How far off one log Z estimate may be"): it should
+# match the replicates' spread. With `upper=True` the reverse path, from exact
+# draws of the conditioned prior, gives an upper bound in expectation, so the
+# truth sits between the two means.
 
 # %%
 size, lam = SIZES[0], 8.0
@@ -105,6 +108,11 @@ print(
 )
 print(
     f"  {upper.mean():.3f} ± {upper.std(ddof=1) / runs**0.5:.3f} (reverse, {runs} runs)"
+)
+own = np.array([float(r.log_z_se) for r in bracket])
+print(
+    f"one run's SE: {own.mean():.3f} by its own weights, "
+    f"{lower.std(ddof=1):.3f} by the spread of {runs} runs"
 )
 
 # %% [markdown]
