@@ -39,8 +39,8 @@ def test_batches_run_until_the_se_is_below_the_tolerance(stat_key):
     """Checked under --stat-key-offset 0-5."""
     key = stat_key(3)
     one = _call(key)
-    result = _call(key, tolerance=0.05)
-    assert float(result.log_z_se) <= 0.05 < float(one.log_z_se)
+    result = _call(key, tolerance=0.08)
+    assert float(result.log_z_se) <= 0.08 < float(one.log_z_se)
     batches = result.particles.shape[0] // 64
     assert batches > 1 and result.particles.shape == (64 * batches, _DIM)
     # The first batch is the call without a tolerance.
