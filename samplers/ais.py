@@ -69,8 +69,6 @@ __all__ = [
     "build_kernel",
     "log_evidence",
     "global_log_weights",
-    "log_z_se",
-    "weighted_mean_se",
     "num_islands",
 ]
 
@@ -95,9 +93,11 @@ class AISState(NamedTuple):
         potential_grad: `(n, d)` $\\nabla U$ at the particles.
         step_size: step size (in preconditioned units) for the next move.
         spent: `(num_islands,)` the sum, over each island's resamplings, of
-            1/ESS fraction − 1 just before it (for `log_z_se`).
+            1/ESS fraction − 1 just before it (for
+            `samplers.standard_errors.log_z_se`).
         eve: `(n,)` each particle's ancestor at the start of the path (its
-            index then), followed through resampling (for `weighted_mean_se`).
+            index then), followed through resampling (for
+            `samplers.standard_errors.weighted_mean_se`).
         resamples: `(num_islands,)` times each island was resampled.
     """
 
@@ -179,63 +179,6 @@ def init(
 def log_evidence(state: AISState) -> Array:
     """$\\log \\hat Z$: the log of the mean of the islands' unbiased estimates."""
     return logsumexp(state.log_z) - math.log(state.log_z.shape[0])
-
-
-def log_z_se(state: AISState) -> Array:
-    r"""Standard error of $\log\hat Z$ (`log_evidence`), from the run itself.
-
-    Between two resamplings an island's particles carry weights whose
-    dispersion is what the period adds to $\hat Z$'s variance; if the moves
-    mixed perfectly, so that each period started from independent draws, an
-    island of $N$ particles would have
-
-    $$\operatorname{Var}(\hat Z_k)/\hat Z_k^2 \approx \frac1N \sum_p
-      \Big(\frac{1}{\mathrm{ESS}_p} - 1\Big),$$
-
-    the sum over its periods $p$ (the last one ending at the end of the path)
-    of the ESS fraction reached just before the period's resampling (Chopin,
-    2004, the variance of the central limit theorem with perfect mixing). The
-    islands are independent, so their variances add in
-    $\hat Z = \operatorname{mean}_k \hat Z_k$; the SE of $\log\hat Z$ is
-    $\sqrt{\operatorname{Var}(\hat Z)}/\hat Z$ (delta method).
-
-    Moves that mix poorly make it too small, and it cannot see a mode the
-    particles never reached; it does not include $\log\hat Z$'s downward bias
-    (about half its square). Its calibration on problems with a known
-    $\log Z$ is tested in tests/samplers/test_log_z_se.py.
-    """
-    islands = state.log_z.shape[0]
-    size = state.log_weights.shape[0] // islands
-    weights = jnp.exp(state.log_weights).reshape(islands, size)
-    final = 1.0 / (size * jnp.sum(jnp.square(weights), axis=1))
-    # Equal weights can round to an ESS fraction a hair above 1.
-    relative = jnp.maximum(state.spent + 1.0 / final - 1.0, 0.0) / size
-    share = jax.nn.softmax(state.log_z)  # each island's part of Ẑ
-    return jnp.sqrt(jnp.sum(jnp.square(share) * relative))
-
-
-def weighted_mean_se(state: AISState, values: Array) -> Array:
-    r"""Standard errors `(k,)` of the weighted means $\bar f = \sum_i W_i f_i$
-    of `values` `(n, k)` over the whole cloud.
-
-    Lee & Whiteley's (2018) estimator: the centred terms $W_i(f_i - \bar f)$
-    are summed over the particles that share an ancestor at the start of the
-    path (an *Eve*), so that resampled copies count as one draw, and each
-    island's squared sums are scaled by $(N/(N-1))^{R+1}$ for its $N$
-    particles and $R$ resamplings; the islands' weights are held fixed.
-    Without resampling it is the self-normalised importance-sampling SE.
-    """
-    weights = jnp.exp(global_log_weights(state))
-    centred = values - (weights @ values)[None, :]
-    num_particles = state.eve.shape[0]
-    sums = jax.ops.segment_sum(
-        weights[:, None] * centred, state.eve, num_segments=num_particles
-    )
-    size = num_particles // state.log_z.shape[0]
-    factor = jnp.power(size / (size - 1), (state.resamples + 1).astype(weights.dtype))
-    # Resampling stays within an island, so an Eve's island is its index's.
-    island = jnp.arange(num_particles) // size
-    return jnp.sqrt(factor[island] @ jnp.square(sums))
 
 
 def global_log_weights(state: AISState) -> Array:

@@ -22,10 +22,11 @@ from jax import Array
 
 from samplers import reference as reference_path
 from samplers import rejection
-from samplers.ais import global_log_weights, log_evidence, log_z_se, weighted_mean_se
+from samplers.ais import global_log_weights, log_evidence
 from samplers.annealing import AnnealingOutput, anneal
 from samplers.base import PotentialFn, short_repr, values_and_grads
 from samplers.gradient import grad_log_partition_estimate, per_particle_gradients
+from samplers.standard_errors import log_z_se, weighted_mean_se
 
 __all__ = [
     "LogPartitionResult",
@@ -103,13 +104,13 @@ class LogPartitionResult(NamedTuple):
         log_weight_std: standard deviation of `log_weights`.
         log_z_se: standard error of `log_z` (nats) from the run itself: for
             AIS from its weights' dispersion, assuming moves that mix
-            (`samplers.ais.log_z_se`); for rejection the delta method. It does
+            (`samplers.standard_errors.log_z_se`); for rejection the delta method. It does
             not include AIS's downward bias (compare `log_z_upper`, or a
             larger budget).
         bits_saved_se: the same in bits.
         grad_log_z_se: `(d,)` standard errors of `grad_log_z`, from the run
             itself: for AIS by the particles' ancestry
-            (`samplers.ais.weighted_mean_se`), for rejection the SE of a mean.
+            (`samplers.standard_errors.weighted_mean_se`), for rejection the SE of a mean.
             Where the problem is quadratic in a coordinate the control variate
             makes that coordinate exact, and its SE near 0.
         num_temperatures: temperatures of the forward path (0 for rejection).

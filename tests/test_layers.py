@@ -26,6 +26,7 @@ SAMPLER_LAYERS = [
         "annealing",
         "estimate",
         "batches",
+        "standard_errors",
         "thermodynamic",
         "bridging",
     },
