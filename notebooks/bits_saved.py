@@ -74,9 +74,10 @@ for size, model in models.items():
 # %% [markdown]
 # ## One estimate and its error bar
 #
-# `log_partition` anneals from N(θ₀, σ₂²) to the conditioned prior (AIS). One
-# estimate of log Z is a lower bound in expectation (the log of an unbiased
-# estimate of Z). Independent replicates, one `vmap` over keys, give its
+# `log_partition` anneals to the conditioned prior (AIS), from a Gaussian
+# fitted to a short pilot run where that shortens the path, else from
+# N(θ₀, σ₂²) (`reference="auto"`, docs/samplers.md). One estimate of log Z is a
+# lower bound in expectation (the log of an unbiased estimate of Z). Independent replicates, one `vmap` over keys, give its
 # spread: the error bar is their standard error. Each result also carries an
 # SE of its own, `log_z_se`, read from the run's weights (it assumes moves that
 # mix; docs/samplers.md, "How far off one log Z estimate may be"): it should

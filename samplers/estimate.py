@@ -118,9 +118,10 @@ class LogPartitionResult(NamedTuple):
         reverse: reverse `AnnealingOutput` (its `state` dropped), or None.
         rejection: `rejection.RejectionResult` of the exact sampler, or None.
         pilot: the pilot's `AnnealingOutput` (its `state` dropped) when
-            `reference="fitted"`, else None.
-        reference: the fitted `reference.Reference` the paths started from when
-            `reference="fitted"`, else None.
+            `reference` is `"fitted"` or `"auto"`, else None.
+        reference: the `reference.Reference` the paths started from when
+            `reference` is `"fitted"` or `"auto"` (the prior, in the fitted
+            frame, where `"auto"` kept it: scales all $\\sigma$), else None.
     """
 
     log_z: Array
@@ -147,13 +148,21 @@ class LogPartitionResult(NamedTuple):
     __repr__ = short_repr
 
 
-def _estimates(particles, log_weights_normalised, log_z, potential_grad, theta1, sigma):
-    num_particles = particles.shape[0]
-    log_weights = log_z + math.log(num_particles) + log_weights_normalised
-    ess = 1.0 / jnp.sum(jnp.exp(2.0 * log_weights_normalised))
-    grad, score, pathwise = grad_log_partition_estimate(
-        particles, log_weights_normalised, potential_grad, theta1, sigma
+def _estimates(run, theta1, sigma, basis):
+    num_particles = run.particles.shape[0]
+    log_weights = run.log_z + math.log(num_particles) + run.log_weights
+    # At most n: equal weights (an exact fitted path) give n plus rounding.
+    ess = jnp.minimum(1.0 / jnp.sum(jnp.exp(2.0 * run.log_weights)), num_particles)
+    # In the fitted basis's frame, where the target is closest to axis-aligned,
+    # so that the control variate's per-coordinate coefficients fit it.
+    estimates = grad_log_partition_estimate(
+        reference_path.to_frame(run.particles, basis),
+        run.log_weights,
+        reference_path.to_frame(run.potential_grad, basis),
+        reference_path.to_frame(theta1, basis),
+        sigma,
     )
+    grad, score, pathwise = (reference_path.from_frame(x, basis) for x in estimates)
     return log_weights, ess, grad, score, pathwise
 
 
@@ -177,24 +186,6 @@ def rejection_run(
     )
 
 
-def _fit_reference(key, potential, theta1, sigma, config):
-    """A Gaussian fitted to an adaptive pilot run (see `samplers.reference`)."""
-    key_init, key_pilot = jr.split(jr.fold_in(key, 2))
-    size = config.pilot_size()
-    initial = theta1[None, :] + sigma * jr.normal(
-        key_init, (size, theta1.shape[0]), theta1.dtype
-    )
-    # The pilot only shapes the path, so it is always adaptive.
-    kwargs = {**config.anneal_kwargs(), "schedule": None, "step_sizes": None}
-    output = anneal(key_pilot, initial, potential, theta1, sigma, **kwargs)
-    state = output.state
-    scores = -(state.particles - theta1[None, :]) / sigma**2 - state.potential_grad
-    fitted = reference_path.fit(
-        state.particles, global_log_weights(state), scores, sigma
-    )
-    return fitted, _drop_state(output)
-
-
 class _Particles(NamedTuple):
     """The particles at the end of the path and what they estimate."""
 
@@ -210,8 +201,10 @@ class _Particles(NamedTuple):
 
 
 def _forward(key_init, key_forward, path, theta1, sigma, fitted, config) -> _Particles:
-    """Forward AIS from the path's base."""
+    """Forward AIS from the path's base (in the fitted basis's frame, if any); the
+    particles and gradients come back in θ's coordinates."""
     path_potential, base_mean, base_scale, offset = path
+    basis = None if fitted is None else fitted.basis
     scale_row = jnp.broadcast_to(jnp.asarray(base_scale, theta1.dtype), theta1.shape)
     initial = base_mean[None, :] + scale_row[None, :] * jr.normal(
         key_init, (config.num_particles, theta1.shape[0]), theta1.dtype
@@ -226,24 +219,25 @@ def _forward(key_init, key_forward, path, theta1, sigma, fitted, config) -> _Par
     )
     state = output.state
     particles, potential_grad = state.particles, state.potential_grad
+    frame_theta1 = reference_path.to_frame(theta1, basis)
     if fitted is not None:
         potential_grad = reference_path.target_grad(
-            particles, potential_grad, theta1, sigma, fitted
+            particles, potential_grad, frame_theta1, sigma, fitted
         )
     log_weights = global_log_weights(state)
     gradients = per_particle_gradients(
-        particles, log_weights, potential_grad, theta1, sigma
+        particles, log_weights, potential_grad, frame_theta1, sigma
     )
     return _Particles(
-        particles,
-        potential_grad,
+        reference_path.from_frame(particles, basis),
+        reference_path.from_frame(potential_grad, basis),
         log_evidence(state) + offset,
         log_weights,
         output.log_z_thermodynamic + offset,
         output.num_temperatures,
         _drop_state(output),
         log_z_se(state),
-        weighted_mean_se(state, gradients),
+        weighted_mean_se(state, reference_path.from_frame(gradients, basis)),
     )
 
 
@@ -269,12 +263,12 @@ def _exact_particles(exact, potential, num_particles, theta1, sigma):
     )
 
 
-def _reverse(key, end_samples, path, config):
+def _reverse(key, end_samples, path, basis, config):
     """Reverse AIS from exact draws: log Z's upper bound and the run's record."""
     path_potential, base_mean, base_scale, offset = path
     output = anneal(
         key,
-        end_samples,
+        reference_path.to_frame(end_samples, basis),
         path_potential,
         base_mean,
         base_scale,
@@ -344,11 +338,20 @@ def estimate_log_z(
     # The paths start from the prior, or from a Gaussian fitted to a pilot run; the
     # `offset` is log Z minus what the path estimates.
     path_potential, base_mean, base_scale, offset = potential, theta1, sigma, 0.0
-    pilot = fitted = None
-    if config.reference == "fitted" and (config.method != "rejection" or config.upper):
-        fitted, pilot = _fit_reference(key, potential, theta1, sigma, config)
-        path_potential = reference_path.potential(potential, theta1, sigma, fitted)
-        base_mean, base_scale = fitted
+    pilot = fitted = basis = None
+    if config.reference != "prior" and (config.method != "rejection" or config.upper):
+        fitted, pilot = reference_path.fit_to_pilot(
+            key, potential, theta1, sigma, config
+        )
+        pilot = _drop_state(pilot)
+        basis = fitted.basis
+        path_potential = reference_path.potential(
+            reference_path.in_frame(potential, basis),
+            reference_path.to_frame(theta1, basis),
+            sigma,
+            fitted,
+        )
+        base_mean, base_scale = fitted.mean, fitted.scale
         offset = reference_path.log_z_offset(sigma, fitted)
 
     if config.method == "rejection":
@@ -370,12 +373,11 @@ def estimate_log_z(
             key_reverse,
             jnp.asarray(end_samples, dtype),
             (path_potential, base_mean, base_scale, offset),
+            basis,
             config,
         )
 
-    log_weights, ess, grad, score, pathwise = _estimates(
-        run.particles, run.log_weights, run.log_z, run.potential_grad, theta1, sigma
-    )
+    log_weights, ess, grad, score, pathwise = _estimates(run, theta1, sigma, basis)
     return LogPartitionResult(
         log_z=run.log_z,
         bits_saved=-run.log_z / math.log(2.0),

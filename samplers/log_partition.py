@@ -28,7 +28,7 @@ from samplers.moves import MOVES
 __all__ = ["log_partition"]
 
 _METHODS = ("auto", "ais", "rejection")
-_REFERENCES = ("prior", "fitted")
+_REFERENCES = ("prior", "fitted", "auto")
 # Pilot size of method="auto" and of the rejection budget check: with 1024 draws a
 # Z of 1% is seen about 10 times, enough to predict the cost within a factor ~1.5.
 _NUM_PILOT = 1024
@@ -101,7 +101,7 @@ def log_partition(
     end_samples=None,
     max_rejection_draws: int = 10**6,
     batch_size: int = 1024,
-    reference: str = "prior",
+    reference: str = "auto",
     pilot_particles: int | None = None,
     tolerance: float | None = None,
     max_particles: int | None = None,
@@ -124,16 +124,24 @@ def log_partition(
       `max_rejection_draws` draws for `num_particles` samples, else AIS. Inside
       `jit`/`vmap` the pilot is not concrete and `"auto"` means `"ais"`.
 
-    Paths start from the prior $\mathcal N(\theta_1, \sigma^2 I)$, or, with
-    `reference="fitted"`, from a diagonal Gaussian fitted to the final particles of an
-    adaptive pilot run of `pilot_particles` particles (`samplers.reference`). The
-    fitted path is much shorter when the target is close to a diagonal Gaussian, as
-    for a narrow prior tilted by a smooth $C$: on a skewed, separable problem with
-    $d = 10^4$ and $-\log Z \approx 1275$ it is within 0.06 nats (root mean square)
-    in 48 s on 2 CPU cores, where the prior path is 1.3 nats off in the same time
-    (`docs/benchmarks.md`). A diagonal fit does not hold correlations, so oblique
-    targets gain less. Any fitted Gaussian leaves the estimate valid; a poor fit
-    only costs variance.
+    Paths start from a Gaussian reference (`samplers.reference`): the prior
+    $\mathcal N(\theta_1, \sigma^2 I)$ with `reference="prior"`, or, with
+    `"fitted"`, a Gaussian fitted to the final particles of an adaptive pilot run
+    of `pilot_particles` particles. While $d \le 1024$ the fit is made in the frame
+    of the eigenvectors of $\nabla^2 U$ at the pilot's mean, so that it carries
+    the target's correlations; above, it is diagonal. On a Gaussian target the
+    fitted path has length zero and log Z and its gradient come out exact to
+    rounding; on an oblique, non-quadratic case ($d = 50$, $-\log Z \approx 380$)
+    it was within 0.1 nats where the prior path was 2-7 nats low; on a skewed,
+    separable problem with $d = 10^4$ and $-\log Z \approx 1275$ the diagonal fit
+    was within 0.06 nats (root mean square) in 48 s on 2 CPU cores, where the
+    prior path was 1.3 nats off in the same time (`docs/benchmarks.md`). On a
+    small network's disagreement, though, the fit lengthened the path and doubled
+    the spread of log Z-hat. The default, `"auto"`, fits and keeps the fit only
+    where the path's potential varies less than $U$ over the pilot's particles;
+    elsewhere it starts from the prior (rotated into the fitted frame, where the
+    moves' per-coordinate preconditioner then acts). Any reference leaves the
+    estimate valid; a poor one only costs variance.
 
     With `upper=True` (or `end_samples` given) reverse AIS runs from exact samples of
     $p(\theta'\mid\theta_1)$ (`end_samples`, else rejection samples) down to $\beta=0$,
@@ -189,10 +197,10 @@ def log_partition(
         end_samples: `(n, d)` exact samples of $p(\theta'\mid\theta_1)$ for reverse AIS.
         max_rejection_draws: budget of the rejection sampler (expected draws).
         batch_size: proposals per batch of the rejection sampler.
-        reference: `"prior"` or `"fitted"`: where the annealing paths (forward and
-            reverse) start.
-        pilot_particles: particles of the pilot run for `reference="fitted"`;
-            default `num_particles // 4` (even, at least 16).
+        reference: `"auto"`, `"prior"` or `"fitted"`: where the annealing paths
+            (forward and reverse) start.
+        pilot_particles: particles of the pilot run for `reference="fitted"` or
+            `"auto"`; default `num_particles // 4` (even, at least 16).
         tolerance: largest acceptable `log_z_se` in nats, or None (one run).
             Needs concrete inputs (not under `jit`/`vmap`).
         max_particles: the cap of the batches with `tolerance`; default
@@ -329,8 +337,10 @@ def _config(**settings) -> LogZConfig:
             f"`reference` must be one of {_REFERENCES}, got {reference!r}."
         )
     pilot_particles = settings["pilot_particles"]
-    if pilot_particles is not None and reference != "fitted":
-        raise ValueError("`pilot_particles` applies only with reference='fitted'.")
+    if pilot_particles is not None and reference == "prior":
+        raise ValueError(
+            "`pilot_particles` applies only with reference='fitted' or 'auto'."
+        )
     if pilot_particles is not None:
         pilot_particles = count(pilot_particles, "pilot_particles", minimum=2)
     return LogZConfig(

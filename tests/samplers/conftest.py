@@ -145,3 +145,65 @@ def tanh_quadrature(x, theta1, lam, sigma, half_width=8.0, num=801):
     weights = np.exp(log_integrand - logsumexp(log_integrand))
     mean = np.array([np.sum(weights * u0), np.sum(weights * u1)])
     return float(log_z), (mean - theta1) / sigma**2
+
+
+def _log_cosh_disagreement(basis, curvature, shift, theta):
+    """$\\sum_j c_j \\log\\cosh(q_j^\\top\\theta - t_j)$."""
+    u = theta @ basis - shift
+    return jnp.sum(curvature * (jnp.logaddexp(u, -u) - jnp.log(2.0)))
+
+
+class ObliqueCase(NamedTuple):
+    """A separable, non-quadratic $C$ along the columns $q_j$ of a random orthogonal
+    matrix: log Z is a sum of 1-D quadratures, because the prior is isotropic."""
+
+    basis: np.ndarray  # (d, d) orthogonal, columns q_j
+    curvature: np.ndarray
+    shift: np.ndarray
+    theta1: np.ndarray
+    lam: float
+    sigma: float
+    log_z: float
+    grad_log_z: np.ndarray
+
+    @property
+    def disagreement(self):
+        return Partial(
+            _log_cosh_disagreement,
+            jnp.asarray(self.basis),
+            jnp.asarray(self.curvature),
+            jnp.asarray(self.shift),
+        )
+
+    @property
+    def dim(self):
+        return self.theta1.shape[0]
+
+
+def oblique_case(seed, *, d, condition, offset, sigma=1.0, num=4001):
+    """`ObliqueCase` with curvatures $c_j$ = `condition` $/ j$ and shifts $t_j$
+    `offset` σ from the centre; λ = 1."""
+    rng = np.random.default_rng(seed)
+    basis, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    curvature = condition / np.arange(1, d + 1, dtype=float)
+    theta1 = 0.1 * rng.standard_normal(d)
+    centre = theta1 @ basis
+    shift = centre + offset * sigma * rng.standard_normal(d)
+    grid = np.linspace(-12.0, 12.0, num) * sigma
+    u = centre[:, None] + grid[None, :]
+    x = u - shift[:, None]
+    log_integrand = -0.5 * (grid[None, :] / sigma) ** 2 - curvature[:, None] * (
+        np.logaddexp(x, -x) - np.log(2.0)
+    )
+    step = grid[1] - grid[0]
+    log_z_parts = (
+        logsumexp(log_integrand, axis=1)
+        + np.log(step)
+        - 0.5 * np.log(2 * np.pi * sigma**2)
+    )
+    weights = np.exp(log_integrand - logsumexp(log_integrand, axis=1)[:, None])
+    mean_shift = np.sum(weights * grid[None, :], axis=1)
+    grad = basis @ (mean_shift / sigma**2)
+    return ObliqueCase(
+        basis, curvature, shift, theta1, 1.0, sigma, float(np.sum(log_z_parts)), grad
+    )

@@ -30,6 +30,8 @@ def _call(key, **kwargs):
         key=key,
         method="ais",
         num_particles=64,
+        # The prior path: a fitted one is exact on this quadratic problem.
+        reference="prior",
         **kwargs,
     )
 

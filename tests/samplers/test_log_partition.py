@@ -198,7 +198,7 @@ def _quadratic(theta):
         ({"reference": "posterior"}, "reference"),
         ({"reference": "fitted", "pilot_particles": 1}, "pilot_particles"),
         ({"reference": "fitted", "pilot_particles": True}, "pilot_particles"),
-        ({"pilot_particles": 8}, "pilot_particles"),
+        ({"reference": "prior", "pilot_particles": 8}, "pilot_particles"),
     ],
 )
 def test_bad_arguments_raise_naming_the_argument(kwargs, match):

@@ -58,10 +58,16 @@ def _replicated(case, theta1, disagreement, **kwargs):
     return jit(lambda keys, ends: jax.lax.map(lambda pair: one(*pair), (keys, ends)))
 
 
+def _rounding(truth):
+    """What an exact estimate may be off by (a fitted path is exact where C is
+    quadratic; 1e-6 relative covers float32)."""
+    return 1e-6 * (1 + np.abs(truth))
+
+
 def _check_log_z(log_z, truth, quantile):
     mean, sd = float(np.mean(log_z)), float(np.std(log_z, ddof=1))
     se = sd / math.sqrt(len(log_z))
-    allowed = quantile * se + 0.5 * sd**2
+    allowed = quantile * se + 0.5 * sd**2 + _rounding(truth)
     print(f"log Z error {mean - truth:+.4f}, allowed {allowed:.4f}")
     assert abs(mean - truth) <= allowed, (mean, sd, truth)
 
@@ -69,17 +75,23 @@ def _check_log_z(log_z, truth, quantile):
 def _check_bracket(lower, upper, truth, quantile):
     se_lower = np.std(lower, ddof=1) / math.sqrt(len(lower))
     se_upper = np.std(upper, ddof=1) / math.sqrt(len(upper))
-    assert np.mean(lower) - quantile * se_lower <= truth, (np.mean(lower), truth)
-    assert truth <= np.mean(upper) + quantile * se_upper, (np.mean(upper), truth)
+    slack = _rounding(truth)
+    assert np.mean(lower) - quantile * se_lower - slack <= truth, (
+        np.mean(lower),
+        truth,
+    )
+    assert truth <= np.mean(upper) + quantile * se_upper + slack, (
+        np.mean(upper),
+        truth,
+    )
 
 
 def _check_grad(grads, truth, quantile):
     mean = np.mean(grads, axis=0)
     se = np.std(grads, axis=0, ddof=1) / math.sqrt(grads.shape[0])
-    # The control variate can be exact (zero variance, e.g. axis-aligned quadratic
-    # C); such a coordinate must then match to rounding (1e-6 relative covers f32).
-    slack = 1e-6 * (1 + np.abs(truth))
-    np.testing.assert_array_less(np.abs(mean - truth), quantile * se + slack)
+    # The control variate can be exact (zero variance, e.g. quadratic C on a
+    # fitted path); such a coordinate must then match to rounding.
+    np.testing.assert_array_less(np.abs(mean - truth), quantile * se + _rounding(truth))
 
 
 def _exact_end_samples(case, seed, num_replicates, num_particles, dtype=np.float64):
@@ -126,6 +138,36 @@ def test_ais_brackets_log_z_and_matches_gradient_on_linear_gaussian(
     _check_bracket(log_z, np.asarray(result.log_z_upper), case.log_z, quantile)
     grad_quantile = _quantile(case.dim, num_replicates)
     _check_grad(np.asarray(result.grad_log_z), case.grad_log_z, grad_quantile)
+
+
+def test_the_default_path_on_an_oblique_non_quadratic_target(exact, stat_key):
+    """C separable along random oblique directions but not quadratic (log cosh,
+    curvatures 100/j), d = 50, -log Z ~ 380: the default (a reference fitted in
+    the frame of U's Hessian) against 1-D quadratures. From the prior the same
+    budget was 2.4-6.6 nats low, with a reported SE of about 0.45 (8 keys,
+    2026-12-07); the fitted path is within a tenth of a nat."""
+    case = exact.oblique_case(0, d=50, condition=100.0, offset=4.0)
+    num_replicates = 8
+
+    def one(key):
+        return log_partition(
+            case.disagreement,
+            jnp.asarray(case.theta1),
+            lam=case.lam,
+            sigma=case.sigma,
+            key=key,
+            method="ais",
+        )
+
+    result = jit(lambda keys: jax.lax.map(one, keys))(
+        jr.split(stat_key(4), num_replicates)
+    )
+    _check_log_z(np.asarray(result.log_z), case.log_z, _quantile(1, num_replicates))
+    _check_grad(
+        np.asarray(result.grad_log_z),
+        case.grad_log_z,
+        _quantile(case.dim, num_replicates),
+    )
 
 
 def test_ais_at_d_10000_and_a_thousand_nats_in_float32(exact, stat_key, stat_seed):

@@ -95,18 +95,42 @@ def _run(case, key, **kwargs):
     )
 
 
+def test_hessian_basis_diagonalises_a_quadratic_and_falls_back_to_the_identity():
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((5, 8)), rng.standard_normal(5)
+
+    def quadratic(t):
+        return 3.0 * jnp.sum(jnp.square(jnp.asarray(a) @ t - b))
+
+    basis = np.asarray(reference_path.hessian_basis(quadratic, jnp.zeros(8)))
+    np.testing.assert_allclose(basis.T @ basis, np.eye(8), atol=1e-12)
+    rotated = basis.T @ (6.0 * a.T @ a) @ basis
+    np.testing.assert_allclose(rotated - np.diag(np.diag(rotated)), 0.0, atol=1e-10)
+
+    def not_twice_differentiable_here(t):
+        return jnp.sum(jnp.sqrt(jnp.abs(t)))
+
+    basis = reference_path.hessian_basis(not_twice_differentiable_here, jnp.zeros(3))
+    np.testing.assert_array_equal(basis, np.eye(3))
+
+
 @pytest.mark.statistical
-def test_fitted_path_is_exact_on_a_diagonal_gaussian_target(exact, stat_key):
-    # Quadratic C with axis-aligned curvature: the fitted reference is the target
-    # itself, so one temperature suffices and every log-weight is the same.
-    diagonal = exact.diagonal_case(
-        0, d=100, lam=1.0, sigma=1.0, condition=1e4, power=1.5, offset=0.8
-    )
+@pytest.mark.parametrize("shape", ["diagonal", "dense"])
+def test_fitted_path_is_exact_on_a_gaussian_target(exact, shape, stat_key):
+    # Quadratic C: the fitted reference, in the frame of U's Hessian, is the
+    # target itself, so one temperature suffices and every log-weight is the
+    # same, whether the curvature is axis-aligned or oblique (a dense A).
+    if shape == "diagonal":
+        diagonal = exact.diagonal_case(
+            0, d=100, lam=1.0, sigma=1.0, condition=1e4, power=1.5, offset=0.8
+        )
+    else:
+        diagonal = exact.dense_case(0, d=100, m=30, lam=20.0, sigma=1.0, offset=1.0)
     # Exact for any key, so the key is a statistical one (``--stat-key-offset``
     # moves it); the prior path's error below is Monte Carlo: with 16 particles
-    # it is several nats on this d = 100 case, so a false failure (|error| below
+    # it is several nats on these d = 100 cases, so a false failure (|error| below
     # 1e-3) has a chance well under 1e-4. Passes under offsets 0..5 (checked
-    # 2026-12-03).
+    # 2026-12-07).
     result = _run(diagonal, stat_key(0))
     assert int(result.num_temperatures) == 1
     np.testing.assert_allclose(result.log_z, diagonal.log_z, rtol=1e-10)
@@ -179,3 +203,62 @@ def test_fitted_same_key_gives_same_numbers_and_vmaps(case):
         np.testing.assert_allclose(
             batched.grad_log_z[index], looped.grad_log_z, rtol=1e-8, atol=1e-12
         )
+
+
+def _network_case():
+    """A small two-head network's disagreement (182 parameters, λ = 200): not
+    Gaussian, and near enough the prior that the prior path is short."""
+    import posterior
+
+    net = posterior.TwoHeadMLP(4, 3, width=16, depth=1, key=jr.key(0))
+    inputs = jr.normal(jr.key(1), (64, 4))
+    model = posterior.TwoStageModel(
+        net,
+        agreement_inputs=inputs,
+        answer_inputs=inputs[:10],
+        answers=jnp.zeros(10, int),
+        likelihood="categorical",
+        lam=200.0,
+        sigma1=1.0,
+        sigma2=0.3,
+    )
+    return model.disagreement, model.theta0
+
+
+@pytest.mark.statistical
+def test_auto_keeps_the_fit_only_where_it_shortens_the_path(exact, stat_key):
+    # On the network the fitted Gaussian made the path longer (its potential
+    # varied 2-4x more than U over the pilot's particles) and log Z-hat's spread
+    # doubled (sd 0.31 against 0.14 over 16 keys); "auto" then starts from the
+    # prior, in the fitted frame: its mean is theta1 and its scales sigma. On the
+    # oblique log-cosh case the fit cut that variance from about 200 to 0.3 and
+    # is kept. The choice is made on 64 pilot particles; over offsets 0..5 (four
+    # keys each, 2026-12-07) it never went the other way.
+    disagreement, theta1 = _network_case()
+    keys = jr.split(stat_key(4), 4)
+    run = jax.jit(
+        jax.vmap(
+            lambda key: (
+                log_partition(
+                    disagreement, theta1, lam=200.0, sigma=0.3, key=key, method="ais"
+                ).reference
+            )
+        )
+    )
+    chosen = run(keys)
+    np.testing.assert_allclose(chosen.scale, 0.3, rtol=1e-12)
+    in_theta = jnp.einsum("kij,kj->ki", chosen.basis, chosen.mean)
+    np.testing.assert_allclose(
+        in_theta, jnp.broadcast_to(theta1, in_theta.shape), atol=1e-12
+    )
+
+    oblique = exact.oblique_case(0, d=50, condition=100.0, offset=4.0)
+    kept = log_partition(
+        oblique.disagreement,
+        jnp.asarray(oblique.theta1),
+        lam=1.0,
+        sigma=1.0,
+        key=stat_key(5),
+        method="ais",
+    ).reference
+    assert float(jnp.min(kept.scale)) < 0.2

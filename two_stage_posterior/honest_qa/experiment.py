@@ -331,6 +331,8 @@ def _log_z_fn(model, num_particles: int) -> Callable:
                         key=key,
                         method="ais",
                         num_particles=num_particles,
+                        # find_map's path, whose program this shares.
+                        reference="prior",
                     ).log_z
                 )
                 for theta, key in zip(thetas, keys, strict=True)
