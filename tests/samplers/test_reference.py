@@ -115,33 +115,42 @@ def test_hessian_basis_diagonalises_a_quadratic_and_falls_back_to_the_identity()
 
 
 @pytest.mark.statistical
-@pytest.mark.parametrize("shape", ["diagonal", "dense"])
+@pytest.mark.parametrize(
+    "shape",
+    ["diagonal d=100", "dense d=100 m=30", "dense d=1000 m=1200"],
+)
 def test_fitted_path_is_exact_on_a_gaussian_target(exact, shape, stat_key):
     # Quadratic C: the fitted reference, in the frame of U's Hessian, is the
     # target itself, so one temperature suffices and every log-weight is the
-    # same, whether the curvature is axis-aligned or oblique (a dense A).
-    if shape == "diagonal":
-        diagonal = exact.diagonal_case(
+    # same, whether the curvature is axis-aligned or oblique (a dense A, with
+    # fewer rows than d or more; the last case has -log Z = 2012 nats).
+    if shape == "diagonal d=100":
+        case = exact.diagonal_case(
             0, d=100, lam=1.0, sigma=1.0, condition=1e4, power=1.5, offset=0.8
         )
+    elif shape == "dense d=100 m=30":
+        case = exact.dense_case(0, d=100, m=30, lam=20.0, sigma=1.0, offset=1.0)
     else:
-        diagonal = exact.dense_case(0, d=100, m=30, lam=20.0, sigma=1.0, offset=1.0)
+        case = exact.dense_case(0, d=1000, m=1200, lam=5.0, sigma=1.0, offset=1.0)
     # Exact for any key, so the key is a statistical one (``--stat-key-offset``
-    # moves it); the prior path's error below is Monte Carlo: with 16 particles
-    # it is several nats on these d = 100 cases, so a false failure (|error| below
-    # 1e-3) has a chance well under 1e-4. Passes under offsets 0..5 (checked
-    # 2026-12-07).
-    result = _run(diagonal, stat_key(0))
+    # moves it). Passes under offsets 0..5 (checked 2026-12-07).
+    result = _run(case, stat_key(0))
     assert int(result.num_temperatures) == 1
-    np.testing.assert_allclose(result.log_z, diagonal.log_z, rtol=1e-10)
-    # The control-variate gradient is exact on an axis-aligned quadratic, provided
-    # the particles' grad U is recovered from grad U_q along the fitted path.
+    np.testing.assert_allclose(result.log_z, case.log_z, rtol=1e-10)
+    # The square root of rounding-level variance: about 1e-8.
+    assert float(result.log_z_se) < 1e-5
+    # The control-variate gradient is exact on a quadratic in the Hessian's
+    # frame, provided the particles' grad U is recovered from grad U_q there.
     np.testing.assert_allclose(
-        result.grad_log_z, diagonal.grad_log_z, rtol=1e-8, atol=1e-10
+        result.grad_log_z, case.grad_log_z, rtol=1e-8, atol=1e-10
     )
-    prior = _run(diagonal, stat_key(0), reference="prior")
-    print(f"prior path's error {float(prior.log_z) - diagonal.log_z:+.3f}")
-    assert abs(float(prior.log_z) - diagonal.log_z) > 1e-3
+    if shape.startswith("diagonal"):
+        # The prior path's error is Monte Carlo: with 16 particles it is
+        # several nats on this d = 100 case, so a false failure (|error| below
+        # 1e-3) has a chance well under 1e-4.
+        prior = _run(case, stat_key(0), reference="prior")
+        print(f"prior path's error {float(prior.log_z) - case.log_z:+.3f}")
+        assert abs(float(prior.log_z) - case.log_z) > 1e-3
 
 
 def test_the_path_keeps_the_target_density():
