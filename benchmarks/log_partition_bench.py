@@ -11,6 +11,11 @@ Problems (exact log Z in closed form or by 1-D quadrature):
   (separable, so log Z is a sum of 1-D quadratures). The test of the fitted
   reference that the Gaussian problem cannot be.
 - `dense`: d = 100, dense random A (20 x 100, lambda = 10): -log Z = 90.3 nats.
+- `dense300`, `dense1000`: the dense oblique problems of the issue "log Z you can
+  trust" (m = 40 and 100 rows, lambda = 60, sigma = 1): -log Z = 104.0 and 267.1
+  nats, closed form.
+- `network`: a two-head MLP's disagreement (d = 182, lambda = 200, sigma = 0.3);
+  log Z = -16.451 +- 0.020 from four prior-path runs of 4096 particles.
 
 For each configuration and replicate key we record the error log Z-hat - log Z in
 nats, the wall time of the compiled run (compile time reported separately), and the
@@ -23,6 +28,10 @@ Rerun (2 CPU cores; about 10 min for `big` at --reps 2, 3 min for `dense`):
     PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem big --reps 2
     PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem skew --reps 4
     PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem dense --reps 4
+    # the panel (about 2, 3 and 4 minutes):
+    PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem dense300 --reps 8
+    PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem network --reps 8
+    PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem dense1000 --reps 8
 
 Each prints a markdown table (append `--out FILE.json` to keep raw numbers).
 `--problem big --only ours --exact-moves` replaces our MCMC moves by exact draws
@@ -63,8 +72,12 @@ def run_ours(fn, theta1, lam, sigma, key, config):
     grads = 1 + num_temperatures * (1 + per_move)
     if result.pilot is not None:
         pilot_grads = 1 + int(result.pilot.num_temperatures) * (1 + per_move)
-        share = config["pilot_particles"] / config["num_particles"]
+        n = config["num_particles"]
+        share = config.get("pilot_particles", max(16, n // 8 * 2)) / n
         grads += pilot_grads * share
+        if result.reference.basis is not None:
+            # The Hessian's d Hessian-vector products, about two gradients each.
+            grads += 2 * theta1.shape[0] / n
     return float(result.log_z), grads, num_temperatures
 
 
@@ -250,6 +263,15 @@ OURS = {
         dict(num_particles=256, num_mcmc_steps=10, **_fitted(64)),
         dict(num_particles=256, num_mcmc_steps=10, **_fitted(256)),
     ],
+    # The panel of the issue "log Z you can trust": the defaults ("auto"), then
+    # the prior path at the same budget.
+    "dense300": [dict(num_particles=256, reference="auto"), dict(num_particles=256)],
+    "dense1000": [dict(num_particles=256, reference="auto"), dict(num_particles=256)],
+    "network": [
+        dict(num_particles=256, reference="auto"),
+        dict(num_particles=256),
+        dict(num_particles=512, reference="auto"),
+    ],
 }
 
 
@@ -276,12 +298,19 @@ BLACKJAX = {
         _hmc(256, 5, 10, 0.1, 0.5),
         _hmc(256, 2, 10, 0.1, 0.8, tuned=True),
     ],
+    "dense300": [_hmc(256, 2, 10, 0.1, 0.8, tuned=True)],
+    "dense1000": [_hmc(256, 2, 10, 0.1, 0.8, tuned=True)],
+    "network": [_hmc(256, 2, 10, 0.1, 0.8, tuned=True)],
 }
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--problem", choices=["big", "skew", "dense"], default="big")
+    parser.add_argument(
+        "--problem",
+        choices=["big", "skew", "dense", "dense300", "dense1000", "network"],
+        default="big",
+    )
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--float32", action="store_true", help="default for big")
     parser.add_argument("--only", choices=["ours", "blackjax", "both"], default="both")
@@ -350,9 +379,9 @@ def main():
         print(json.dumps(row), flush=True)
     print()
     print(
-        "| method | configuration | temperatures | grad evals / particle | total grad evals | error (nats) mean ± sd | seconds / run |"
+        "| method | configuration | temperatures | grad evals / particle | total grad evals | error (nats) mean ± sd | RMS | seconds / run |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
         method = row["method"] + (" (tuned)" if row["config"].get("tuned") else "")
         config = ", ".join(f"{k}={v}" for k, v in row["config"].items() if k != "tuned")
@@ -360,7 +389,8 @@ def main():
         print(
             f"| {method} | {config} | {row['temperatures']:.0f} | "
             f"{row['grads_per_particle']:.0f} | {total:.2g} | "
-            f"{row['mean_error']:+.2f} ± {row['sd_error']:.2f} | {row['mean_seconds']:.1f} |"
+            f"{row['mean_error']:+.2f} ± {row['sd_error']:.2f} | "
+            f"{np.sqrt(np.mean(np.square(row['errors']))):.2f} | {row['mean_seconds']:.1f} |"
         )
     if args.out:
         with open(args.out, "w") as f:

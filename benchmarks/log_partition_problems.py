@@ -44,7 +44,53 @@ def skewed_log_z(c, t, lam, sigma, num=4001, span=14.0):
     return float(np.sum(np.log(integral * width) + peak[:, 0]))
 
 
+def network(dtype):
+    """A two-head MLP's disagreement (4 inputs, width 16, 3 classes, 64 agreement
+    inputs; d = 182), lambda = 200, sigma = 0.3; log Z from long runs (below)."""
+    import jax.random as jr
+
+    import posterior
+
+    net = posterior.TwoHeadMLP(4, 3, width=16, depth=1, key=jr.key(0))
+    inputs = jr.normal(jr.key(1), (64, 4), dtype)
+    model = posterior.TwoStageModel(
+        net,
+        agreement_inputs=inputs,
+        answer_inputs=inputs[:10],
+        answers=jnp.zeros(10, int),
+        likelihood="categorical",
+        lam=200.0,
+        sigma1=1.0,
+        sigma2=0.3,
+    )
+    return model.disagreement, jnp.asarray(model.theta0, dtype), 200.0, 0.3
+
+
+# Four prior-path runs of 4096 particles (benchmarks/reference_bench.py, keys
+# split from 99): -16.424, -16.475, -16.409, -16.495; mean -16.451, SE 0.020.
+NETWORK_LOG_Z = -16.451
+
+
+def dense(d, m, lam, offset, seed=0):
+    """The dense oblique problems of tests/samplers/conftest.py's `dense_case`."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, d)) / np.sqrt(d)
+    theta1 = 0.1 * rng.standard_normal(d)
+    b = a @ theta1 - offset * rng.standard_normal(m)
+    k = np.eye(m) + lam * a @ a.T
+    r = a @ theta1 - b
+    log_z = -0.5 * np.linalg.slogdet(k)[1] - 0.5 * lam * r @ np.linalg.solve(k, r)
+    return a, b, theta1, lam, 1.0, float(log_z)
+
+
 def make_problem(name, dtype):
+    if name == "network":
+        return (*network(dtype), NETWORK_LOG_Z)
+    if name in ("dense300", "dense1000"):
+        d = int(name[5:])
+        a, b, theta1, lam, sigma, log_z = dense(d, 40 if d == 300 else 100, 60.0, 1.0)
+        fn = Partial(quadratic, jnp.asarray(a, dtype), jnp.asarray(b, dtype))
+        return fn, jnp.asarray(theta1, dtype), lam, sigma, log_z
     if name == "skew":
         d, lam, sigma = 10_000, 1.0, 1.0
         c = 1e4 * np.arange(1, d + 1, dtype=float) ** -1.5

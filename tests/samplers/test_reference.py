@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from samplers import log_partition
+from samplers import LogZConfig, log_partition
 from samplers import reference as reference_path
 
 
@@ -244,17 +244,16 @@ def test_auto_keeps_the_fit_only_where_it_shortens_the_path(exact, stat_key):
     # is kept. The choice is made on 64 pilot particles; over offsets 0..5 (four
     # keys each, 2026-12-07) it never went the other way.
     disagreement, theta1 = _network_case()
-    keys = jr.split(stat_key(4), 4)
-    run = jax.jit(
+    config = LogZConfig(reference="auto")
+
+    def choose(potential_fn, theta1, sigma, key):
+        return reference_path.fit_to_pilot(key, potential_fn, theta1, sigma, config)[0]
+
+    chosen = jax.jit(
         jax.vmap(
-            lambda key: (
-                log_partition(
-                    disagreement, theta1, lam=200.0, sigma=0.3, key=key, method="ais"
-                ).reference
-            )
+            lambda key: choose(lambda t: 200.0 * disagreement(t), theta1, 0.3, key)
         )
-    )
-    chosen = run(keys)
+    )(jr.split(stat_key(4), 4))
     np.testing.assert_allclose(chosen.scale, 0.3, rtol=1e-12)
     in_theta = jnp.einsum("kij,kj->ki", chosen.basis, chosen.mean)
     np.testing.assert_allclose(
@@ -262,12 +261,7 @@ def test_auto_keeps_the_fit_only_where_it_shortens_the_path(exact, stat_key):
     )
 
     oblique = exact.oblique_case(0, d=50, condition=100.0, offset=4.0)
-    kept = log_partition(
-        oblique.disagreement,
-        jnp.asarray(oblique.theta1),
-        lam=1.0,
-        sigma=1.0,
-        key=stat_key(5),
-        method="ais",
-    ).reference
+    kept = jax.jit(choose, static_argnums=0)(
+        oblique.disagreement, jnp.asarray(oblique.theta1), 1.0, stat_key(5)
+    )
     assert float(jnp.min(kept.scale)) < 0.2
