@@ -45,25 +45,16 @@ def skewed_log_z(c, t, lam, sigma, num=4001, span=14.0):
 
 
 def network(dtype):
-    """A two-head MLP's disagreement (4 inputs, width 16, 3 classes, 64 agreement
-    inputs; d = 182), lambda = 200, sigma = 0.3; log Z from long runs (below)."""
-    import jax.random as jr
+    """tests/samplers/conftest.py's `network_case` (d = 182), lambda = 200, sigma =
+    0.3. Imported when asked for: that module turns on float64."""
+    import pathlib
+    import sys
 
-    import posterior
+    sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "tests" / "samplers"))
+    from conftest import network_case
 
-    net = posterior.TwoHeadMLP(4, 3, width=16, depth=1, key=jr.key(0))
-    inputs = jr.normal(jr.key(1), (64, 4), dtype)
-    model = posterior.TwoStageModel(
-        net,
-        agreement_inputs=inputs,
-        answer_inputs=inputs[:10],
-        answers=jnp.zeros(10, int),
-        likelihood="categorical",
-        lam=200.0,
-        sigma1=1.0,
-        sigma2=0.3,
-    )
-    return model.disagreement, jnp.asarray(model.theta0, dtype), 200.0, 0.3
+    disagreement, theta0 = network_case()
+    return disagreement, jnp.asarray(theta0, dtype), 200.0, 0.3
 
 
 # Four prior-path runs of 4096 particles (benchmarks/reference_bench.py, keys

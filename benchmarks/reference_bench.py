@@ -37,31 +37,17 @@ jax.config.update("jax_enable_x64", True)
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "tests" / "samplers"))
 import conftest as cases  # noqa: E402
 
-import posterior  # noqa: E402
 from samplers import log_partition  # noqa: E402
 
 REFERENCES = ("prior", "fitted", "auto")
 
 
 def network():
-    net = posterior.TwoHeadMLP(4, 3, width=16, depth=1, key=jr.key(0))
-    inputs = jr.normal(jr.key(1), (64, 4))
-    model = posterior.TwoStageModel(
-        net,
-        agreement_inputs=inputs,
-        answer_inputs=inputs[:10],
-        answers=jnp.zeros(10, int),
-        likelihood="categorical",
-        lam=200.0,
-        sigma1=1.0,
-        sigma2=0.3,
-    )
-    long_runs = _runs(
-        model.disagreement, model.theta0, 200.0, 0.3, "prior", 4, 4096, key=99
-    )
+    disagreement, theta0 = cases.network_case()
+    long_runs = _runs(disagreement, theta0, 200.0, 0.3, "prior", 4, 4096, key=99)
     log_z = np.asarray(long_runs.log_z)
     print(f"network: log Z by 4 runs of 4096 particles {log_z.round(3)}")
-    return model.disagreement, model.theta0, 200.0, 0.3, float(log_z.mean()), None
+    return disagreement, theta0, 200.0, 0.3, float(log_z.mean()), None
 
 
 def problem(name):
