@@ -132,12 +132,12 @@ def log_partition(
     the target's correlations; above, it is diagonal. On a Gaussian target the
     fitted path has length zero and log Z and its gradient come out exact to
     rounding; on an oblique, non-quadratic case ($d = 50$, $-\log Z \approx 380$)
-    it was within 0.1 nats where the prior path was 2-7 nats low; on a skewed,
-    separable problem with $d = 10^4$ and $-\log Z \approx 1275$ the diagonal fit
-    was within 0.06 nats (root mean square) in 48 s on 2 CPU cores, where the
-    prior path was 1.3 nats off in the same time (`docs/benchmarks.md`). On a
-    small network's disagreement, though, the fit lengthened the path and doubled
-    the spread of log Z-hat. The default, `"auto"`, fits and keeps the fit only
+    it was within 0.1 nats where the prior path was 7 nats low on average; on a
+    skewed, separable problem with $d = 10^4$ and $-\log Z \approx 1275$ the
+    diagonal fit was within 0.06 nats (root mean square) in 48 s on 2 CPU cores,
+    where the prior path was 1.3 nats off in the same time (`docs/benchmarks.md`).
+    On a small network's disagreement, though, the fit lengthened the path and
+    doubled the spread of log Z-hat. The default, `"auto"`, fits and keeps the fit only
     where the path's potential varies less than $U$ over the pilot's particles;
     elsewhere it starts from the prior (rotated into the fitted frame, where the
     moves' per-coordinate preconditioner then acts). Any reference leaves the
