@@ -186,6 +186,29 @@ def rejection_run(
     )
 
 
+def _path(key, potential, theta1, sigma, config):
+    """`((path_potential, base_mean, base_scale, offset), fitted, pilot)`: the
+    paths start from the prior, or from a Gaussian fitted to a pilot run (then
+    in its basis's frame); `offset` is log Z minus what the path estimates."""
+    if config.reference == "prior" or (
+        config.method == "rejection" and not config.upper
+    ):
+        return (potential, theta1, sigma, 0.0), None, None
+    fitted, pilot = reference_path.fit_to_pilot(key, potential, theta1, sigma, config)
+    path_potential = reference_path.potential(
+        reference_path.in_frame(potential, fitted.basis),
+        reference_path.to_frame(theta1, fitted.basis),
+        sigma,
+        fitted,
+    )
+    offset = reference_path.log_z_offset(sigma, fitted)
+    return (
+        (path_potential, fitted.mean, fitted.scale, offset),
+        fitted,
+        _drop_state(pilot),
+    )
+
+
 class _Particles(NamedTuple):
     """The particles at the end of the path and what they estimate."""
 
@@ -335,24 +358,8 @@ def estimate_log_z(
     if exact is not None and end_samples is None:
         end_samples = exact.samples
 
-    # The paths start from the prior, or from a Gaussian fitted to a pilot run; the
-    # `offset` is log Z minus what the path estimates.
-    path_potential, base_mean, base_scale, offset = potential, theta1, sigma, 0.0
-    pilot = fitted = basis = None
-    if config.reference != "prior" and (config.method != "rejection" or config.upper):
-        fitted, pilot = reference_path.fit_to_pilot(
-            key, potential, theta1, sigma, config
-        )
-        pilot = _drop_state(pilot)
-        basis = fitted.basis
-        path_potential = reference_path.potential(
-            reference_path.in_frame(potential, basis),
-            reference_path.to_frame(theta1, basis),
-            sigma,
-            fitted,
-        )
-        base_mean, base_scale = fitted.mean, fitted.scale
-        offset = reference_path.log_z_offset(sigma, fitted)
+    path, fitted, pilot = _path(key, potential, theta1, sigma, config)
+    basis = None if fitted is None else fitted.basis
 
     if config.method == "rejection":
         run = _exact_particles(exact, potential, config.num_particles, theta1, sigma)
@@ -360,7 +367,7 @@ def estimate_log_z(
         run = _forward(
             key_init,
             key_forward,
-            (path_potential, base_mean, base_scale, offset),
+            path,
             theta1,
             sigma,
             fitted,
@@ -372,7 +379,7 @@ def estimate_log_z(
         log_z_upper, backward = _reverse(
             key_reverse,
             jnp.asarray(end_samples, dtype),
-            (path_potential, base_mean, base_scale, offset),
+            path,
             basis,
             config,
         )

@@ -260,14 +260,14 @@ def fit_to_pilot(key: Array, potential_fn: PotentialFn, theta1: Array, sigma, co
     )
     if config.reference == "auto":
         fitted = keep_if_shorter(
-            fitted, potential_fn, frame_particles, log_weights, theta1, sigma
+            fitted, state.potential, frame_particles, log_weights, theta1, sigma
         )
     return fitted, output
 
 
 def keep_if_shorter(
     fitted: Reference,
-    potential_fn: PotentialFn,
+    potential_values: Array,
     frame_particles: Array,
     log_weights: Array,
     theta1: Array,
@@ -275,23 +275,28 @@ def keep_if_shorter(
 ) -> Reference:
     """`fitted`, or the prior (in the fitted frame) where the path from it is no
     shorter: where the path's potential $U_q$ varies more than $U$ over weighted
-    draws of the target (`frame_particles`, in the fitted frame). Both paths end
-    at the target, and the variance of the potential there is what the last
-    temperatures must cover. On a small network's disagreement the fit
-    lengthened the path and doubled the spread of log Z-hat; on oblique
-    quadratic and log-cosh problems it cut that variance from tens or hundreds
-    to below one (docs/samplers.md)."""
+    draws of the target (`frame_particles`, in the fitted frame, with $U$ there
+    in `potential_values`). Both paths end at the target, and the variance of
+    the potential there is what the last temperatures must cover. On a small
+    network's disagreement the fit lengthened the path and doubled the spread of
+    log Z-hat; on oblique quadratic and log-cosh problems it cut that variance
+    from tens or hundreds to below one (docs/samplers.md)."""
     frame_theta1 = to_frame(theta1, fitted.basis)
-    frame_potential = in_frame(potential_fn, fitted.basis)
-    path_potential = potential(frame_potential, frame_theta1, sigma, fitted)
+    # U_q = U + the prior's quadratic term - the reference's (`potential`),
+    # from the U the pilot already evaluated.
+    prior_term = 0.5 * jnp.sum(
+        jnp.square((frame_particles - frame_theta1[None, :]) / sigma), 1
+    )
+    reference_term = 0.5 * jnp.sum(
+        jnp.square((frame_particles - fitted.mean[None, :]) / fitted.scale[None, :]), 1
+    )
+    path_values = potential_values + prior_term - reference_term
     weights = jnp.exp(log_weights - logsumexp(log_weights))
 
     def spread(values):
         return weights @ jnp.square(values - weights @ values)
 
-    fitted_spread = spread(jax.vmap(path_potential)(frame_particles))
-    prior_spread = spread(jax.vmap(frame_potential)(frame_particles))
-    keep = fitted_spread < prior_spread
+    keep = spread(path_values) < spread(potential_values)
     return fitted._replace(
         mean=jnp.where(keep, fitted.mean, frame_theta1),
         scale=jnp.where(keep, fitted.scale, jnp.full_like(fitted.scale, sigma)),
