@@ -70,12 +70,7 @@ def build_move(
     if kind not in MOVES:
         raise ValueError(f"`move` must be one of {MOVES}, got {kind!r}.")
     config = _Config(kind, num_steps, num_integration_steps, step_size_jitter)
-    if kind == "mala":
-        kernel = blackjax.mala.build_kernel()
-        state_type = blackjax.mcmc.mala.MALAState
-    else:
-        kernel = blackjax.hmc.build_kernel()
-        state_type = blackjax.mcmc.hmc.HMCState
+    mala_kernel, hmc_kernel = blackjax.mala.build_kernel(), blackjax.hmc.build_kernel()
 
     def move(
         key, positions, potential, potential_grad, beta, mean, sigma, scale, step_size
@@ -99,22 +94,34 @@ def build_move(
             - beta * potential
         )
         grad_theta = -offset / jnp.square(sigma[None, :]) - beta * potential_grad
+        # blackjax's MALA draws its noise in the default float type, so with x64
+        # on it turns float32 particles into float64 and its accept/reject
+        # `cond` fails. One leapfrog step of size h is the same transition as
+        # MALA's of size h²/2 (proposal and acceptance alike), and blackjax's HMC
+        # keeps the particles' type: narrower particles move by that.
+        as_hmc = config.kind == "mala" and positions.dtype != jnp.result_type(float)
+        step_size = jnp.asarray(step_size, positions.dtype)
+        state_type = (
+            blackjax.mcmc.mala.MALAState
+            if config.kind == "mala" and not as_hmc
+            else blackjax.mcmc.hmc.HMCState
+        )
         state = state_type(
             offset / scale[None, :], logdensity, grad_theta * scale[None, :]
         )
         inverse_mass = jnp.ones(dim, dtype=positions.dtype)
 
         def one_particle(key, state, eps):
-            if config.kind == "mala":
-                new_state, info = kernel(key, state, logdensity_z, eps)
+            if config.kind == "mala" and not as_hmc:
+                new_state, info = mala_kernel(key, state, logdensity_z, eps)
             else:
-                new_state, info = kernel(
+                new_state, info = hmc_kernel(
                     key,
                     state,
                     logdensity_z,
-                    eps,
+                    jnp.sqrt(2.0 * eps) if as_hmc else eps,
                     inverse_mass,
-                    config.num_integration_steps,
+                    1 if as_hmc else config.num_integration_steps,
                 )
             return new_state, info.acceptance_rate
 
