@@ -96,6 +96,9 @@ class ExchangeInfo(NamedTuple):
         auxiliary: the exact auxiliary draw w ~ p(·|θ₁*) (NaN if not found),
             so that ``(w - θ₁*) / σ₂²`` is an unbiased sample of ∇log Z(θ₁*).
         energy: the Hamiltonian at the end of the θ₂ trajectory (for BFMI).
+        nested_log_z_se: with the nested-AIS θ₁ move, the standard error of
+            the nested log Ẑ at the θ₁ the sweep started from (NaN for the
+            exchange move).
     """
 
     acceptance_rate: Array
@@ -110,6 +113,7 @@ class ExchangeInfo(NamedTuple):
     proposal: Array
     auxiliary: Array
     energy: Array
+    nested_log_z_se: Array
 
 
 def _conditional_logdensity(log_joint_fn, theta1):
@@ -241,8 +245,8 @@ def build_kernel(
                 translation_scale,
                 surrogate,
             )
-        theta1, position, *fields = moved
-        info = ExchangeInfo(acceptance, divergent, steps, *fields, energy)
+        theta1, position, *fields, log_z_se = moved
+        info = ExchangeInfo(acceptance, divergent, steps, *fields, energy, log_z_se)
         return ExchangeState(theta1, theta2._replace(position=position)), info
 
     return step
@@ -268,7 +272,7 @@ def _nested_moves(sweep, moves, keys, theta1, theta2, scales, surrogate):
     # blackjax's MALA step ε draws noise of variance 2ε: this makes its
     # standard deviation τ · scales[0].
     start = theta1
-    theta1, accepted, probability, grad_log_z = theta1_move(
+    theta1, accepted, probability, grad_log_z, log_z_se = theta1_move(
         keys[0], theta1, theta2, 0.5 * (sweep.tau * scales[0]) ** 2
     )
     joint_accepted, joint_probability = jnp.asarray(False), jnp.zeros_like(probability)
@@ -295,6 +299,7 @@ def _nested_moves(sweep, moves, keys, theta1, theta2, scales, surrogate):
         joint_probability,
         start,
         start + sweep.sigma2**2 * grad_log_z,
+        log_z_se,
     )
 
 

@@ -121,9 +121,9 @@ def exchange_theta1(
     translation or, with ``sweep.joint_steps``, an HMC trajectory. Returns
     θ₁, θ₂, the θ₁ move's acceptance and probability, its auxiliary's cost,
     whether every auxiliary that mattered was found, the joint move's
-    acceptance and probability, and the θ₁ proposal and its auxiliary (the
-    order of :class:`samplers.exchange.ExchangeInfo`). Without a
-    ``surrogate``, S = 0."""
+    acceptance and probability, the θ₁ proposal and its auxiliary, and NaN
+    for the nested log Ẑ's SE (the order of
+    :class:`samplers.exchange.ExchangeInfo`). Without a ``surrogate``, S = 0."""
     surrogate = or_zero(surrogate, theta1)
     theta1, accepted, probability, draws, found, proposal, auxiliary = move_theta1(
         sweep, key_theta1, theta1, theta2, rho, surrogate
@@ -144,6 +144,7 @@ def exchange_theta1(
         joint_probability,
         proposal,
         auxiliary,
+        jnp.full((), jnp.nan, probability.dtype),
     )
 
 

@@ -236,6 +236,7 @@ _NESTED_INFO_FIELDS = {
     },
     "theta1_accepted": lambda info: info.exchange_accepted,
     "theta1_acceptance_rate": lambda info: info.exchange_acceptance_rate,
+    "nested_log_z_se": lambda info: info.nested_log_z_se,
 }
 
 

@@ -82,9 +82,12 @@ def build_move(
 
         def logdensity_z(z):
             theta = mean + scale * z
-            return -0.5 * jnp.sum(jnp.square(scale * z / sigma)) - beta * potential_fn(
+            value = -0.5 * jnp.sum(jnp.square(scale * z / sigma)) - beta * potential_fn(
                 theta
             )
+            # A potential that computes in float64 (x64 on, float64 data) over
+            # float32 particles: the kernels' states keep the particles' type.
+            return value.astype(positions.dtype)
 
         # Build the kernel states from the potential and gradient already known,
         # so that entering a new temperature costs no extra gradient evaluation.
@@ -92,8 +95,10 @@ def build_move(
         logdensity = (
             -0.5 * jnp.sum(jnp.square(offset / sigma[None, :]), axis=-1)
             - beta * potential
-        )
-        grad_theta = -offset / jnp.square(sigma[None, :]) - beta * potential_grad
+        ).astype(positions.dtype)
+        grad_theta = (
+            -offset / jnp.square(sigma[None, :]) - beta * potential_grad
+        ).astype(positions.dtype)
         # blackjax's MALA draws its noise in the default float type, so with x64
         # on it turns float32 particles into float64 and its accept/reject
         # `cond` fails. One leapfrog step of size h is the same transition as

@@ -36,8 +36,9 @@ __all__ = ["build_nested_log_z_ratio", "build_nested_theta1_move"]
 
 
 def _nested_log_z(potential_fn, sigma2, num_particles):
-    """``log_z(theta1, key)``: log Ẑ(θ₁) by nested AIS, with the particles'
-    control-variate estimate of ∇log Z as its derivative."""
+    """``log_z(theta1, key) -> (log Ẑ, its SE)`` by nested AIS, with the
+    particles' control-variate estimate of ∇log Z as the derivative of log Ẑ
+    (the SE's is taken as zero)."""
     config = LogZConfig(num_particles=num_particles)
 
     def estimate(theta1, key):
@@ -45,14 +46,15 @@ def _nested_log_z(potential_fn, sigma2, num_particles):
 
     @jax.custom_vjp
     def log_z(theta1, key):
-        return estimate(theta1, key).log_z
+        result = estimate(theta1, key)
+        return result.log_z, result.log_z_se
 
     def log_z_forward(theta1, key):
         result = estimate(theta1, key)
-        return result.log_z, result.grad_log_z
+        return (result.log_z, result.log_z_se), result.grad_log_z
 
-    def log_z_backward(grad_log_z, cotangent):
-        return cotangent * grad_log_z, None
+    def log_z_backward(grad_log_z, cotangents):
+        return cotangents[0] * grad_log_z, None
 
     log_z.defvjp(log_z_forward, log_z_backward)
     return log_z
@@ -67,8 +69,8 @@ def build_nested_theta1_move(
     num_particles: int = 64,
 ):
     """``move(key, theta1, theta2, step_size) -> (theta1, accepted, probability,
-    grad_log_z)``, the last the nested estimate of ∇log Z at the θ₁ it started
-    from.
+    grad_log_z, log_z_se)``, the last two the nested estimate of ∇log Z at the
+    θ₁ it started from and the standard error of its log Ẑ there.
 
     Args:
         potential_fn: λC(θ) ≥ 0.
@@ -81,19 +83,33 @@ def build_nested_theta1_move(
     def move(key, theta1, theta2, step_size):
         key_estimate, key_move = jax.random.split(key)
 
-        def logdensity(t):
+        def logdensity_and_se(t):
+            value, se = log_z(t, key_estimate)
             return (
                 -jnp.sum((t - theta0) ** 2) / (2 * sigma1**2)
                 - jnp.sum((theta2 - t) ** 2) / (2 * sigma2**2)
-                - log_z(t, key_estimate)
-            )
+                - value
+            ), se
 
-        state = blackjax.mala.init(theta1, logdensity)
+        def logdensity(t):
+            return logdensity_and_se(t)[0]
+
+        # blackjax.mala.init, keeping the nested run's SE at θ₁.
+        (value, log_z_se), grad = jax.value_and_grad(logdensity_and_se, has_aux=True)(
+            theta1
+        )
+        state = blackjax.mcmc.mala.MALAState(theta1, value, grad)
         new, info = mala(key_move, state, logdensity, step_size)
         # The Gaussian terms' gradient less the log density's is ∇log Ẑ.
         prior_grad = -(theta1 - theta0) / sigma1**2 + (theta2 - theta1) / sigma2**2
-        grad_log_z = prior_grad - state.logdensity_grad
-        return new.position, info.is_accepted, info.acceptance_rate, grad_log_z
+        grad_log_z = prior_grad - grad
+        return (
+            new.position,
+            info.is_accepted,
+            info.acceptance_rate,
+            grad_log_z,
+            log_z_se,
+        )
 
     return move
 
@@ -111,7 +127,7 @@ def build_nested_log_z_ratio(
     log_z = _nested_log_z(potential_fn, sigma2, num_particles)
 
     def ratio(key, theta1, proposal):
-        log_ratio = log_z(theta1, key) - log_z(proposal, key)
+        log_ratio = log_z(theta1, key)[0] - log_z(proposal, key)[0]
         return log_ratio, jnp.asarray(True)
 
     return ratio

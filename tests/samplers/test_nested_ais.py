@@ -107,3 +107,30 @@ def test_nested_ais_bias_shrinks_as_the_budget_grows(case, stat_key):
     margin = student_t.ppf(1 - ALPHA, dof) * np.hypot(small_se, large_se)
     print(f"errors {small:+.4f} ± {small_se:.4f}, {large:+.4f} ± {large_se:.4f}")
     assert abs(large) < abs(small) - margin, (small, small_se, large, large_se)
+
+
+def test_the_move_reports_the_se_and_gradient_of_its_nested_log_z(case):
+    """The θ₁ move returns the standard error of the nested log Ẑ at the θ₁ it
+    started from (`sample_stats.nested_log_z_se`): that of `estimate_log_z`
+    run with the move's key, and ∇log Ẑ with it."""
+    from samplers.estimate import LogZConfig, estimate_log_z
+    from samplers.nested import build_nested_theta1_move
+
+    target = samplers.build_target(case.model)
+    model = case.model
+    move = build_nested_theta1_move(
+        target.potential, model.theta0, model.sigma1, model.sigma2, num_particles=16
+    )
+    theta1, theta2 = model.theta0 + 0.3, model.theta0 - 0.2
+    key = jr.key(4)
+    *_, grad_log_z, log_z_se = move(key, theta1, theta2, 0.01)
+    expected = estimate_log_z(
+        jr.split(key)[0],
+        target.potential,
+        theta1,
+        model.sigma2,
+        LogZConfig(num_particles=16),
+    )
+    assert float(log_z_se) > 0
+    np.testing.assert_allclose(log_z_se, expected.log_z_se, rtol=1e-9)
+    np.testing.assert_allclose(grad_log_z, expected.grad_log_z, rtol=1e-6, atol=1e-9)

@@ -30,22 +30,37 @@ def exact_moments():
 
 
 @pytest.mark.statistical
-@pytest.mark.parametrize("kind", ["mala", "hmc"])
-def test_a_move_leaves_the_tempered_target_invariant_and_moves(kind, stat_key):
+@pytest.mark.parametrize(
+    "kind, dtype",
+    [("mala", jnp.float64), ("hmc", jnp.float64), ("mala", jnp.float32)],
+    # float32 particles with x64 on: MALA as one leapfrog step (samplers.moves).
+    ids=["mala", "hmc", "mala-float32"],
+)
+def test_a_move_leaves_the_tempered_target_invariant_and_moves(kind, dtype, stat_key):
     """Checked under --stat-key-offset 0-5."""
     n = 4000
     mean, variance = exact_moments()
     key_start, key_move = jr.split(stat_key(41))
     start = mean[None, :] + jnp.sqrt(variance)[None, :] * jr.normal(key_start, (n, 4))
-    grads = start * CURVATURE[None, :]
-    values = 0.5 * jnp.sum(CURVATURE[None, :] * start**2, axis=1)
+    start = start.astype(dtype)
+    grads = start * CURVATURE[None, :].astype(dtype)
+    values = 0.5 * jnp.sum(CURVATURE[None, :].astype(dtype) * start**2, axis=1)
     # A per-coordinate scale near the target's, as a fitted reference gives.
-    scale = jnp.sqrt(variance) * 1.3
+    scale = (jnp.sqrt(variance) * 1.3).astype(dtype)
     move = build_move(potential, kind=kind, num_steps=3)
     end, acceptance = move(
-        key_move, start, values, grads, BETA, MEAN, SIGMA, scale, jnp.asarray(0.9)
+        key_move,
+        start,
+        values,
+        grads,
+        BETA,
+        MEAN.astype(dtype),
+        SIGMA,
+        scale,
+        jnp.asarray(0.9),
     )
-    end = np.asarray(end)
+    assert end.dtype == dtype
+    end = np.asarray(end, dtype=float)
     # Independent particles, each from π_β: 16 checks at |z| < 4 (two-sided
     # 6e-5 each) fail together about once in a thousand runs.
     mean_z = (end.mean(0) - mean) / np.sqrt(variance / n)

@@ -40,7 +40,7 @@ _SGLD = {"step_size", "inner_acceptance_rate", "inner_ess", "diverging"}
         (
             samplers.HMC(num_integration_steps=3, theta1="nested_ais"),
             None,
-            _THETA2 | {"theta1_accepted", "theta1_acceptance_rate"},
+            _THETA2 | {"theta1_accepted", "theta1_acceptance_rate", "nested_log_z_se"},
         ),
         (samplers.NUTS(), "no_log_partition", _THETA2),
         (samplers.SGLD(step_size=1e-3), None, _SGLD),
