@@ -70,7 +70,6 @@ def build_move(
     if kind not in MOVES:
         raise ValueError(f"`move` must be one of {MOVES}, got {kind!r}.")
     config = _Config(kind, num_steps, num_integration_steps, step_size_jitter)
-    mala_kernel, hmc_kernel = blackjax.mala.build_kernel(), blackjax.hmc.build_kernel()
 
     def move(
         key, positions, potential, potential_grad, beta, mean, sigma, scale, step_size
@@ -99,35 +98,14 @@ def build_move(
         grad_theta = (
             -offset / jnp.square(sigma[None, :]) - beta * potential_grad
         ).astype(positions.dtype)
-        # blackjax's MALA draws its noise in the default float type, so with x64
-        # on it turns float32 particles into float64 and its accept/reject
-        # `cond` fails. One leapfrog step of size h is the same transition as
-        # MALA's of size h²/2 (proposal and acceptance alike), and blackjax's HMC
-        # keeps the particles' type: narrower particles move by that.
-        as_hmc = config.kind == "mala" and positions.dtype != jnp.result_type(float)
-        step_size = jnp.asarray(step_size, positions.dtype)
-        state_type = (
-            blackjax.mcmc.mala.MALAState
-            if config.kind == "mala" and not as_hmc
-            else blackjax.mcmc.hmc.HMCState
-        )
+        state_type, transition = _transition(config, positions.dtype, dim)
         state = state_type(
             offset / scale[None, :], logdensity, grad_theta * scale[None, :]
         )
-        inverse_mass = jnp.ones(dim, dtype=positions.dtype)
+        step_size = jnp.asarray(step_size, positions.dtype)
 
         def one_particle(key, state, eps):
-            if config.kind == "mala" and not as_hmc:
-                new_state, info = mala_kernel(key, state, logdensity_z, eps)
-            else:
-                new_state, info = hmc_kernel(
-                    key,
-                    state,
-                    logdensity_z,
-                    jnp.sqrt(2.0 * eps) if as_hmc else eps,
-                    inverse_mass,
-                    1 if as_hmc else config.num_integration_steps,
-                )
+            new_state, info = transition(key, state, logdensity_z, eps)
             return new_state, info.acceptance_rate
 
         def one_step(state, key):
@@ -151,3 +129,31 @@ def build_move(
         return mean[None, :] + scale[None, :] * state.position, jnp.mean(acceptance)
 
     return move
+
+
+def _transition(config, dtype, dim):
+    """``(state type, kernel(key, state, logdensity, step_size))`` of the move.
+
+    blackjax's MALA draws its noise in the default float type, so with x64 on it
+    turns float32 particles into float64 and its accept/reject ``cond`` fails.
+    One leapfrog step of size h is the same transition as MALA's of size h²/2
+    (proposal and acceptance alike), and blackjax's HMC keeps the particles'
+    type: narrower particles move by that.
+    """
+    if config.kind == "mala" and dtype == jnp.result_type(float):
+        return blackjax.mcmc.mala.MALAState, blackjax.mala.build_kernel()
+    as_mala = config.kind == "mala"
+    hmc = blackjax.hmc.build_kernel()
+    inverse_mass = jnp.ones(dim, dtype=dtype)
+
+    def kernel(key, state, logdensity, step_size):
+        return hmc(
+            key,
+            state,
+            logdensity,
+            jnp.sqrt(2.0 * step_size) if as_mala else step_size,
+            inverse_mass,
+            1 if as_mala else config.num_integration_steps,
+        )
+
+    return blackjax.mcmc.hmc.HMCState, kernel
