@@ -14,9 +14,13 @@ The checks and their thresholds:
 - **Inner particles** (SGLD/SGHMC): a mean ESS below :data:`MIN_INNER_ESS` of
   the particles, so that ∇log Z comes from one or two of them.
 - **log Z records**: an AIS ESS below :data:`MIN_INNER_ESS` of the particles, a
-  run that hit its cap of temperatures, or a mean standard error (from AIS's two
-  islands) above :data:`MAX_LOG_Z_SE` nats, which is how a large λ shows itself
-  behind a healthy ESS.
+  run that hit its cap of temperatures, or a mean standard error
+  (``log_partition``'s ``log_z_se``) above :data:`MAX_LOG_Z_SE` nats, which is
+  how a large λ shows itself behind a healthy ESS.
+- **The nested-AIS θ₁ move** (``sample_stats.nested_log_z_se``): a mean
+  standard error of its log Ẑ above :data:`MAX_LOG_Z_SE` nats, whose noise
+  biases θ₁. Below about 16 particles the run's own SE understates (see
+  docs/samplers.md), so silence there proves less.
 - **Convergence** of the scalar summaries (C(θ₂), L(θ₂) and log Ẑ(θ₁) when
   recorded at every draw): rank-normalised split R-hat above :data:`MAX_RHAT`, or
   a bulk ESS below :data:`MIN_ESS_PER_CHAIN` per chain, the thresholds of Vehtari,
@@ -150,6 +154,16 @@ def _inner_problems(tree, stats):
                     f"The recorded log Z (bits saved) has {what} in chains "
                     f"{_chains(mask)}: raise `log_partition_particles`."
                 )
+    if "nested_log_z_se" in stats:
+        mean_se = _row_means(np.asarray(stats["nested_log_z_se"], dtype=float))
+        bad = mean_se > MAX_LOG_Z_SE
+        if bad.any():
+            problems.append(
+                f"The nested AIS estimates of log Z(θ₁) have a standard error of "
+                f"{np.nanmax(mean_se):.2g} nats in chains {_chains(bad)} (above "
+                f"{MAX_LOG_Z_SE}): their noise biases θ₁. Raise "
+                "`NestedAIS(particles=...)`."
+            )
     return problems
 
 

@@ -93,6 +93,18 @@ def test_collapsed_inner_ess_and_a_noisy_log_z_are_reported():
     assert re.search(r"chains 3\b", messages[1])
 
 
+def test_a_noisy_nested_log_z_is_reported():
+    se = np.full((4, 400), 0.2)
+    se[2] = 0.7  # above 0.5 nats
+    diagnosis = samplers.diagnose(_tree(stats={"nested_log_z_se": se}))
+    messages = [m for _, m in diagnosis.problems]
+    assert len(messages) == 1, messages
+    assert "nested AIS" in messages[0] and "standard error of 0.7" in messages[0]
+    assert re.search(r"chains 2\b", messages[0])
+    quiet = samplers.diagnose(_tree(stats={"nested_log_z_se": np.full((4, 400), 0.2)}))
+    assert quiet.problems == []
+
+
 def test_an_sgld_step_that_blows_up_is_undone_flagged_and_warned_about():
     case = posterior.LinearGaussianCase.random(
         jr.key(0), d=2, m=2, n=4, lam=1.0, sigma1=1.0, sigma2=0.5

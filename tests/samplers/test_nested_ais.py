@@ -95,6 +95,9 @@ def _central_share_error(case, budget, key):
     return error, float(chain_shares.std(ddof=1) / np.sqrt(num_chains)), num_chains
 
 
+# Four particles are noisy by design here: whether a chain's mean SE of log Ẑ
+# crosses the warning's 0.5 nats depends on the key.
+@pytest.mark.filterwarnings("ignore:The nested AIS estimates:UserWarning")
 def test_nested_ais_bias_shrinks_as_the_budget_grows(case, stat_key):
     small, small_se, small_k = _central_share_error(case, SMALL_BUDGET, stat_key(31))
     large, large_se, large_k = _central_share_error(case, LARGE_BUDGET, stat_key(32))

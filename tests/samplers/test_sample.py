@@ -345,8 +345,11 @@ def test_where_agreement_is_too_rare_exchange_refuses_and_auto_goes_nested():
             progress=False,
         )
     # One warm-up step leaves HMC's step far too long for λ = 500: it diverges,
-    # and says so.
-    with pytest.warns(samplers.SamplingWarning, match="diverged"):
+    # and says so; and 8 nested particles are too few here, which it says too.
+    with (
+        pytest.warns(samplers.SamplingWarning, match="diverged"),
+        pytest.warns(samplers.SamplingWarning, match="nested AIS"),
+    ):
         tree = samplers.sample(
             case.model,
             key=jr.key(0),
