@@ -47,7 +47,8 @@ def combine(results: list[LogPartitionResult]) -> LogPartitionResult:
     """One result from independent batches of equal size. Their particles and
     log-weights are concatenated (``logmeanexp(log_weights) == log_z`` still
     holds); the records of the runs (``annealing``, ``reverse``, ``rejection``,
-    ``pilot``, ``reference``) are the first batch's."""
+    ``pilot``, ``reference``) are the first batch's, and ``island_z`` the one
+    of largest magnitude."""
     if len(results) == 1:
         return results[0]
     log_z_b = jnp.stack([r.log_z for r in results])
@@ -89,5 +90,11 @@ def combine(results: list[LogPartitionResult]) -> LogPartitionResult:
         log_z_se=log_z_se,
         bits_saved_se=log_z_se / math.log(2.0),
         grad_log_z_se=grad_se,
+        island_z=_largest(jnp.stack([r.island_z for r in results])),
         num_temperatures=jnp.max(jnp.stack([r.num_temperatures for r in results])),
     )
+
+
+def _largest(values):
+    """The value of largest magnitude (the batches' worst disagreement)."""
+    return values[jnp.argmax(jnp.abs(jnp.nan_to_num(values)))]

@@ -26,7 +26,7 @@ from samplers.ais import global_log_weights, log_evidence
 from samplers.annealing import AnnealingOutput, anneal
 from samplers.base import PotentialFn, short_repr, values_and_grads
 from samplers.gradient import grad_log_partition_estimate, per_particle_gradients
-from samplers.standard_errors import log_z_se, weighted_mean_se
+from samplers.standard_errors import island_z, log_z_se, weighted_mean_se
 
 __all__ = [
     "LogPartitionResult",
@@ -113,6 +113,12 @@ class LogPartitionResult(NamedTuple):
             (`samplers.standard_errors.weighted_mean_se`), for rejection the SE of a mean.
             Where the problem is quadratic in a coordinate the control variate
             makes that coordinate exact, and its SE near 0.
+        island_z: the forward path's two islands, independent runs, against
+            each other: the difference of their log Ẑ over what `log_z_se`
+            allows for it (`samplers.standard_errors.island_z`). About standard
+            normal when the moves mix; far beyond ±4, they did not, and
+            `log_z_se` is too small. NaN with one island (no preconditioning)
+            or for rejection.
         num_temperatures: temperatures of the forward path (0 for rejection).
         annealing: forward `AnnealingOutput` (its `state` dropped), or None.
         reverse: reverse `AnnealingOutput` (its `state` dropped), or None.
@@ -138,6 +144,7 @@ class LogPartitionResult(NamedTuple):
     log_z_se: Array
     bits_saved_se: Array
     grad_log_z_se: Array
+    island_z: Array
     num_temperatures: Array
     annealing: AnnealingOutput | None
     reverse: AnnealingOutput | None
@@ -221,6 +228,7 @@ class _Particles(NamedTuple):
     annealing: AnnealingOutput | None  # without its state
     log_z_se: Array
     grad_log_z_se: Array  # (d,)
+    island_z: Array
 
 
 def _forward(key_init, key_forward, path, theta1, sigma, fitted, config) -> _Particles:
@@ -261,6 +269,7 @@ def _forward(key_init, key_forward, path, theta1, sigma, fitted, config) -> _Par
         _drop_state(output),
         log_z_se(state),
         weighted_mean_se(state, reference_path.from_frame(gradients, basis)),
+        island_z(state),
     )
 
 
@@ -283,6 +292,7 @@ def _exact_particles(exact, potential, num_particles, theta1, sigma):
         exact.log_z_stderr,
         # Independent draws: the SE of a mean.
         jnp.std(gradients, axis=0, ddof=1) / math.sqrt(num_particles),
+        jnp.full((), jnp.nan, dtype),
     )
 
 
@@ -400,6 +410,7 @@ def estimate_log_z(
         log_z_se=run.log_z_se,
         bits_saved_se=run.log_z_se / math.log(2.0),
         grad_log_z_se=run.grad_log_z_se,
+        island_z=run.island_z,
         num_temperatures=run.num_temperatures,
         annealing=run.annealing,
         reverse=backward,

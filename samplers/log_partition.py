@@ -8,6 +8,7 @@ maths live) with $U = \lambda C$ and a `LogZConfig`.
 
 import functools
 import math
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +24,7 @@ from samplers.estimate import (
     estimate_log_z,
     rejection_run,
 )
+from samplers.health import SamplingWarning
 from samplers.moves import MOVES
 
 __all__ = ["log_partition"]
@@ -264,8 +266,31 @@ def log_partition(
         exact_first=needs_exact and not traced,
     )
     if tolerance is None:
-        return run(key)
-    return batches.until_tolerance(run, key, tolerance, max_batches)
+        result = run(key)
+    else:
+        result = batches.until_tolerance(run, key, tolerance, max_batches)
+    if not traced:
+        _warn_if_islands_disagree(result)
+    return result
+
+
+#: |island_z| above which `log_partition` warns that its moves did not mix:
+#: two-sided 6e-5 where they do (the z-score is standard normal there,
+#: tests/samplers/test_log_z_se.py).
+MAX_ISLAND_Z = 4.0
+
+
+def _warn_if_islands_disagree(result):
+    z = float(result.island_z)
+    if abs(z) > MAX_ISLAND_Z:
+        warnings.warn(
+            f"The two islands of the AIS run, independent estimates of log Z, "
+            f"differ by {abs(z):.1f} times what `log_z_se` allows: the moves did "
+            "not mix, and the reported SE is too small (island_z). Raise "
+            "`num_mcmc_steps` or `num_particles`, or try move='hmc'.",
+            SamplingWarning,
+            stacklevel=3,
+        )
 
 
 def _one_run(key, *, potential_fn, theta1, sigma, config, end_samples, exact_first):

@@ -11,7 +11,7 @@ from jax import Array
 
 from samplers.ais import AISState, global_log_weights
 
-__all__ = ["log_z_se", "weighted_mean_se"]
+__all__ = ["island_z", "log_z_se", "weighted_mean_se"]
 
 
 def log_z_se(state: AISState) -> Array:
@@ -37,14 +37,39 @@ def log_z_se(state: AISState) -> Array:
     (about half its square). Its calibration on problems with a known
     $\log Z$ is tested in tests/samplers/test_log_z_se.py.
     """
+    relative = _relative_variances(state)
+    share = jax.nn.softmax(state.log_z)  # each island's part of Ẑ
+    return jnp.sqrt(jnp.sum(jnp.square(share) * relative))
+
+
+def _relative_variances(state: AISState) -> Array:
+    r"""Each island's $\operatorname{Var}(\hat Z_k)/\hat Z_k^2$ as in
+    :func:`log_z_se`."""
     islands = state.log_z.shape[0]
     size = state.log_weights.shape[0] // islands
     weights = jnp.exp(state.log_weights).reshape(islands, size)
     final = 1.0 / (size * jnp.sum(jnp.square(weights), axis=1))
     # Equal weights can round to an ESS fraction a hair above 1.
-    relative = jnp.maximum(state.spent + 1.0 / final - 1.0, 0.0) / size
-    share = jax.nn.softmax(state.log_z)  # each island's part of Ẑ
-    return jnp.sqrt(jnp.sum(jnp.square(share) * relative))
+    return jnp.maximum(state.spent + 1.0 / final - 1.0, 0.0) / size
+
+
+def island_z(state: AISState) -> Array:
+    r"""How far the two islands' estimates disagree, in units of what
+    :func:`log_z_se` allows: $(\log\hat Z_1 - \log\hat Z_2) / \sqrt{v_1 + v_2}$,
+    $v_k$ each island's relative variance (NaN with one island).
+
+    The islands are independent runs of the same path, so with moves that mix
+    this is about standard normal. Far beyond ±4 it says that the runs found
+    different parts of the target: the moves did not mix, and `log_z_se`,
+    which assumes they did, is too small.
+    """
+    if state.log_z.shape[0] != 2:
+        return jnp.full((), jnp.nan, state.log_z.dtype)
+    variance = jnp.sum(_relative_variances(state))
+    # On an exact path (a fitted reference on a Gaussian target) both terms are
+    # rounding: floor the spread at the estimate's rounding.
+    rounding = 100 * jnp.finfo(state.log_z.dtype).eps * (1 + jnp.abs(state.log_z[0]))
+    return (state.log_z[0] - state.log_z[1]) / jnp.sqrt(variance + rounding**2)
 
 
 def weighted_mean_se(state: AISState, values: Array) -> Array:

@@ -31,8 +31,10 @@ import jax.random as jr
 import numpy as np
 import pytest
 
+import samplers
 from samplers import log_partition
 from samplers.base import jit
+from samplers.log_partition import MAX_ISLAND_Z
 
 pytestmark = pytest.mark.statistical
 
@@ -88,12 +90,15 @@ def test_log_z_se_is_calibrated_where_log_z_is_known(exact, name, stat_key):
             result.bits_saved_se,
             result.grad_log_z,
             result.grad_log_z_se,
+            result.island_z,
         )
 
-    estimates, se, bits_se, grads, grad_se = jit(lambda keys: jax.lax.map(one, keys))(
-        jr.split(stat_key(7), _RUNS)
-    )
+    estimates, se, bits_se, grads, grad_se, island_z = jit(
+        lambda keys: jax.lax.map(one, keys)
+    )(jr.split(stat_key(7), _RUNS))
     _check_calibrated((np.asarray(estimates) - log_z) / np.asarray(se))
+    # The two islands against each other: standard normal where moves mix.
+    _check_calibrated(np.asarray(island_z))
     np.testing.assert_allclose(bits_se, np.asarray(se) / np.log(2.0), rtol=1e-12)
     errors = np.asarray(grads) - grad
     if name == "diagonal stiff":
@@ -107,3 +112,36 @@ def _check_calibrated(z):
     assert abs(z.mean()) <= 0.3, z.mean()
     assert 0.8 <= z.std() <= 1.3, z.std()
     assert np.mean(np.abs(z) < 2) >= 0.9, np.mean(np.abs(z) < 2)
+
+
+def test_islands_that_disagree_say_the_moves_did_not_mix(exact, stat_key):
+    """Without MCMC moves AIS is importance sampling with resampling: its
+    particles collapse and `log_z_se`, which assumes moves that mix, is far
+    too small (16 times on this problem, 50 keys, 2026-12-07). The two
+    islands then disagree far beyond that SE (|island_z| > 4 in 80% of runs),
+    and a call at top level warns. Checked under --stat-key-offset 0-5."""
+    disagreement, theta1, lam, sigma, log_z, _ = _problem(exact, "dense oblique")
+
+    def one(key):
+        return log_partition(
+            disagreement,
+            jnp.asarray(theta1),
+            lam=lam,
+            sigma=sigma,
+            key=key,
+            method="ais",
+            num_mcmc_steps=0,
+            reference="prior",
+        )
+
+    keys = jr.split(stat_key(8), 8)
+    island_z = np.asarray(jit(lambda ks: jax.lax.map(one, ks))(keys).island_z)
+    # Were they standard normal, their root mean square over 8 runs would
+    # exceed 3 with probability below 1e-12 (chi-square, 8 degrees of freedom).
+    assert np.sqrt(np.mean(island_z**2)) > 3, island_z
+    # One run in 8 at least is beyond the warning's bound (each is with
+    # probability about 0.8), and the same call at top level warns.
+    worst = int(np.argmax(np.abs(island_z)))
+    assert abs(island_z[worst]) > MAX_ISLAND_Z, island_z
+    with pytest.warns(samplers.SamplingWarning, match="did not mix"):
+        one(keys[worst])
