@@ -285,9 +285,10 @@ def _warn_if_islands_disagree(result):
     if abs(z) > MAX_ISLAND_Z:
         warnings.warn(
             f"The two islands of the AIS run, independent estimates of log Z, "
-            f"differ by {abs(z):.1f} times what `log_z_se` allows: the moves did "
-            "not mix, and the reported SE is too small (island_z). Raise "
-            "`num_mcmc_steps` or `num_particles`, or try move='hmc'.",
+            f"differ by {abs(z):.1f} times what `log_z_se` allows (island_z): the "
+            "reported SE is too small, because the moves did not mix or the "
+            "islands are too small to estimate it. Raise `num_mcmc_steps` or "
+            "`num_particles`, or try move='hmc'.",
             SamplingWarning,
             stacklevel=3,
         )
