@@ -82,21 +82,23 @@ def build_record(
                     result.ess / log_partition_particles,
                     result.log_z_se,
                     (~result.annealing.reached_end).astype(theta1.dtype),
+                    result.island_z,
                 )
                 return tuple(jnp.where(finite, v, jnp.nan) for v in values)
 
             def skip(theta1):
-                return (jnp.full((), jnp.nan, theta1.dtype),) * 4
+                return (jnp.full((), jnp.nan, theta1.dtype),) * 5
 
             # The predicate must be the same for every chain: under the chains'
             # vmap a per-chain predicate turns the cond into a select, and the
             # annealing run then costs every step, warm-up included.
             due = (draw >= num_burn) & ((draw - num_burn) % log_partition_every == 0)
-            log_z, ess, se, capped = jax.lax.cond(due, estimate, skip, theta1)
+            log_z, ess, se, capped, island_z = jax.lax.cond(due, estimate, skip, theta1)
             out["log_partition"] = log_z
             out["stat_log_partition_ess"] = ess
             out["stat_log_partition_se"] = se
             out["stat_log_partition_capped"] = capped
+            out["stat_log_partition_island_z"] = island_z
         if pointwise:
             out["pointwise"] = pointwise_values
             # Decided when tracing: a likelihood without a distribution has no

@@ -80,7 +80,12 @@ def test_a_nan_theta1_records_nan_and_the_other_chain_its_estimate(case):
     out = jax.vmap(record_fn, in_axes=(0, 0, None, None))(
         jr.split(jr.key(0), 2), (theta, theta), None, 0
     )
-    for name in ("log_partition", "stat_log_partition_ess", "stat_log_partition_se"):
+    for name in (
+        "log_partition",
+        "stat_log_partition_ess",
+        "stat_log_partition_se",
+        "stat_log_partition_island_z",
+    ):
         assert np.isnan(out[name][0]), name
         assert np.isfinite(out[name][1]), name
     assert np.isnan(out["stat_log_partition_capped"][0])
