@@ -270,3 +270,9 @@ def test_the_inference_checks_show_the_small_budget_s_bias():
     # A table budget that the checks did not run gets no comparison.
     checks["table_particles"] = 32
     assert len(report.format_checks(checks).splitlines()) == 3
+    # With the runs' island_z (results from 2026-12-07 on), the largest per
+    # budget, in magnitude, on a line of its own.
+    checks["island_z"] = {"16": [0.5, -9.2], "64": [1.0, 2.0], "256": [-0.3, 0.1]}
+    lines = report.format_checks(checks).splitlines()
+    assert lines[2].startswith("  largest |island_z|")
+    assert "16 particles 9.2; 64 particles 2.0; 256 particles 0.3" in lines[2]

@@ -162,7 +162,10 @@ def run_method(
     map_log_z = np.zeros(0)
     if two_heads:
         keys = jr.split(key_z, sampler.log_partition_repeats)
-        map_log_z = log_z_fn([fit.theta1] * len(keys), keys)
+        # log_partition's own warnings (islands that disagree) go to the
+        # run's diagnostics, as the samplers' do.
+        with _catch_sampler_warnings(caught):
+            map_log_z = log_z_fn([fit.theta1] * len(keys), keys)
     run = MethodRun(
         method,
         seed,
@@ -178,14 +181,16 @@ def run_method(
         for name, theta in (("theta1", fit.theta1), ("theta2", fit.theta2))
     }
     if checks and two_heads:
-        run.checks = inference_checks(model, fit, sampler, jr.fold_in(key_z, 2))
+        with _catch_sampler_warnings(caught):
+            run.checks = inference_checks(model, fit, sampler, jr.fold_in(key_z, 2))
     try:
         with _catch_sampler_warnings(caught):
             tree = _sample(model, method, sampler, fits, key_sample, progress)
     except ValueError as error:
         run.error = f"{type(error).__name__}: {error}"
     else:
-        _score_draws(run, tree, answers_fn, two_heads and log_z_fn, sampler, key_z)
+        with _catch_sampler_warnings(caught):
+            _score_draws(run, tree, answers_fn, two_heads and log_z_fn, sampler, key_z)
     run.warnings, run.seconds = caught, time.perf_counter() - started
     return run
 
@@ -219,20 +224,23 @@ def starts(model, sampler: SamplerConfig, key) -> tuple[jax.Array, jax.Array]:
 
 def inference_checks(model, fit, sampler: SamplerConfig, key) -> dict:
     """At a MAP: log Ẑ(θ₁) by AIS with each of ``sampler.check_particles``
-    (``check_repeats`` runs each), C at θ₁ and θ₂, and the log posterior
+    (``check_repeats`` runs each) with each run's ``island_z`` (beyond ±4: its
+    moves did not mix), C at θ₁ and θ₂, and the log posterior
     log p̃ − log Ẑ with the largest budget. AIS's log Ẑ is biased low (by about
     half its variance, where it is near Gaussian), so a small budget's
     estimates sit below a large one's by more than their spread: the checks
     show that bias in the bits saved, which a single budget's SE cannot."""
-    estimates = {}
+    estimates, island_z = {}, {}
     for index, count in enumerate(sampler.check_particles):
         keys = jr.split(jr.fold_in(key, index), sampler.check_repeats)
-        log_z = _log_z_fn(model, count)([fit.theta1] * len(keys), keys)
-        estimates[str(count)] = log_z.tolist()
+        runs = _log_z_runs(model, count)([fit.theta1] * len(keys), keys)
+        estimates[str(count)] = [float(r.log_z) for r in runs]
+        island_z[str(count)] = [float(r.island_z) for r in runs]
     largest = str(max(sampler.check_particles))
     log_joint = float(fit.log_joint)
     return {
         "log_z": estimates,
+        "island_z": island_z,
         "table_particles": sampler.log_partition_particles,
         "disagreement_theta1": float(model.disagreement(fit.theta1)),
         "disagreement_theta2": float(model.disagreement(fit.theta2)),
@@ -312,34 +320,36 @@ def _answers_fn(model, items) -> Callable:
 
 
 def _log_z_fn(model, num_particles: int) -> Callable:
-    """``(thetas (n, d), keys (n,)) -> (n,)`` log Ẑ(θ₁) by AIS, one run each.
+    """``(thetas (n, d), keys (n,)) -> (n,)`` log Ẑ(θ₁) by AIS, one run each."""
+    runs = _log_z_runs(model, num_particles)
+    return lambda thetas, keys: np.array([float(r.log_z) for r in runs(thetas, keys)])
+
+
+def _log_z_runs(model, num_particles: int) -> Callable:
+    """``(thetas (n, d), keys (n,)) -> [LogPartitionResult]``, one AIS run each.
 
     A plain loop over ``samplers.log_partition`` calls: they share the compiled
     program of ``find_map``'s own estimate at the optimum (same function, same
     particle count), where a vmapped or jitted wrapper would compile another.
     """
 
-    def log_z(thetas, keys):
-        return np.array(
-            [
-                float(
-                    samplers.log_partition(
-                        model.disagreement,
-                        jnp.asarray(theta, model.theta0.dtype),
-                        lam=model.lam,
-                        sigma=model.sigma2,
-                        key=key,
-                        method="ais",
-                        num_particles=num_particles,
-                        # find_map's path, whose program this shares.
-                        reference="prior",
-                    ).log_z
-                )
-                for theta, key in zip(thetas, keys, strict=True)
-            ]
-        )
+    def runs(thetas, keys):
+        return [
+            samplers.log_partition(
+                model.disagreement,
+                jnp.asarray(theta, model.theta0.dtype),
+                lam=model.lam,
+                sigma=model.sigma2,
+                key=key,
+                method="ais",
+                num_particles=num_particles,
+                # find_map's path, whose program this shares.
+                reference="prior",
+            )
+            for theta, key in zip(thetas, keys, strict=True)
+        ]
 
-    return log_z
+    return runs
 
 
 def _spread(num_draws: int, count: int) -> np.ndarray:

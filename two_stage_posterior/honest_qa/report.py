@@ -278,6 +278,17 @@ def format_checks(checks: dict) -> str:
         f"Inference checks ({checks['method']} MAP, seed {checks['seed']})",
         "  log Ẑ(θ₁) by AIS, mean (runs): " + "; ".join(parts),
     ]
+    island_z = checks.get("island_z")  # absent from results of before 2026-12-07
+    if island_z:
+        worst = {
+            n: float(np.nanmax(np.abs(np.asarray(island_z[n], float)), initial=0.0))
+            for n in budgets
+        }
+        lines.append(
+            "  largest |island_z| (beyond 4: the moves did not mix, and each "
+            "run's SE is too small): "
+            + "; ".join(f"{n} particles {worst[n]:.1f}" for n in budgets)
+        )
     table = str(checks["table_particles"])
     if table in means and table != largest:
         gap = means[largest] - means[table]
