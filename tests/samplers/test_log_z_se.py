@@ -66,6 +66,21 @@ def _problem(exact, name):
     )
 
 
+def _estimate(problem, key, **settings):
+    """`log_partition` by AIS with 256 particles on ``(disagreement, θ₁, λ, σ)``."""
+    disagreement, theta1, lam, sigma = problem
+    return log_partition(
+        disagreement,
+        jnp.asarray(theta1),
+        lam=lam,
+        sigma=sigma,
+        key=key,
+        method="ais",
+        num_particles=256,
+        **settings,
+    )
+
+
 @pytest.mark.parametrize("name", ["diagonal stiff", "dense oblique", "tanh"])
 def test_log_z_se_is_calibrated_where_log_z_is_known(exact, name, stat_key):
     disagreement, theta1, lam, sigma, log_z, grad = _problem(exact, name)
@@ -74,16 +89,7 @@ def test_log_z_se_is_calibrated_where_log_z_is_known(exact, name, stat_key):
     reference = "auto" if name == "tanh" else "prior"
 
     def one(key):
-        result = log_partition(
-            disagreement,
-            jnp.asarray(theta1),
-            lam=lam,
-            sigma=sigma,
-            key=key,
-            method="ais",
-            num_particles=256,
-            reference=reference,
-        )
+        result = _estimate((disagreement, theta1, lam, sigma), key, reference=reference)
         return (
             result.log_z,
             result.log_z_se,
@@ -120,19 +126,10 @@ def test_islands_that_disagree_say_the_moves_did_not_mix(exact, stat_key):
     too small (16 times on this problem, 50 keys, 2026-12-07). The two
     islands then disagree far beyond that SE (|island_z| > 4 in 80% of runs),
     and a call at top level warns. Checked under --stat-key-offset 0-5."""
-    disagreement, theta1, lam, sigma, log_z, _ = _problem(exact, "dense oblique")
+    problem = _problem(exact, "dense oblique")[:4]
 
     def one(key):
-        return log_partition(
-            disagreement,
-            jnp.asarray(theta1),
-            lam=lam,
-            sigma=sigma,
-            key=key,
-            method="ais",
-            num_mcmc_steps=0,
-            reference="prior",
-        )
+        return _estimate(problem, key, num_mcmc_steps=0, reference="prior")
 
     keys = jr.split(stat_key(8), 8)
     island_z = np.asarray(jit(lambda ks: jax.lax.map(one, ks))(keys).island_z)
