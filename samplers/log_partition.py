@@ -274,9 +274,10 @@ def log_partition(
     return result
 
 
-#: |island_z| above which `log_partition` warns that its moves did not mix:
-#: two-sided 6e-5 where they do (the z-score is standard normal there,
-#: tests/samplers/test_log_z_se.py).
+#: |island_z| above which `log_partition` warns that its SE is too small:
+#: two-sided 6e-5 where the moves mix and the islands are large (the z-score
+#: is standard normal there, tests/samplers/test_log_z_se.py; with 8-64
+#: particles it is wider, docs/samplers.md).
 MAX_ISLAND_Z = 4.0
 
 
