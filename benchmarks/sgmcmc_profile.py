@@ -44,8 +44,9 @@ from sgmcmc_network import world  # noqa: E402
 
 import samplers  # noqa: E402
 from samplers import optimize, precondition, sgld, stochastic  # noqa: E402
-from samplers.estimate import LogZConfig, estimate_log_z  # noqa: E402
+from samplers.estimate import estimate_log_z  # noqa: E402
 from samplers.inner import build_inner_move  # noqa: E402
+from samplers.log_z_types import LogZConfig  # noqa: E402
 from samplers.record import build_record  # noqa: E402
 from samplers.target import build_target  # noqa: E402
 

@@ -6,10 +6,11 @@ of a flat parameter vector.
 
 from samplers import ais, annealing, moves, precondition, reference, rejection
 from samplers.compare import Comparison, compare_runs
-from samplers.estimate import LogPartitionResult, LogZConfig, estimate_log_z
+from samplers.estimate import estimate_log_z
 from samplers.gradient import grad_log_partition_estimate
 from samplers.health import ConvergenceWarning, Diagnosis, SamplingWarning, diagnose
 from samplers.log_partition import log_partition
+from samplers.log_z_types import LogPartitionResult, LogZConfig
 from samplers.methods import HMC, NUTS, SGHMC, SGLD, Exchange, NestedAIS
 from samplers.mode import MAPResult, find_map
 from samplers.predict import predict

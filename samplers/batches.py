@@ -17,8 +17,8 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
-from samplers.estimate import LogPartitionResult
 from samplers.health import SamplingWarning
+from samplers.log_z_types import LogPartitionResult
 
 __all__ = ["combine", "until_tolerance"]
 

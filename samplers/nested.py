@@ -30,7 +30,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from samplers.estimate import LogZConfig, estimate_log_z
+from samplers.estimate import estimate_log_z
+from samplers.log_z_types import LogZConfig
 
 __all__ = ["build_nested_log_z_ratio", "build_nested_theta1_move"]
 

@@ -14,7 +14,8 @@ import jax.random as jr
 import numpy as np
 
 from samplers.diagnostics import to_inference_data
-from samplers.estimate import LogZConfig, estimate_log_z
+from samplers.estimate import estimate_log_z
+from samplers.log_z_types import LogZConfig
 
 __all__ = [
     "build_record",

@@ -24,6 +24,7 @@ SAMPLER_LAYERS = [
         "reference",
         "ais",
         "annealing",
+        "log_z_types",
         "estimate",
         "batches",
         "standard_errors",

@@ -116,7 +116,8 @@ def test_the_move_reports_the_se_and_gradient_of_its_nested_log_z(case):
     """The θ₁ move returns the standard error of the nested log Ẑ at the θ₁ it
     started from (`sample_stats.nested_log_z_se`): that of `estimate_log_z`
     run with the move's key, and ∇log Ẑ with it."""
-    from samplers.estimate import LogZConfig, estimate_log_z
+    from samplers.estimate import estimate_log_z
+    from samplers.log_z_types import LogZConfig
     from samplers.nested import build_nested_theta1_move
 
     target = samplers.build_target(case.model)
