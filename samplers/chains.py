@@ -59,7 +59,7 @@ def setup_chains(
         )
     if method.exact:
         move = method.theta1
-        nested = move if isinstance(move, methods.NestedAIS) else move.fallback
+        nested = methods.nested_move(method)
         return gibbs.setup(
             key,
             target,

@@ -1,8 +1,9 @@
 """One `sample` call's draws: the target, the chains' start (the MAP when
 ``init`` asks for one, the method's set-up), then the run and its record, again
 with the fallback when the exchange move's watch in warm-up says it costs too
-much. :mod:`samplers.sample` checks the arguments first and turns the records
-into ArviZ data after.
+much, or with more nested particles when the nested move's says its log Ẑ is
+too noisy. :mod:`samplers.sample` checks the arguments first and turns the
+records into ArviZ data after.
 """
 
 import time
@@ -13,7 +14,7 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 
-from samplers import chains, scout
+from samplers import chains, methods, scout
 from samplers.health import SamplingWarning
 from samplers.mode import find_map
 from samplers.record import build_record
@@ -25,9 +26,14 @@ __all__ = ["draw"]
 
 
 def draw(key, model, method, run, seconds, *, watch, progress, **run_arguments):
-    """The target, the θ₁ move in force and the kept draws' records. Under
-    ``theta1="auto"`` (and ``watch``), the exchange move's cost is watched in
-    warm-up; when it costs too much, the run starts again with the fallback."""
+    """The method in force, the target, the θ₁ move and the kept draws' records.
+
+    With ``watch`` (no checkpoint), warm-up is watched: under ``theta1="auto"``
+    the exchange move's cost, and when it costs too much the run starts again
+    with the fallback; with the nested-AIS move, its log Ẑ's standard error,
+    and when that is above the move's ``tolerance`` the run starts again with
+    more particles. The method returned carries the budget the run ended with.
+    """
     theta1_move = None  # the set-up chooses; "nested_ais" after a switch
     while True:
         target, theta1_move, states, kernels = _start(
@@ -39,11 +45,7 @@ def draw(key, model, method, run, seconds, *, watch, progress, **run_arguments):
             seconds=seconds,
             theta1_move=theta1_move,
         )
-        watcher = None
-        if watch and scout.watch_exchange(method, target, theta1_move, run.num_warmup):
-            watcher = scout.ExchangeScout(
-                -(-run.num_warmup // run.thin), method.theta1.max_draws
-            )
+        watcher = _watcher(method, target, theta1_move, run) if watch else None
         records = _run(
             jr.split(key, 3)[2],
             states,
@@ -57,15 +59,33 @@ def draw(key, model, method, run, seconds, *, watch, progress, **run_arguments):
             progress=progress,
             **run_arguments,
         )
-        if watcher is None or watcher.message is None:
-            return target, theta1_move, records
-        # The whole warm-up again, with the fallback: the exchange move's
-        # rejected misses have biased the chains towards larger Z.
-        warnings.warn(watcher.message, SamplingWarning, stacklevel=3)
+        if isinstance(watcher, scout.ExchangeScout) and watcher.message is not None:
+            # The whole warm-up again, with the fallback: the exchange move's
+            # rejected misses have biased the chains towards larger Z.
+            warnings.warn(watcher.message, SamplingWarning, stacklevel=3)
+            theta1_move = "nested_ais"
+        elif isinstance(watcher, scout.NestedScout) and watcher.particles is not None:
+            # Again from the start: the noisy warm-up has biased the chains.
+            method = methods.with_nested_particles(method, watcher.particles)
+        else:
+            if isinstance(watcher, scout.NestedScout) and watcher.capped is not None:
+                warnings.warn(watcher.capped, SamplingWarning, stacklevel=3)
+            return method, target, theta1_move, records
+        # The time of the runs given up (earlier ones' included).
         scout_time = sum(seconds.values())
         seconds.clear()
         seconds["scout_time"] = scout_time
-        theta1_move = "nested_ais"
+
+
+def _watcher(method, target, theta1_move, run):
+    """The warm-up's watch of the θ₁ move in force, or ``None``."""
+    num_burn = -(-run.num_warmup // run.thin)
+    if scout.watch_exchange(method, target, theta1_move, run.num_warmup):
+        return scout.ExchangeScout(num_burn, method.theta1.max_draws)
+    nested = methods.nested_move(method)
+    if scout.watch_nested(nested, theta1_move, run.num_warmup):
+        return scout.NestedScout(num_burn, nested)
+    return None
 
 
 def _start(

@@ -162,7 +162,9 @@ def _inner_problems(tree, stats):
                 f"The nested AIS estimates of log Z(θ₁) have a standard error of "
                 f"{np.nanmax(mean_se):.2g} nats in chains {_chains(bad)} (above "
                 f"{MAX_LOG_Z_SE}): their noise biases θ₁. Raise "
-                "`NestedAIS(particles=...)`."
+                "`NestedAIS(particles=...)`, or its `max_particles` (warm-up "
+                "raises the particles up to it while their SE is above its "
+                "`tolerance`)."
             )
     return problems
 

@@ -23,6 +23,8 @@ from samplers.methods import (
     SGLD,
     Exchange,
     NestedAIS,
+    nested_move,
+    nested_options,
 )
 
 __all__ = ["describe", "from_keywords"]
@@ -127,7 +129,7 @@ def describe(method) -> dict:
     checkpoint stores; a schedule enters by its name."""
     if method.exact:
         theta1 = method.theta1
-        nested = theta1 if isinstance(theta1, NestedAIS) else theta1.fallback
+        nested = nested_move(method)
         described = {
             "theta1_update": (
                 "auto"
@@ -145,8 +147,10 @@ def describe(method) -> dict:
         for name in ("joint_steps", "bridges"):
             if getattr(theta1, name, 0):
                 described[name] = getattr(theta1, name)
-        if nested is not None and nested.joint_steps:
-            described["nested_joint_steps"] = nested.joint_steps
+        if nested is not None:
+            # Only where they differ from the defaults, as in NestedAIS's repr.
+            for name, value in nested_options(nested).items():
+                described[f"nested_{name}"] = value
         return described
     # batch_size enters `sample`'s settings resolved against the model.
     described = {

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from samplers._checks import count, positive
+from samplers.health import MAX_LOG_Z_SE
 
 __all__ = [
     "HMC",
@@ -37,6 +38,9 @@ __all__ = [
     "SGLD",
     "Exchange",
     "NestedAIS",
+    "nested_move",
+    "nested_options",
+    "with_nested_particles",
 ]
 
 METHODS = ("nuts", "hmc", "sgld", "sghmc")
@@ -60,6 +64,18 @@ class NestedAIS:
             (:mod:`samplers.nested`): two more nested AIS runs per sweep, for
             moves along the coupling of θ₁ and θ₂ that a θ₁ | θ₂ move makes
             only in steps of τ.
+        tolerance: the standard error of the nested log Ẑ (nats) that warm-up
+            aims for: where a chain's mean over a stretch of warm-up is above
+            it, `sample` starts again with more particles, about
+            ``(se / tolerance)²`` times as many (at least twice), up to
+            ``max_particles``, and ``tree.attrs["nested_particles"]`` gives the
+            budget it ended with. The noise of log Ẑ biases θ₁, and the
+            default is the level above which `sample`'s health check warns
+            (:data:`samplers.health.MAX_LOG_Z_SE`). ``None`` keeps
+            ``particles`` fixed. Not with a checkpoint or a resumed run, whose
+            budget is the one it started with.
+        max_particles: the cap on that budget; a run that reaches it above
+            ``tolerance`` warns.
 
     Example:
         >>> import samplers
@@ -67,6 +83,8 @@ class NestedAIS:
         NUTS(theta1=NestedAIS(particles=32), dense_mass=False)
         >>> samplers.NestedAIS(joint_steps=8)
         NestedAIS(particles=64, joint_steps=8)
+        >>> samplers.NestedAIS(particles=16, tolerance=None)  # a fixed budget
+        NestedAIS(particles=16, tolerance=None)
         >>> samplers.NestedAIS(particles=0)
         Traceback (most recent call last):
         ...
@@ -75,16 +93,44 @@ class NestedAIS:
 
     particles: int = 64
     joint_steps: int = 0
+    tolerance: float | None = MAX_LOG_Z_SE
+    max_particles: int = 1024
     name: ClassVar[str] = "nested_ais"
 
     def __post_init__(self):
         _set(self, "particles", count(self.particles, "particles", minimum=4))
         _set(self, "joint_steps", count(self.joint_steps, "joint_steps", minimum=0))
+        if self.tolerance is not None:
+            _set(self, "tolerance", positive(self.tolerance, "tolerance"))
+        _set(self, "max_particles", count(self.max_particles, "max_particles"))
+        if self.max_particles < self.particles:
+            raise ValueError(
+                f"`max_particles`={self.max_particles} must be at least "
+                f"`particles`={self.particles}."
+            )
 
     def __repr__(self):
-        # `joint_steps` appears only when set, as Exchange's options do.
-        joint = f", joint_steps={self.joint_steps}" if self.joint_steps else ""
-        return f"NestedAIS(particles={self.particles}{joint})"
+        # The options appear only when set, as Exchange's do, so that the
+        # settings stored with earlier runs still describe theirs.
+        extra = "".join(f", {n}={v}" for n, v in nested_options(self).items())
+        return f"NestedAIS(particles={self.particles}{extra})"
+
+    def with_particles(self, particles: int) -> "NestedAIS":
+        """The same move with another budget."""
+        return dataclasses.replace(self, particles=particles)
+
+
+_NESTED_DEFAULTS = {"joint_steps": 0, "tolerance": MAX_LOG_Z_SE, "max_particles": 1024}
+
+
+def nested_options(nested: NestedAIS) -> dict:
+    """A nested-AIS move's options other than ``particles`` that differ from
+    their defaults."""
+    return {
+        name: getattr(nested, name)
+        for name, default in _NESTED_DEFAULTS.items()
+        if getattr(nested, name) != default
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +211,26 @@ def _theta1_move(theta1):
     raise ValueError(
         "`theta1` must be 'auto', 'exchange', 'nested_ais', an Exchange or a "
         f"NestedAIS, got {theta1!r}."
+    )
+
+
+def nested_move(method) -> NestedAIS | None:
+    """An exact method's nested-AIS move: its θ₁ move, or the exchange move's
+    fallback (``None`` when it has neither)."""
+    theta1 = getattr(method, "theta1", None)
+    return (
+        theta1 if isinstance(theta1, NestedAIS) else getattr(theta1, "fallback", None)
+    )
+
+
+def with_nested_particles(method, particles: int):
+    """``method`` with its nested-AIS move's budget set to ``particles``."""
+    theta1 = method.theta1
+    if isinstance(theta1, NestedAIS):
+        return dataclasses.replace(method, theta1=theta1.with_particles(particles))
+    fallback = theta1.fallback.with_particles(particles)
+    return dataclasses.replace(
+        method, theta1=dataclasses.replace(theta1, fallback=fallback)
     )
 
 

@@ -156,7 +156,9 @@ def sample(
         Its attributes hold what :func:`samplers.load_run` checks, the
         settings in force and the seconds of ``map_time``, ``setup_time``,
         ``compile_time``, ``warmup_time``, ``sampling_time`` (a chunk holding
-        both warm-up and kept draws is shared by them) and ``scout_time``.
+        both warm-up and kept draws is shared by them) and ``scout_time`` (the
+        runs that warm-up's watch gave up: the exchange move's, or a nested
+        move's smaller budget).
 
     Example:
         A short SGLD run from θ₀ that estimates log Z at every fifth draw
@@ -214,7 +216,7 @@ def sample(
         checkpoint, checkpoint_every, resume, settings
     )
     seconds = {}
-    target, theta1_move, records = draws.draw(
+    method, target, theta1_move, records = draws.draw(
         key,
         model,
         method,

@@ -5,7 +5,9 @@ move before anything compiles (:func:`choose_theta1_move`); under
 ``theta1="auto"``, :class:`ExchangeScout` watches the cost in warm-up, where the
 chains travel from their start to the posterior, and stops the run when
 agreement turns out rarer there; :func:`warn_missed_auxiliaries` reports the
-kept draws that missed their cap.
+kept draws that missed their cap. :class:`NestedScout` watches the nested-AIS
+move's standard error in warm-up the same way, and stops the run when its
+budget is too small.
 """
 
 import math
@@ -21,9 +23,11 @@ from samplers.health import SamplingWarning
 __all__ = [
     "EXCHANGE_BUDGET",
     "ExchangeScout",
+    "NestedScout",
     "check_exchange_cost",
     "choose_theta1_move",
     "watch_exchange",
+    "watch_nested",
     "warn_missed_auxiliaries",
 ]
 
@@ -163,4 +167,67 @@ def warn_missed_auxiliaries(records, max_rejection_draws, stacklevel=3):
         "cost), or use theta1_update='nested_ais'.",
         SamplingWarning,
         stacklevel=stacklevel,
+    )
+
+
+class NestedScout:
+    """``run_chains``'s ``stop_when`` for ``NestedAIS(tolerance=...)``: watches
+    the standard error of the nested log Ẑ (``stat_nested_log_z_se``) in
+    warm-up, and stops the run when a chain's mean over the latest stretch is
+    above ``tolerance``, with ``particles`` set to the budget to start again
+    with: about ``(se / tolerance)²`` times the current one (the SE falls as
+    one over the root of the particles), a power of two at least 2, and at most
+    ``max_particles``. At the cap it lets the run go on and keeps a warning in
+    ``capped``.
+    """
+
+    stretch = ExchangeScout.stretch
+
+    def __init__(self, num_burn: int, nested):
+        self.num_burn, self.nested = num_burn, nested
+        self.particles = None
+        self.capped = None
+
+    def __call__(self, chunk, first_draw: int) -> bool:
+        warmup = self.num_burn - first_draw
+        if warmup <= 0:
+            return False
+        se = np.asarray(chunk["stat_nested_log_z_se"], dtype=float)[:, :warmup]
+        means = _finite_row_means(se)
+        # A chain without a finite SE is the other checks' to report.
+        worst = float(np.max(means[np.isfinite(means)], initial=0.0))
+        tolerance, current = self.nested.tolerance, self.nested.particles
+        if not worst > tolerance:
+            return False
+        if current >= self.nested.max_particles:
+            self.capped = (
+                f"The nested AIS estimates of log Z(θ₁) had a standard error of "
+                f"{worst:.2g} nats in warm-up (draws {first_draw}–"
+                f"{first_draw + se.shape[1] - 1}), above the move's tolerance "
+                f"{tolerance:g}, with max_particles={current} particles: their "
+                "noise biases θ₁. Raise `NestedAIS(max_particles=...)`."
+            )
+            return False
+        factor = 2 ** max(1, math.ceil(math.log2((worst / tolerance) ** 2)))
+        self.particles = min(current * factor, self.nested.max_particles)
+        return True
+
+
+def _finite_row_means(values):
+    """Each chain's mean over its finite entries (NaN where it has none)."""
+    finite = np.isfinite(values)
+    count = finite.sum(axis=1)
+    total = np.where(finite, values, 0.0).sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def watch_nested(nested, theta1_move, num_warmup) -> bool:
+    """Whether `sample` watches the nested-AIS move's standard error in warm-up
+    (:class:`NestedScout`): when that move (``nested``, a ``NestedAIS`` or
+    ``None``) is in force and adapts its budget (``tolerance`` set)."""
+    return (
+        theta1_move == "nested_ais"
+        and nested is not None
+        and nested.tolerance is not None
+        and num_warmup > 0
     )

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from samplers import _checks
+from samplers import _checks, methods
 from samplers._checks import count
 from samplers.health import SamplingWarning
 from samplers.record import default_log_partition_every
@@ -154,8 +154,7 @@ def attributes(method, run, target, model, theta1_move) -> dict:
         attrs["joint_steps"] = method.theta1.joint_steps
         attrs["bridges"] = method.theta1.bridges
     if theta1_move == "nested_ais":
-        move = method.theta1
-        nested = move if move.name == "nested_ais" else move.fallback
+        nested = methods.nested_move(method)
         attrs["nested_particles"] = nested.particles
         attrs["joint_steps"] = nested.joint_steps
     if not method.exact and target.include_log_partition:

@@ -642,6 +642,24 @@ ROWS = [
         "`particles`",
     ),
     Row(
+        "NestedAIS-tolerance-0",
+        lambda w: samplers.NestedAIS(tolerance=0.0),
+        ValueError,
+        "`tolerance`",
+    ),
+    Row(
+        "NestedAIS-tolerance-string",
+        lambda w: samplers.NestedAIS(tolerance="0.5"),
+        TypeError,
+        "`tolerance`",
+    ),
+    Row(
+        "NestedAIS-max_particles-below-particles",
+        lambda w: samplers.NestedAIS(particles=128, max_particles=64),
+        ValueError,
+        "`max_particles`",
+    ),
+    Row(
         "sample-model-None",
         lambda w: samplers.sample(None, key=w.key),
         TypeError,

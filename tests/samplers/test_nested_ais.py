@@ -76,12 +76,13 @@ def _central_share_error(case, budget, key):
         case.model,
         key=key,
         # HMC for θ₂: cheaper to compile than NUTS; the θ₁ move is the same.
-        method="hmc",
+        # A fixed budget (no tolerance): its bias is what is measured.
+        method=samplers.HMC(
+            theta1=samplers.NestedAIS(particles=budget, tolerance=None)
+        ),
         num_chains=num_chains,
         num_samples=num_samples,
         num_warmup=NUM_WARMUP,
-        theta1_update="nested_ais",
-        nested_particles=budget,
         log_partition_every=0,
         pointwise_log_likelihood=False,
         progress=False,

@@ -345,11 +345,9 @@ def test_where_agreement_is_too_rare_exchange_refuses_and_auto_goes_nested():
             progress=False,
         )
     # One warm-up step leaves HMC's step far too long for λ = 500: it diverges,
-    # and says so; and 8 nested particles are too few here, which it says too.
-    with (
-        pytest.warns(samplers.SamplingWarning, match="diverged"),
-        pytest.warns(samplers.SamplingWarning, match="nested AIS"),
-    ):
+    # and says so. 8 nested particles are too few here (a standard error of
+    # about 0.7 nats): warm-up's watch starts again with more.
+    with pytest.warns(samplers.SamplingWarning, match="diverged"):
         tree = samplers.sample(
             case.model,
             key=jr.key(0),
@@ -363,6 +361,8 @@ def test_where_agreement_is_too_rare_exchange_refuses_and_auto_goes_nested():
         )
     assert tree.attrs["theta1_update"] == "nested_ais"
     assert tree.attrs["approximate"] == 1
+    assert tree.attrs["nested_particles"] > 8
+    assert tree.attrs["scout_time"] > 0
 
 
 @pytest.mark.statistical

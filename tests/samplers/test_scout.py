@@ -1,5 +1,6 @@
-"""theta1="auto" watches the exchange move's cost in warm-up (scout.ExchangeScout)
-and run_chains stops where its ``stop_when`` says."""
+"""theta1="auto" watches the exchange move's cost in warm-up (scout.ExchangeScout),
+the nested move its log Ẑ's standard error (scout.NestedScout), and run_chains
+stops where its ``stop_when`` says."""
 
 import warnings
 
@@ -11,7 +12,12 @@ import pytest
 import posterior
 import samplers
 from samplers.run import run_chains
-from samplers.scout import EXCHANGE_BUDGET, EXCHANGE_MISS_LIMIT, ExchangeScout
+from samplers.scout import (
+    EXCHANGE_BUDGET,
+    EXCHANGE_MISS_LIMIT,
+    ExchangeScout,
+    NestedScout,
+)
 
 
 def _chunk(found, cost):
@@ -50,6 +56,37 @@ def test_the_scout_stops_on_misses_or_cost_in_warm_up_only():
     straddling[:, 25:] = 0
     assert not scout(_chunk(straddling, np.full((2, 50), 30)), 75)
     assert not scout(_chunk(np.zeros((2, 50)), np.full((2, 50), 10**5)), 100)
+
+
+def _se_chunk(se):
+    return {"stat_nested_log_z_se": np.asarray(se, float)}
+
+
+def test_the_nested_scout_raises_the_budget_by_the_se_in_warm_up_only():
+    nested = samplers.NestedAIS(particles=16, tolerance=0.5, max_particles=256)
+    scout = NestedScout(num_burn=50, nested=nested)
+    # Chains' means of 0.3 and 0.5: at the tolerance, not above it.
+    assert not scout(_se_chunk([[0.2, 0.4], [0.5, 0.5]]), 0)
+    assert scout.particles is None
+    # One chain at 1.1: (1.1 / 0.5)² = 4.84, so 8 times the particles.
+    assert scout(_se_chunk([[1.0, 1.2], [0.1, 0.1]]), 0)
+    assert scout.particles == 128
+    # Just above: twice at least. A chain without a finite SE is left to the
+    # other checks, and kept draws never stop the run.
+    scout = NestedScout(num_burn=50, nested=nested)
+    assert scout(_se_chunk([[0.51, 0.51], [np.nan, np.nan]]), 0)
+    assert scout.particles == 32
+    scout = NestedScout(num_burn=50, nested=nested)
+    assert not scout(_se_chunk([[0.1, 0.1], [np.nan, np.nan]]), 0)
+    assert not scout(_se_chunk([[0.1, 9.0], [0.1, 9.0]]), 49)
+    # Never past the cap; at the cap the run goes on and a warning is kept.
+    assert scout(_se_chunk([[40.0, 40.0], [0.1, 0.1]]), 0)
+    assert scout.particles == 256
+    capped = NestedScout(num_burn=50, nested=nested.with_particles(256))
+    assert not capped(_se_chunk([[0.9, 0.9], [0.1, 0.1]]), 10)
+    assert capped.particles is None
+    assert "0.9 nats" in capped.capped and "10–11" in capped.capped
+    assert "max_particles=256" in capped.capped
 
 
 def test_auto_leaves_the_exchange_move_where_the_chains_find_it_dear(stat_key):
