@@ -276,3 +276,22 @@ def test_the_inference_checks_show_the_small_budget_s_bias():
     lines = report.format_checks(checks).splitlines()
     assert lines[2].startswith("  largest |island_z|")
     assert "16 particles 9.2; 64 particles 2.0; 256 particles 0.3" in lines[2]
+
+    # With the HMC reference (session 46 on), the table's budget is measured
+    # against it, and so is the log posterior.
+    checks["table_particles"] = 16
+    checks["reference"] = {
+        "particles": 256,
+        "move": {"move": "hmc", "num_mcmc_steps": 2, "num_integration_steps": 10},
+        "log_z": [-340.0, -341.0],
+        "island_z": [0.4, -1.5],
+    }
+    lines = report.format_checks(checks).splitlines()
+    assert lines[2] == (
+        "  reference, 256 particles with HMC moves (2 × 10 leapfrog steps) "
+        "-340.5 (-340.0, -341.0)"
+    )
+    assert lines[3].endswith("256 particles 0.3; reference 1.5")
+    # -340.5 against 16's -363.0: 22.5 nats, 32 bits.
+    assert "22.5 nats below the 256-particle HMC reference (32 bits)" in lines[4]
+    assert "(the reference)" in lines[5]

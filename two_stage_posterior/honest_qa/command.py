@@ -60,6 +60,7 @@ _OPTIONS_TABLE = """
 --log-z-repeats         sampler.log_partition_repeats     int   independent AIS estimates at the MAP (their spread is the SE)
 --check-particles       sampler.check_particles           ints  AIS particle counts of the inference checks at the first seed's two-stage MAP
 --check-repeats         sampler.check_repeats             int   AIS runs per count in the inference checks
+--check-reference       sampler.check_reference_particles int   AIS particles of the checks' reference, with HMC moves (0: none)
 --stop-gradient-intended sampler.stop_gradient_intended   onoff the essay's stop-gradient on the intended head in C's gradient (MAP and SGLD/SGHMC)
 --holdout-fraction      experiment.holdout_fraction       float with --world and no in_distribution arrays: share of S held out
 """

@@ -104,6 +104,9 @@ class SamplerConfig:
             seed's two-stage MAP: log Z(θ₁) by AIS with each particle count,
             ``check_repeats`` runs each (the growth with the budget shows the
             estimator's downward bias, which one budget's SE cannot).
+        check_reference_particles: the checks' reference, ``check_repeats``
+            AIS runs of this many particles with HMC moves, which mix where
+            the table's do not (``experiment.REFERENCE_MOVE``); 0 for none.
     """
 
     method: str = "sgld"
@@ -130,8 +133,9 @@ class SamplerConfig:
     log_partition_particles: int = 16
     log_partition_repeats: int = 3
     stop_gradient_intended: bool = False
-    check_particles: tuple[int, ...] = (16, 64, 256)
+    check_particles: tuple[int, ...] = (16, 64)
     check_repeats: int = 2
+    check_reference_particles: int = 256
 
     def __post_init__(self):
         if self.method not in SAMPLERS:
@@ -158,7 +162,12 @@ class SamplerConfig:
             )
         if not self.start_spread >= 0:
             raise ValueError("`start_spread` must be at least 0.")
-        for name in ("num_warmup", "log_partition_draws", "log_partition_repeats"):
+        for name in (
+            "num_warmup",
+            "log_partition_draws",
+            "log_partition_repeats",
+            "check_reference_particles",
+        ):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"`{name}` must be at least 0.")
 
@@ -217,6 +226,7 @@ QUICK = {
         "log_partition_repeats": 2,
         "check_particles": (8, 16),
         "check_repeats": 1,
+        "check_reference_particles": 0,
     },
     "seeds": (0,),
 }

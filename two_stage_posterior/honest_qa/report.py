@@ -263,46 +263,68 @@ def _precondition_text(record: dict) -> str:
 
 def format_checks(checks: dict) -> str:
     """The inference checks at one MAP (``experiment.inference_checks``): log Ẑ
-    per AIS budget, how far the table's budget sits below the largest, C at θ₁
-    and θ₂, and the log posterior."""
+    per AIS budget and by the reference (HMC moves), how far the table's
+    budget sits below the reference (else the largest budget), C at θ₁ and
+    θ₂, and the log posterior."""
     budgets = sorted(checks["log_z"], key=int)
     means = {n: float(np.mean(checks["log_z"][n])) for n in budgets}
-    parts = [
-        f"{n} particles {means[n]:.1f} ("
-        + ", ".join(f"{v:.1f}" for v in checks["log_z"][n])
-        + ")"
-        for n in budgets
-    ]
-    largest = budgets[-1]
+    parts = [_runs(f"{n} particles", checks["log_z"][n]) for n in budgets]
     lines = [
         f"Inference checks ({checks['method']} MAP, seed {checks['seed']})",
         "  log Ẑ(θ₁) by AIS, mean (runs): " + "; ".join(parts),
     ]
+    reference = checks.get("reference")  # absent from results before session 46
+    if reference:
+        move = reference["move"]
+        best = f"{reference['particles']}-particle HMC reference"
+        lines.append(
+            "  "
+            + _runs(
+                f"reference, {reference['particles']} particles with HMC moves "
+                f"({move['num_mcmc_steps']} × {move['num_integration_steps']} "
+                "leapfrog steps)",
+                reference["log_z"],
+            )
+        )
+        best_mean = float(np.mean(reference["log_z"]))
+    else:
+        best = f"{budgets[-1]}-particle one"
+        best_mean = means[budgets[-1]]
     island_z = checks.get("island_z")  # absent from results of before 2026-12-07
     if island_z:
-        worst = {
-            n: float(np.nanmax(np.abs(np.asarray(island_z[n], float)), initial=0.0))
-            for n in budgets
-        }
+        worst = {n: _largest(island_z[n]) for n in budgets}
+        text = "; ".join(f"{n} particles {worst[n]:.1f}" for n in budgets)
+        if reference:
+            text += f"; reference {_largest(reference['island_z']):.1f}"
         lines.append(
             "  largest |island_z| (beyond 4: the moves did not mix, and each "
-            "run's SE is too small): "
-            + "; ".join(f"{n} particles {worst[n]:.1f}" for n in budgets)
+            "run's SE is too small): " + text
         )
     table = str(checks["table_particles"])
-    if table in means and table != largest:
-        gap = means[largest] - means[table]
+    if table in means and (reference or table != budgets[-1]):
+        gap = best_mean - means[table]
         lines.append(
             f"  the table's bits saved use {table} particles: their log Ẑ is "
-            f"{gap:.1f} nats below the {largest}-particle one ({gap / math.log(2):.0f} "
+            f"{gap:.1f} nats below the {best} ({gap / math.log(2):.0f} "
             "bits), a bias their SE does not show"
         )
+    what = f"{budgets[-1]} particles" if not reference else "the reference"
     lines.append(
         f"  C(θ₁) {checks['disagreement_theta1']:.3f}, C(θ₂) "
         f"{checks['disagreement_theta2']:.3f}; log posterior at the MAP, "
-        f"log p̃ − log Ẑ ({largest} particles): {checks['log_posterior']:.1f}"
+        f"log p̃ − log Ẑ ({what}): {checks['log_posterior']:.1f}"
     )
     return "\n".join(lines)
+
+
+def _runs(label: str, values) -> str:
+    """``label mean (run, run, ...)``."""
+    runs = ", ".join(f"{v:.1f}" for v in values)
+    return f"{label} {float(np.mean(values)):.1f} ({runs})"
+
+
+def _largest(values) -> float:
+    return float(np.nanmax(np.abs(np.asarray(values, float)), initial=0.0))
 
 
 def format_diagnostics(rows: list[dict]) -> str:
