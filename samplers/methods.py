@@ -74,8 +74,9 @@ class NestedAIS:
             (:data:`samplers.health.MAX_LOG_Z_SE`). ``None`` keeps
             ``particles`` fixed. Not with a checkpoint or a resumed run, whose
             budget is the one it started with.
-        max_particles: the cap on that budget; a run that reaches it above
-            ``tolerance`` warns.
+        max_particles: the cap on that budget (default 1024, or
+            ``particles`` if more); a run that reaches it above ``tolerance``
+            warns.
 
     Example:
         >>> import samplers
@@ -94,7 +95,7 @@ class NestedAIS:
     particles: int = 64
     joint_steps: int = 0
     tolerance: float | None = MAX_LOG_Z_SE
-    max_particles: int = 1024
+    max_particles: int | None = None
     name: ClassVar[str] = "nested_ais"
 
     def __post_init__(self):
@@ -102,6 +103,8 @@ class NestedAIS:
         _set(self, "joint_steps", count(self.joint_steps, "joint_steps", minimum=0))
         if self.tolerance is not None:
             _set(self, "tolerance", positive(self.tolerance, "tolerance"))
+        if self.max_particles is None:
+            _set(self, "max_particles", max(_MAX_PARTICLES, self.particles))
         _set(self, "max_particles", count(self.max_particles, "max_particles"))
         if self.max_particles < self.particles:
             raise ValueError(
@@ -120,15 +123,20 @@ class NestedAIS:
         return dataclasses.replace(self, particles=particles)
 
 
-_NESTED_DEFAULTS = {"joint_steps": 0, "tolerance": MAX_LOG_Z_SE, "max_particles": 1024}
+_MAX_PARTICLES = 1024
 
 
 def nested_options(nested: NestedAIS) -> dict:
     """A nested-AIS move's options other than ``particles`` that differ from
     their defaults."""
+    defaults = {
+        "joint_steps": 0,
+        "tolerance": MAX_LOG_Z_SE,
+        "max_particles": max(_MAX_PARTICLES, nested.particles),
+    }
     return {
         name: getattr(nested, name)
-        for name, default in _NESTED_DEFAULTS.items()
+        for name, default in defaults.items()
         if getattr(nested, name) != default
     }
 

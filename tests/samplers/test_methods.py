@@ -7,7 +7,7 @@ import pytest
 
 import posterior
 import samplers
-from samplers import keywords
+from samplers import keywords, methods
 
 
 def test_names_with_keywords_are_the_objects():
@@ -63,6 +63,26 @@ def test_the_nested_joint_move_is_described_and_checked():
     for bad, error in [(-1, ValueError), (2.0, TypeError), (True, TypeError)]:
         with pytest.raises(error, match="`joint_steps`"):
             samplers.NestedAIS(joint_steps=bad)
+
+
+def test_the_nested_budget_s_adaptation_is_described_and_capped():
+    default = samplers.NestedAIS()
+    assert (default.tolerance, default.max_particles) == (0.5, 1024)
+    # A larger budget than the default cap is its own cap, and still valid.
+    large = samplers.NestedAIS(particles=2048)
+    assert large.max_particles == 2048 and repr(large) == "NestedAIS(particles=2048)"
+    fixed = samplers.NUTS(theta1=samplers.NestedAIS(tolerance=None, max_particles=64))
+    described = keywords.describe(fixed)
+    assert described["nested_tolerance"] is None
+    assert described["nested_max_particles"] == 64
+    assert "nested_tolerance" not in keywords.describe(samplers.NUTS())
+    # A new budget keeps every other setting, as a fallback too.
+    auto = samplers.NUTS(theta1=samplers.Exchange(fallback=samplers.NestedAIS(8)))
+    raised = methods.with_nested_particles(auto, 32)
+    assert raised.theta1.fallback == samplers.NestedAIS(32)
+    assert raised.theta1.max_draws == auto.theta1.max_draws
+    assert methods.nested_move(raised).particles == 32
+    assert methods.nested_move(samplers.NUTS(theta1="exchange")) is None
 
 
 def test_an_object_draws_what_its_name_and_keywords_draw():
