@@ -366,13 +366,16 @@ def test_where_agreement_is_too_rare_exchange_refuses_and_auto_goes_nested():
 
 
 @pytest.mark.statistical
-@pytest.mark.parametrize("joint_steps", [0, 8], ids=["theta1", "and_joint"])
+@pytest.mark.parametrize("joint_steps", [8], ids=["and_joint"])
 def test_nested_ais_theta1_update_matches_the_exact_posterior(
     case, stat_key, joint_steps
 ):
     # Approximate by construction; with 64 particles per nested AIS run on this
     # problem its bias must be below what these draws can detect. With
-    # `joint_steps`, each sweep also moves (θ₁, θ₂) along a trajectory.
+    # `joint_steps`, each sweep also moves (θ₁, θ₂) along a trajectory. (The
+    # plain nested move, without it, is held to the exact posterior where
+    # agreement is rare everywhere, in tests/samplers/test_rare_agreement.py,
+    # and against its budget in tests/samplers/test_nested_ais.py.)
     tree = samplers.sample(
         case.model,
         key=stat_key(13),
