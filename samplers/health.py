@@ -16,7 +16,10 @@ The checks and their thresholds:
 - **log Z records**: an AIS ESS below :data:`MIN_INNER_ESS` of the particles, a
   run that hit its cap of temperatures, or a mean standard error
   (``log_partition``'s ``log_z_se``) above :data:`MAX_LOG_Z_SE` nats, which is
-  how a large λ shows itself behind a healthy ESS.
+  how a large λ shows itself behind a healthy ESS; or a median |island_z|
+  (the two islands of each record against each other) above
+  :data:`MAX_ISLAND_Z` over three records at least, which says the AIS moves
+  do not mix and the SE is too small.
 - **The nested-AIS θ₁ move** (``sample_stats.nested_log_z_se``): a mean
   standard error of its log Ẑ above :data:`MAX_LOG_Z_SE` nats, whose noise
   biases θ₁. Below about 16 particles the run's own SE understates (see
@@ -46,6 +49,13 @@ __all__ = [
 MAX_DIVERGING = 0.01
 MIN_INNER_ESS = 0.1
 MAX_LOG_Z_SE = 0.5
+#: |island_z| above which `log_partition` warns that its SE is too small:
+#: two-sided 6e-5 where the moves mix and the islands are large (the z-score
+#: is standard normal there, tests/samplers/test_log_z_se.py; with 8-64
+#: particles it is wider, docs/samplers.md). `sample` checks a chain's median
+#: over its log Z records against it, with at least MIN_ISLAND_RECORDS of them.
+MAX_ISLAND_Z = 4.0
+MIN_ISLAND_RECORDS = 3
 MAX_RHAT = 1.01
 MIN_ESS_PER_CHAIN = 100
 SCALARS = ("disagreement", "log_likelihood_total", "log_partition")
@@ -140,6 +150,7 @@ def _inner_problems(tree, stats):
             axis=1
         )
         mean_se = _row_means(np.asarray(stats["log_partition_se"], dtype=float))
+        island = _row_medians(np.abs(stats.get("log_partition_island_z", ess * np.nan)))
         for mask, what in [
             (low, f"an AIS ESS below {MIN_INNER_ESS:.0%} of the particles"),
             (capped, "AIS runs that hit their cap of temperatures"),
@@ -154,6 +165,17 @@ def _inner_problems(tree, stats):
                     f"The recorded log Z (bits saved) has {what} in chains "
                     f"{_chains(mask)}: raise `log_partition_particles`."
                 )
+        bad = island > MAX_ISLAND_Z
+        if bad.any():
+            problems.append(
+                f"The recorded log Z (bits saved) comes from AIS runs whose two "
+                f"islands disagree: a median |island_z| of {np.nanmax(island):.1f} "
+                f"(above {MAX_ISLAND_Z}) in chains {_chains(bad)}. The AIS moves "
+                "do not mix on this target, so the estimates sit low by more "
+                "than their SE says. Estimate log Z at chosen draws with "
+                "`samplers.log_partition(..., move='hmc', num_mcmc_steps=2, "
+                "num_integration_steps=10)`, and compare."
+            )
     if "nested_log_z_se" in stats:
         mean_se = _row_means(np.asarray(stats["nested_log_z_se"], dtype=float))
         bad = mean_se > MAX_LOG_Z_SE
@@ -167,6 +189,18 @@ def _inner_problems(tree, stats):
                 "`tolerance`)."
             )
     return problems
+
+
+def _row_medians(values, minimum=MIN_ISLAND_RECORDS):
+    """Median of each chain's finite entries; NaN for a chain with fewer than
+    ``minimum`` (one or two records prove little)."""
+    values = np.asarray(values, dtype=float)
+    out = np.full(values.shape[0], np.nan)
+    for chain, row in enumerate(values):
+        row = row[np.isfinite(row)]
+        if row.size >= minimum:
+            out[chain] = np.median(row)
+    return out
 
 
 def _row_means(values):

@@ -24,7 +24,7 @@ from samplers.estimate import (
     estimate_log_z,
     rejection_run,
 )
-from samplers.health import SamplingWarning
+from samplers.health import MAX_ISLAND_Z, SamplingWarning
 from samplers.moves import MOVES
 
 __all__ = ["log_partition"]
@@ -272,13 +272,6 @@ def log_partition(
     if not traced:
         _warn_if_islands_disagree(result)
     return result
-
-
-#: |island_z| above which `log_partition` warns that its SE is too small:
-#: two-sided 6e-5 where the moves mix and the islands are large (the z-score
-#: is standard normal there, tests/samplers/test_log_z_se.py; with 8-64
-#: particles it is wider, docs/samplers.md).
-MAX_ISLAND_Z = 4.0
 
 
 def _warn_if_islands_disagree(result):

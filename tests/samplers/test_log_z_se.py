@@ -34,7 +34,7 @@ import pytest
 import samplers
 from samplers import log_partition
 from samplers.base import jit
-from samplers.log_partition import MAX_ISLAND_Z
+from samplers.health import MAX_ISLAND_Z
 
 pytestmark = pytest.mark.statistical
 
