@@ -132,7 +132,7 @@ def _inner_problems(tree, stats):
     problems = []
     num_inner = tree.attrs.get("num_inner")
     if "inner_ess" in stats and num_inner:
-        fraction = _row_means(np.asarray(stats["inner_ess"], dtype=float))
+        fraction = row_means(np.asarray(stats["inner_ess"], dtype=float))
         fraction = fraction / num_inner
         bad = fraction < MIN_INNER_ESS
         if bad.any():
@@ -149,7 +149,7 @@ def _inner_problems(tree, stats):
         capped = (np.nan_to_num(np.asarray(stats["log_partition_capped"])) > 0).any(
             axis=1
         )
-        mean_se = _row_means(np.asarray(stats["log_partition_se"], dtype=float))
+        mean_se = row_means(np.asarray(stats["log_partition_se"], dtype=float))
         island = _row_medians(np.abs(stats.get("log_partition_island_z", ess * np.nan)))
         for mask, what in [
             (low, f"an AIS ESS below {MIN_INNER_ESS:.0%} of the particles"),
@@ -177,7 +177,7 @@ def _inner_problems(tree, stats):
                 "num_integration_steps=10)`, and compare."
             )
     if "nested_log_z_se" in stats:
-        mean_se = _row_means(np.asarray(stats["nested_log_z_se"], dtype=float))
+        mean_se = row_means(np.asarray(stats["nested_log_z_se"], dtype=float))
         bad = mean_se > MAX_LOG_Z_SE
         if bad.any():
             problems.append(
@@ -203,7 +203,7 @@ def _row_medians(values, minimum=MIN_ISLAND_RECORDS):
     return out
 
 
-def _row_means(values):
+def row_means(values):
     """Mean of each chain's finite entries; NaN for a chain with none (a NaN
     compares False, so such a chain is judged by the other checks)."""
     finite = np.isfinite(values)

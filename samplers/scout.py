@@ -18,7 +18,7 @@ import numpy as np
 
 from samplers import rejection
 from samplers.base import jit
-from samplers.health import SamplingWarning
+from samplers.health import SamplingWarning, row_means
 
 __all__ = [
     "EXCHANGE_BUDGET",
@@ -193,7 +193,7 @@ class NestedScout:
         if warmup <= 0:
             return False
         se = np.asarray(chunk["stat_nested_log_z_se"], dtype=float)[:, :warmup]
-        means = _finite_row_means(se)
+        means = row_means(se)
         # A chain without a finite SE is the other checks' to report.
         worst = float(np.max(means[np.isfinite(means)], initial=0.0))
         tolerance, current = self.nested.tolerance, self.nested.particles
@@ -211,14 +211,6 @@ class NestedScout:
         factor = 2 ** max(1, math.ceil(math.log2((worst / tolerance) ** 2)))
         self.particles = min(current * factor, self.nested.max_particles)
         return True
-
-
-def _finite_row_means(values):
-    """Each chain's mean over its finite entries (NaN where it has none)."""
-    finite = np.isfinite(values)
-    count = finite.sum(axis=1)
-    total = np.where(finite, values, 0.0).sum(axis=1)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def watch_nested(nested, theta1_move, num_warmup) -> bool:

@@ -20,6 +20,17 @@ import posterior
 import samplers
 
 
+def _draws_and_mcse(tree):
+    """(chain, draw, 2d) draws of (θ₁, θ₂) and ArviZ's MCSE of each mean."""
+    draws = np.concatenate(
+        [tree.posterior["theta1"].values, tree.posterior["theta2"].values], axis=-1
+    )
+    mcse = [
+        float(az.mcse(draws[..., j], method="mean")) for j in range(draws.shape[-1])
+    ]
+    return draws, np.asarray(mcse)
+
+
 @pytest.fixture(scope="module")
 def rare_case():
     return posterior.LinearGaussianCase.random(
@@ -62,14 +73,9 @@ def test_default_sg_mcmc_where_agreement_is_rare(rare_case, exact, method, stat_
         pointwise_log_likelihood=False,
         progress=False,
     )
-    draws = np.concatenate(
-        [tree.posterior["theta1"].values, tree.posterior["theta2"].values], axis=-1
-    )
+    draws, mcse = _draws_and_mcse(tree)
     mean, cov = (np.asarray(x) for x in case.posterior_mean_cov())
     error = draws.mean(axis=(0, 1)) - mean
-    mcse = np.array(
-        [float(az.mcse(draws[..., j], method="mean")) for j in range(mean.size)]
-    )
     z2 = float(np.mean((error / mcse) ** 2))
     variance, variance_se = exact.relative_variance_error(case, draws)
     marginal = np.mean((draws - mean) ** 2, axis=(0, 1)) / np.diag(cov) - 1
@@ -118,13 +124,10 @@ def test_default_exact_sampler_where_agreement_is_rare_everywhere(exact, stat_ke
         progress=False,
     )
     assert tree.attrs["theta1_update"] == "nested_ais"
-    draws = np.concatenate(
-        [tree.posterior["theta1"].values, tree.posterior["theta2"].values], axis=-1
-    )
+    draws, mcse = _draws_and_mcse(tree)
     mean, cov = (np.asarray(x) for x in case.posterior_mean_cov())
     sd = np.sqrt(np.diag(cov))
     error = np.abs(draws.mean(axis=(0, 1)) - mean)
-    mcse = np.array([float(az.mcse(draws[..., j], method="mean")) for j in range(8)])
     z = float(norm.ppf(1 - 1e-3 / (2 * 8)))
     variance, variance_se = exact.relative_variance_error(case, draws)
     print(
