@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import posterior
-from two_stage_posterior.honest_qa import experiment, report
+from two_stage_posterior.honest_qa import log_z_estimates, report
 from two_stage_posterior.honest_qa.config import SamplerConfig
 
 
@@ -40,10 +40,10 @@ def test_the_reference_runs_hmc_moves_and_lands_on_the_exact_log_z(stat_key):
         check_repeats=2,
         check_reference_particles=64,
     )
-    checks = experiment.inference_checks(case.model, fit, sampler, stat_key(40))
+    checks = log_z_estimates.inference_checks(case.model, fit, sampler, stat_key(40))
     reference = checks["reference"]
     assert reference["particles"] == 64
-    assert reference["move"] == experiment.REFERENCE_MOVE
+    assert reference["move"] == log_z_estimates.REFERENCE_MOVE
     assert len(reference["log_z"]) == len(reference["log_z_se"]) == 2
     exact = float(case.log_partition(theta1))
     z = (np.asarray(reference["log_z"]) - exact) / np.asarray(reference["log_z_se"])

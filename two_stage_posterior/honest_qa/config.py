@@ -106,7 +106,7 @@ class SamplerConfig:
             estimator's downward bias, which one budget's SE cannot).
         check_reference_particles: the checks' reference, ``check_repeats``
             AIS runs of this many particles with HMC moves, which mix where
-            the table's do not (``experiment.REFERENCE_MOVE``); 0 for none.
+            the table's do not (``log_z_estimates.REFERENCE_MOVE``); 0 for none.
     """
 
     method: str = "sgld"

@@ -262,7 +262,7 @@ def _precondition_text(record: dict) -> str:
 
 
 def format_checks(checks: dict) -> str:
-    """The inference checks at one MAP (``experiment.inference_checks``): log Ẑ
+    """The inference checks at one MAP (``log_z_estimates.inference_checks``): log Ẑ
     per AIS budget and by the reference (HMC moves), how far the table's
     budget sits below the reference (else the largest budget), C at θ₁ and
     θ₂, and the log posterior."""
