@@ -1,6 +1,6 @@
 """XLA's CPU optimisation level for the package's programs: compile and run time.
 
-`samplers.base.compiler_options` compiles the chains' programs at LLVM level 1.
+`samplers.programs.compiler_options` compiles the chains' programs at LLVM level 1.
 This times `sample` on small cases at each level (``default``: the option left
 out, as JAX leaves it; an explicit 2 is not the same), each case and level in a
 fresh process with no compilation cache, and prints the `tree.attrs` timings:
@@ -45,13 +45,13 @@ _CHILD = """
 import json, sys
 import jax, jax.random as jr
 jax.config.update("jax_enable_x64", True)
-import posterior, samplers, samplers.base as base
+import posterior, samplers, samplers.programs as programs
 level, draws, case = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
-options = base.compiler_options()
+options = programs.compiler_options()
 options.pop("xla_backend_optimization_level", None)
 if level != "default":
     options["xla_backend_optimization_level"] = int(level)
-base.compiler_options = lambda: dict(options)
+programs.compiler_options = lambda: dict(options)
 names = ("d", "m", "n", "lam", "sigma2", "noise_scale")
 shape = {k: case.pop(k) for k in names if k in case}
 model = posterior.LinearGaussianCase.random(jr.key(21), sigma1=1.0, **shape).model

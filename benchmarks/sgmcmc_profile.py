@@ -122,7 +122,7 @@ def parts(model, repeats, warmup=1000):
     )
     with_log_z = build_record(
         model,
-        target,
+        target.potential,
         jnp.arange(8),
         positions,
         fields,
@@ -131,7 +131,7 @@ def parts(model, repeats, warmup=1000):
     )
     without = build_record(
         model,
-        target,
+        target.potential,
         jnp.arange(8),
         positions,
         fields,

@@ -11,6 +11,7 @@ conditioning can change which hypothesis wins only along directions where
 $\kappa \gg 1$ (docs/mechanism.md).
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -60,7 +61,9 @@ def kappa(
     )
 
 
-@jax.jit(static_argnums=(0, 2, 3))
+# The model as an argument (a pytree): a model of the same shapes finds the
+# program; the counts are static.
+@eqx.filter_jit
 def _top_eigenvalues(model, theta, k, num_iterations):
     def heads(t):
         return model.heads(t, model.agreement_inputs)

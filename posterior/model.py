@@ -10,7 +10,9 @@ $Z(\theta_1)$ has no closed form in general; the model leaves it out of
 estimator through the factor site ``neg_log_partition``.
 """
 
+import math
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -44,13 +46,47 @@ __all__ = ["TwoStageModel"]
 Batch = Int[ArrayLike, " batch"] | None
 
 
+class _Layout(NamedTuple):
+    """Where each parameter array of the network sits in the flat vector."""
+
+    treedef: Any
+    shapes: tuple[tuple[int, ...], ...]
+    dtypes: tuple[Any, ...]
+
+    @classmethod
+    def of(cls, params) -> "_Layout":
+        leaves, treedef = jax.tree.flatten(params)
+        return cls(
+            treedef,
+            tuple(tuple(leaf.shape) for leaf in leaves),
+            tuple(jnp.asarray(leaf).dtype for leaf in leaves),
+        )
+
+    def unravel(self, theta: Array) -> PyTree:
+        """The inverse of ``ravel_pytree``, as a function of the layout alone
+        (``ravel_pytree``'s own inverse is a new closure for every network, which
+        would make every model's compiled programs its own)."""
+        sizes = [math.prod(shape) for shape in self.shapes]
+        parts = jnp.split(theta, np.cumsum(sizes)[:-1]) if sizes else []
+        leaves = [
+            part.reshape(shape).astype(dtype)
+            for part, shape, dtype in zip(parts, self.shapes, self.dtypes, strict=True)
+        ]
+        return jax.tree.unflatten(self.treedef, leaves)
+
+
+@jax.tree_util.register_pytree_node_class
 class TwoStageModel:
     r"""A two-head network under the two-stage agreement prior.
 
     θ₁ and θ₂ are flat vectors over the network's floating-point leaves
     (``ravel_pytree``); ``theta0`` is the network as given, its initialisation.
-    The model is a plain object, not a pytree: its methods close over the data, so
-    ``jax.jit(model.log_joint)`` and ``jax.vmap(model.disagreement)`` work as is.
+    The model is a pytree whose leaves are its arrays (θ₀, the data, and any in
+    the likelihood or the network's non-parameter parts); λ, the σ's and the
+    network's structure are its static part. So a program compiled for one model
+    serves every model of the same shapes, λ and σ's, the data passed in as
+    arguments. Its methods are plain functions too: ``jax.jit(model.log_joint)``
+    and ``jax.vmap(model.disagreement)`` work as is.
 
     Example:
         >>> import jax.numpy as jnp, jax.random as jr
@@ -81,6 +117,38 @@ class TwoStageModel:
     sigma1: float
     sigma2: float
     num_answers: int
+    # The network without its parameters, and where they sit in θ.
+    _static: PyTree
+    _layout: _Layout
+    _network: tuple[tuple[str, str | int], ...]
+
+    # λ is a child, an array leaf, so that a new λ compiles nothing new; the
+    # σ's set the Gaussians' normalisers and stay static.
+    _CHILDREN = (
+        "lam",
+        "theta0",
+        "agreement_inputs",
+        "answer_inputs",
+        "answers",
+        "likelihood",
+        "_static",
+    )
+    _AUX = ("divergence", "sigma1", "sigma2", "num_answers", "_layout", "_network")
+
+    def tree_flatten(self):
+        children = tuple(getattr(self, name) for name in self._CHILDREN)
+        if isinstance(self.lam, int | float):
+            children = (np.asarray(self.lam, float), *children[1:])
+        return children, tuple(getattr(self, name) for name in self._AUX)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        # No __init__: its checks ran when the model was made, and under a
+        # trace the leaves are not arrays.
+        model = object.__new__(cls)
+        for name, value in zip(cls._CHILDREN + cls._AUX, children + aux, strict=True):
+            setattr(model, name, value)
+        return model
 
     def __init__(
         self,
@@ -123,8 +191,9 @@ class TwoStageModel:
                 "`network` has no floating-point array leaves to use as parameters "
                 "(integer arrays are not parameters)."
             )
-        self.theta0, self._unravel = ravel_pytree(params)
-        self._network = _model_checks.describe_network(network, params)
+        self.theta0, _ = ravel_pytree(params)
+        self._layout = _Layout.of(params)
+        self._network = tuple(_model_checks.describe_network(network, params).items())
         self.agreement_inputs, _ = _checks.data_tree(
             agreement_inputs, "agreement_inputs"
         )
@@ -175,8 +244,8 @@ class TwoStageModel:
         )
         custom = isinstance(self.likelihood, FromCallable | FromDistribution)
         return {
-            **self._network,
-            "lam": self.lam,
+            **dict(self._network),
+            "lam": float(self.lam),
             "sigma1": self.sigma1,
             "sigma2": self.sigma2,
             "divergence": divergence,
@@ -196,7 +265,7 @@ class TwoStageModel:
     def network_at(self, theta: Float[ArrayLike, " dim"]) -> Callable:
         """The network with its parameters set from the flat vector ``theta``."""
         theta = _checks.flat_theta(theta, self.num_params)
-        return eqx.combine(self._unravel(theta), self._static)
+        return eqx.combine(self._layout.unravel(theta), self._static)
 
     def heads(
         self, theta: Float[ArrayLike, " dim"], inputs: PyTree[ArrayLike]

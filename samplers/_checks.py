@@ -7,6 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from samplers.programs import filter_jit
+
 __all__ = [
     "batch_size",
     "count",
@@ -212,6 +214,11 @@ def flat_vector(value, name: str) -> Array:
     return jnp.asarray(value)
 
 
+@filter_jit
+def _output(fn, theta):
+    return fn(theta)
+
+
 def scalar_function(fn, theta, name: str) -> None:
     """``fn`` maps one vector shaped like ``theta`` to a real scalar.
 
@@ -221,9 +228,10 @@ def scalar_function(fn, theta, name: str) -> None:
     """
     if not callable(fn):
         raise TypeError(f"`{name}` must be callable theta -> scalar, got {fn!r}.")
-    point = jax.ShapeDtypeStruct(theta.shape, theta.dtype)
     try:
-        out = jax.eval_shape(fn, point)
+        # Traced as a program of its own: a pytree `fn` (a model's method in
+        # `samplers.log_partition.potential`) is then traced once per shape.
+        out = _output.trace(fn, jnp.zeros(theta.shape, theta.dtype)).out_info
     except Exception as error:
         raise ValueError(
             f"`{name}` fails on a vector of shape {theta.shape} ({theta.dtype}): "

@@ -3,16 +3,21 @@
 Every algorithm in `samplers/` follows one contract, borrowed from blackjax:
 `init(...) -> state` and `step(key, state, *per_step_args) -> (state, info)`,
 where `state` holds only what the next step needs and `info` holds diagnostics.
-Configuration is captured by closures built in `build_kernel`.
+Configuration is captured by closures built in `build_kernel`, handed to the
+compiled programs as `samplers.programs.Deferred` values so that a model of the
+same shapes finds them compiled.
 """
 
-import functools
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import jax
 from jax import Array
 from jax.typing import ArrayLike
+
+# Compiled programs' helpers live in samplers.programs; imported here, where the
+# package's modules and tests have long found them.
+from samplers.programs import compiler_options, jit
 
 __all__ = [
     "EXCHANGE_TARGET_ACCEPTANCE",
@@ -57,73 +62,6 @@ class StepFn(Protocol):
     """Advance a sampler by one step: `(key, state, *args) -> (state, info)`."""
 
     def __call__(self, key: Array, state: Any, *args: ArrayLike) -> tuple[Any, Any]: ...
-
-
-def compiler_options() -> dict:
-    """XLA options for the samplers' compiled programs: on CPU, LLVM's
-    optimisation level 1 instead of the default, and no small-loop hoisting.
-
-    The programs nest loops (AIS inside MALA inside a scan over draws), and
-    there the full optimisation takes most of the compile time for no speed:
-    the nested-AIS sweep compiled in 12 s instead of 27 s and ran as fast, and
-    on a 4,394-parameter network every part of an SG-MCMC step ran within 5 %
-    (docs/benchmarks.md, "Compiling at optimisation level 1"; not every
-    program: the exchange move at d = 1 samples 40 % slower, while three other
-    small cases sample faster, benchmarks/compile_level.py). On small
-    problems XLA's CPU compiler hoists a loop whose data are small, which can be
-    a run's whole scan, into one LLVM function: compiling it took 8 of the 10 s
-    of a nested-AIS run's program, and without it 3 s, for 6 % more run time
-    ("Small-loop hoisting", same page). Other backends keep their defaults.
-    Read when a program is made, so it never starts JAX's backends at import.
-    """
-    if jax.default_backend() == "cpu":
-        return {
-            "xla_backend_optimization_level": 1,
-            "xla_disable_hlo_passes": "small-while-loop-hoisting",
-        }
-    return {}
-
-
-def at_top_level() -> bool:
-    """Whether no JAX trace (jit, vmap, grad...) is under way, so that a
-    program may be compiled with its own options. Reads a private JAX function;
-    without it the answer is False, which only costs compile time."""
-    try:
-        from jax._src.core import trace_state_clean
-    except ImportError:  # pragma: no cover - a JAX that moved it
-        return False
-    return bool(trace_state_clean())
-
-
-@functools.cache
-def _jitted(fun: Callable, top: bool):
-    return jit(fun) if top else jax.jit(fun)
-
-
-def jit_anywhere(fun: Callable) -> Callable:
-    """``jax.jit`` for functions that users also call inside their own traces
-    (``log_partition``): with :func:`compiler_options` when called at top
-    level, plain inside another trace (which refuses them)."""
-
-    @functools.wraps(fun)
-    def call(*args, **kwargs):
-        return _jitted(fun, at_top_level())(*args, **kwargs)
-
-    return call
-
-
-def jit(fun: Callable | None = None, /, **kwargs):
-    """``jax.jit`` with :func:`compiler_options`; a decorator with or without
-    ``jit``'s own keywords.
-
-    For top-level programs only (a run's chains, a set-up): JAX refuses compiler
-    options on a jit traced inside another, so functions that users may call
-    under their own ``jit``/``vmap`` (``log_partition``) use
-    :func:`jit_anywhere`.
-    """
-    if fun is None:
-        return functools.partial(jit, **kwargs)
-    return jax.jit(fun, compiler_options=compiler_options(), **kwargs)
 
 
 def short_repr(result) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 from samplers import chains, methods, scout
 from samplers.health import SamplingWarning
 from samplers.mode import find_map
+from samplers.programs import Deferred
 from samplers.record import build_record
 from samplers.run import run_chains
 from samplers.settings import RunSettings
@@ -171,14 +172,15 @@ def _run(
     # Warm-up and sampling run as one compiled scan (compiling a kernel costs
     # more than running it on small models); the warm-up draws are dropped.
     num_burn = -(-run.num_warmup // run.thin)
-    record = build_record(
+    record = Deferred(
+        build_record,
         model,
-        target,
+        target.potential,
         run.indices,
         positions_fn,
         info_fields,
         num_burn=num_burn,
-        log_partition_every=run.log_partition_every,
+        log_partition_every=run.log_partition_every if target.lam > 0 else 0,
         log_partition_particles=run.log_partition_particles,
         predict_inputs=predict_inputs,
         pointwise=pointwise,

@@ -15,8 +15,9 @@ import jax.random as jr
 from jax import Array
 
 from samplers import exchange
-from samplers.base import EXCHANGE_TARGET_ACCEPTANCE, MALA_TARGET_ACCEPTANCE, jit
+from samplers.base import EXCHANGE_TARGET_ACCEPTANCE, MALA_TARGET_ACCEPTANCE
 from samplers.joint import window_adapt
+from samplers.programs import Deferred, filter_jit
 
 __all__ = ["setup"]
 
@@ -55,12 +56,32 @@ def setup(
     num_bridges=0,
     dense_mass=False,
 ):
-    kernel = exchange.build_kernel(
-        lambda t1, t2: target.log_joint(t1, t2),
-        target.potential,
-        theta0,
-        sigma1,
-        sigma2,
+    num_chains, dim = theta1.shape
+    theta2, step_size, inverse_mass = _adapt_theta2(
+        jr.split(key, num_chains),
+        target.log_joint,
+        theta1,
+        theta2,
+        dict(
+            method=method,
+            num_warmup=num_warmup,
+            num_integration_steps=num_integration_steps,
+            dense_mass=dense_mass,
+        ),
+    )
+    # Start both θ₁ moves at a typical size for d coordinates (for the baseline,
+    # whose θ₁ | θ₂ is Gaussian, ρ = 0 is an exact Gibbs draw).
+    typical = math.log(min(1.0, 2.0 / math.sqrt(dim)))
+    start = typical if target.include_log_partition else 0.0
+    states = _ExactChain(
+        _init_states(target.log_joint, theta1, theta2),
+        step_size,
+        inverse_mass,
+        jnp.full((num_chains,), start),
+        jnp.full((num_chains,), typical),
+        jax.vmap(lambda _: exchange.init_surrogate_stats(dim, theta1.dtype))(theta1),
+    )
+    kernel_options = dict(
         algorithm=method,
         num_integration_steps=num_integration_steps,
         include_log_partition=target.include_log_partition,
@@ -71,39 +92,7 @@ def setup(
         joint_steps=joint_steps,
         num_bridges=num_bridges,
     )
-    num_chains, dim = theta1.shape
-    theta2, step_size, inverse_mass = _adapt_theta2(
-        key,
-        target,
-        theta1,
-        theta2,
-        method,
-        num_warmup,
-        num_integration_steps,
-        dense_mass,
-    )
-    # Start both θ₁ moves at a typical size for d coordinates (for the baseline,
-    # whose θ₁ | θ₂ is Gaussian, ρ = 0 is an exact Gibbs draw).
-    typical = math.log(min(1.0, 2.0 / math.sqrt(dim)))
-    start = typical if target.include_log_partition else 0.0
-    states = _ExactChain(
-        # Compiled as one program: run eagerly, its few dozen operations were
-        # each compiled on their own.
-        jit(
-            jax.vmap(
-                lambda a, b: exchange.init(
-                    a, b, lambda t1, t2: target.log_joint(t1, t2)
-                )
-            )
-        )(theta1, theta2),
-        step_size,
-        inverse_mass,
-        jnp.full((num_chains,), start),
-        jnp.full((num_chains,), typical),
-        jax.vmap(lambda _: exchange.init_surrogate_stats(dim, theta1.dtype))(theta1),
-    )
-    sweep = _build_sweep(
-        kernel,
+    sweep_options = dict(
         num_warmup=num_warmup,
         nested=theta1_update == "nested_ais",
         nested_joint=theta1_update == "nested_ais" and joint_steps > 0,
@@ -111,31 +100,59 @@ def setup(
         tau=(sigma1**-2 + sigma2**-2) ** -0.5,
         sigma2=sigma2,
     )
+    # Of the target's functions, not of the target: its λ, a float, would key
+    # the program (samplers.programs).
+    sweep = Deferred(
+        _sweep_of,
+        target.log_joint,
+        target.potential,
+        theta0,
+        sigma1,
+        sigma2,
+        kernel_options,
+        sweep_options,
+    )
     fields = _INFO_FIELDS
     if theta1_update == "nested_ais":
         fields = _NESTED_JOINT_INFO_FIELDS if joint_steps else _NESTED_INFO_FIELDS
     return states, (sweep, _exact_positions, fields)
 
 
-def _adapt_theta2(
-    key, target, theta1, theta2, method, num_warmup, num_steps, dense_mass=False
+def _sweep_of(
+    log_joint, potential, theta0, sigma1, sigma2, kernel_options, sweep_options
 ):
+    kernel = exchange.build_kernel(
+        lambda t1, t2: log_joint(t1, t2),
+        potential,
+        theta0,
+        sigma1,
+        sigma2,
+        **kernel_options,
+    )
+    return _build_sweep(kernel, **sweep_options)
+
+
+@filter_jit
+def _init_states(log_joint, theta1, theta2):
+    # One program: run eagerly, its few dozen operations were each compiled on
+    # their own.
+    return jax.vmap(lambda a, b: exchange.init(a, b, lambda t1, t2: log_joint(t1, t2)))(
+        theta1, theta2
+    )
+
+
+@filter_jit
+def _adapt_theta2(keys, log_joint, theta1, theta2, options):
     """blackjax window adaptation of θ₂ | θ₁ for every chain, at its θ₁: the
     adapted θ₂, step sizes and inverse mass matrices."""
 
     def adapt(key, t1, t2):
         state, step_size, inverse_mass = window_adapt(
-            key,
-            lambda t: target.log_joint(t1, t),
-            t2,
-            method=method,
-            num_warmup=num_warmup,
-            num_integration_steps=num_steps,
-            dense_mass=dense_mass,
+            key, lambda t: log_joint(t1, t), t2, **options
         )
         return state.position, step_size, inverse_mass
 
-    return jit(jax.vmap(adapt))(jr.split(key, theta1.shape[0]), theta1, theta2)
+    return jax.vmap(adapt)(keys, theta1, theta2)
 
 
 def _build_sweep(

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
 
-from samplers.base import at_top_level, jit
+from samplers.programs import Deferred, filter_jit
 
 __all__ = ["JointChain", "setup", "window_adapt"]
 
@@ -78,30 +78,47 @@ def setup(
     """
     if target.include_log_partition:
         raise ValueError("The joint kernel needs a target without −log Z.")
-    dim = theta1.shape[1]
+    options = dict(
+        method=method,
+        num_warmup=num_warmup,
+        num_integration_steps=num_integration_steps,
+        dense_mass=dense_mass,
+    )
+    positions = jnp.concatenate([theta1, theta2], axis=1)
+    chains = _adapt(
+        jr.split(key, theta1.shape[0]), target.log_joint, positions, options
+    )
+    # Deferred, of the target's function: a program that a model of the same
+    # shapes finds again (samplers.programs).
+    step = Deferred(
+        _step_of, target.log_joint, method, num_integration_steps, theta1.shape[1]
+    )
+    return chains, (step, _positions, _INFO_FIELDS)
 
+
+def _stacked(log_joint, dim):
     def logdensity(position):
-        return target.log_joint(position[:dim], position[dim:])
+        return log_joint(position[:dim], position[dim:])
 
-    extra = {} if method == "nuts" else {"num_integration_steps": num_integration_steps}
+    return logdensity
+
+
+@filter_jit
+def _adapt(keys, log_joint, positions, options):
+    logdensity = _stacked(log_joint, positions.shape[1] // 2)
 
     def adapt(key, position):
         state, step_size, inverse_mass = window_adapt(
-            key,
-            logdensity,
-            position,
-            method=method,
-            num_warmup=num_warmup,
-            num_integration_steps=num_integration_steps,
-            dense_mass=dense_mass,
+            key, logdensity, position, **options
         )
         return JointChain(state, step_size, inverse_mass)
 
-    positions = jnp.concatenate([theta1, theta2], axis=1)
-    # Compiled with the package's options when called on its own; plainly
-    # inside a caller's trace (which refuses them).
-    compile_ = jit if at_top_level() else jax.jit
-    chains = compile_(jax.vmap(adapt))(jr.split(key, theta1.shape[0]), positions)
+    return jax.vmap(adapt)(keys, positions)
+
+
+def _step_of(log_joint, method, num_integration_steps, dim):
+    logdensity = _stacked(log_joint, dim)
+    extra = {} if method == "nuts" else {"num_integration_steps": num_integration_steps}
     kernel = (
         blackjax.nuts.build_kernel()
         if method == "nuts"
@@ -127,11 +144,13 @@ def setup(
             info.acceptance_rate, info.is_divergent, steps, info.energy
         )
 
-    def positions_of(chain: JointChain):
-        position = chain.state.position
-        return position[..., :dim], position[..., dim:]
+    return step
 
-    return chains, (step, positions_of, _INFO_FIELDS)
+
+def _positions(chain: JointChain):
+    position = chain.state.position
+    dim = position.shape[-1] // 2
+    return position[..., :dim], position[..., dim:]
 
 
 class _JointInfo(NamedTuple):

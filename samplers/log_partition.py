@@ -7,6 +7,7 @@ maths live) with $U = \lambda C$ and a `LogZConfig`.
 """
 
 import functools
+import inspect
 import math
 import warnings
 
@@ -17,7 +18,6 @@ from jax.tree_util import Partial
 
 from samplers import _checks, batches, rejection
 from samplers._checks import count, flat_vector, positive, scalar_function
-from samplers.base import jit_anywhere
 from samplers.estimate import (
     LogPartitionResult,
     LogZConfig,
@@ -26,6 +26,7 @@ from samplers.estimate import (
 )
 from samplers.health import MAX_ISLAND_Z, SamplingWarning
 from samplers.moves import MOVES
+from samplers.programs import filter_jit
 
 __all__ = ["log_partition"]
 
@@ -54,9 +55,24 @@ def _scaled(disagreement_fn, lam, theta):
     return lam * disagreement_fn(theta)
 
 
+@functools.cache
+def _method(name: str):
+    def call(owner, *args):
+        return getattr(owner, name)(*args)
+
+    call.__name__ = name
+    return call
+
+
 def potential(disagreement_fn, lam) -> Partial:
     """$U = \\lambda C$ as a pytree: compiled programs take λ and any arrays the
-    function closes over as arguments, and cache on the function's identity."""
+    function closes over as arguments, and cache on the function's identity.
+    A method of a pytree (``model.disagreement`` of a ``TwoStageModel``) is
+    kept as its owner, so that a model of the same shapes finds the programs
+    of another."""
+    owner = getattr(disagreement_fn, "__self__", None)
+    if inspect.ismethod(disagreement_fn) and not jax.tree_util.all_leaves([owner]):
+        disagreement_fn = Partial(_method(disagreement_fn.__name__), owner)
     if not isinstance(disagreement_fn, Partial):
         try:
             hash(disagreement_fn)
@@ -66,17 +82,18 @@ def potential(disagreement_fn, lam) -> Partial:
             # identity (compiled afresh for each wrapper, but correct).
             disagreement_fn = _ByIdentity(disagreement_fn)
         disagreement_fn = Partial(disagreement_fn)
-    return Partial(_scaled, disagreement_fn, lam)
+    # λ as an array: a number would key the programs (samplers.programs).
+    return Partial(_scaled, disagreement_fn, jnp.asarray(lam))
 
 
 # At optimisation level 1 when called at top level (the AIS programs nest loops,
 # and compile two to three times faster so, at the same speed; see
 # samplers.base.compiler_options); plain under a user's own jit or vmap.
-_estimate_jit = jit_anywhere(estimate_log_z)
-_rejection_jit = jit_anywhere(rejection_run)
+_estimate_jit = filter_jit(estimate_log_z)
+_rejection_jit = filter_jit(rejection_run)
 
 
-@jit_anywhere
+@filter_jit
 def _pilot_jit(potential_fn, theta1, sigma, key):
     return rejection.pilot_acceptance(key, potential_fn, theta1, sigma, _NUM_PILOT)
 
@@ -220,7 +237,11 @@ def log_partition(
         True
     """
     theta1 = flat_vector(theta1, "theta1")
-    scalar_function(disagreement_fn, theta1, "disagreement_fn")
+    if not callable(disagreement_fn):
+        raise TypeError(
+            f"`disagreement_fn` must be callable theta -> scalar, got {disagreement_fn!r}."
+        )
+    scalar_function(potential(disagreement_fn, 1.0), theta1, "disagreement_fn")
     lam = positive(lam, "lam")
     sigma = positive(sigma, "sigma")
     _check_key(key)
@@ -248,6 +269,8 @@ def log_partition(
         end_samples = jnp.asarray(end_samples)
     potential_fn = potential(disagreement_fn, lam)
     traced = any(isinstance(x, jax.core.Tracer) for x in (theta1, lam, sigma, key))
+    # σ as an array: a number would key the programs (samplers.programs).
+    sigma = jnp.asarray(sigma)
     max_batches = _batches(tolerance, max_particles, config.num_particles, traced)
     needs_exact = method == "rejection" or (config.upper and end_samples is None)
     if (method == "auto" or needs_exact) and not traced:

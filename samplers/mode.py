@@ -1,5 +1,6 @@
 r"""``find_map``: the maximum a posteriori (θ₁, θ₂) of a two-stage model, by optax."""
 
+import functools
 import math
 import warnings
 from typing import NamedTuple
@@ -15,6 +16,7 @@ from samplers import _checks, optimize
 from samplers.base import short_repr
 from samplers.health import SamplingWarning
 from samplers.log_partition import log_partition
+from samplers.programs import Deferred
 from samplers.run import run_chains
 from samplers.target import build_target, check_model
 
@@ -128,7 +130,9 @@ def find_map(
         model, baseline=baseline, stop_gradient_intended=stop_gradient_intended
     )
     sigma2 = float(model.sigma2)
-    kernel = optimize.build_kernel(
+    # Deferred (samplers.programs): a model of the same shapes finds the program.
+    kernel = Deferred(
+        optimize.build_kernel,
         target.log_joint,
         target.potential,
         sigma2,
@@ -152,7 +156,7 @@ def find_map(
         states,
         key=key_run,
         num_steps=num_steps,
-        record_fn=lambda k, s, info, d: {"loss": info.loss, "norm": info.grad_norm},
+        record_fn=_map_record,
         progress=progress,
         description="MAP",
         phases=("", "optimising"),
@@ -205,9 +209,19 @@ def _starts(init, theta0) -> tuple[Array, Array, bool]:
     return theta1, theta2, several
 
 
+def _map_record(key, state, info, draw):
+    return {"loss": info.loss, "norm": info.grad_norm}
+
+
+@functools.cache
+def _default_optimizer():
+    # One object, so that its functions key the programs the same way each call.
+    return optax.adam(1e-2)
+
+
 def _optimizer(optimizer):
     if optimizer is None:
-        return optax.adam(1e-2)
+        return _default_optimizer()
     if not isinstance(optimizer, optax.GradientTransformation):
         raise TypeError("`optimizer` must be an optax.GradientTransformation.")
     return optimizer

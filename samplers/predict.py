@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from samplers import _checks
+from samplers.programs import filter_jit
 from samplers.record import inputs_as_data
 from samplers.target import check_model
 
@@ -56,21 +57,10 @@ def predict(tree, model, inputs, *, draws_per_batch: int = 256):
     chains, draws, dim = theta2.shape
     flat = theta2.reshape(chains * draws, dim)
 
-    probabilities_fn = getattr(model, "probabilities", lambda *_: None)
-
-    @jax.jit
-    def batch(thetas):
-        def one(theta):
-            out = {"intended": model.intended(theta, inputs)}
-            probabilities = probabilities_fn(theta, inputs)
-            if probabilities is not None:
-                out["probabilities"] = probabilities
-            return out
-
-        return jax.vmap(one)(thetas)
-
     parts = [
-        jax.device_get(batch(jnp.asarray(flat[start : start + draws_per_batch])))
+        jax.device_get(
+            _outputs(model, inputs, jnp.asarray(flat[start : start + draws_per_batch]))
+        )
         for start in range(0, flat.shape[0], draws_per_batch)
     ]
     outputs = {
@@ -108,6 +98,22 @@ def _as_tree(tree, outputs, inputs):
             coords={"new_input": coords["new_input"]},
         )
     return xr.DataTree.from_dict(groups)
+
+
+@filter_jit
+def _outputs(model, inputs, thetas):
+    # The model as an argument: a model of the same shapes finds the program
+    # (samplers.programs).
+    probabilities_fn = getattr(model, "probabilities", lambda *_: None)
+
+    def one(theta):
+        out = {"intended": model.intended(theta, inputs)}
+        probabilities = probabilities_fn(theta, inputs)
+        if probabilities is not None:
+            out["probabilities"] = probabilities
+        return out
+
+    return jax.vmap(one)(thetas)
 
 
 def _stored_theta2(tree, num_params: int) -> np.ndarray:

@@ -39,7 +39,7 @@ def default_log_partition_every(num_params, num_samples, *, exact, baseline) -> 
 
 def build_record(
     model,
-    target,
+    potential,
     indices,
     positions_fn,
     fields,
@@ -50,6 +50,12 @@ def build_record(
     predict_inputs,
     pointwise,
 ):
+    """``record(key, state, info, draw) -> dict`` of the arrays kept of a draw.
+
+    ``potential`` is the target's λC, for the records of log Z (every
+    ``log_partition_every``-th kept draw; 0 for none, as for the single-head
+    baseline, whose λ is 0).
+    """
     indices = jnp.asarray(indices)
     config = LogZConfig(num_particles=log_partition_particles)
     predictive = getattr(model, "predictive", None)
@@ -65,7 +71,7 @@ def build_record(
             "disagreement": model.disagreement(theta2),
             "log_likelihood_total": jnp.sum(pointwise_values),
         }
-        if log_partition_every and target.lam > 0:
+        if log_partition_every:
 
             def estimate(theta1):
                 # A NaN θ₁ (flagged elsewhere) gets NaN records, not an annealing
@@ -73,7 +79,7 @@ def build_record(
                 finite = jnp.all(jnp.isfinite(theta1))
                 result = estimate_log_z(
                     key,
-                    target.potential,
+                    potential,
                     jnp.where(finite, theta1, model.theta0),
                     model.sigma2,
                     config,

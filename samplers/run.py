@@ -21,7 +21,7 @@ from jax import Array
 from jax.sharding import NamedSharding, PartitionSpec
 
 from samplers import checkpoint as checkpoints
-from samplers.base import jit
+from samplers.programs import filter_jit
 
 __all__ = ["RunTiming", "chain_sharding", "run_chains"]
 
@@ -154,7 +154,7 @@ def run_chains(
     sharding = chain_sharding(num_chains)
     num_draws = num_steps // thin
 
-    advance = _build_advance(step_fn, record_fn, thin)
+    advance = _Advance(step_fn, record_fn, thin)
 
     if resume is not None and not isinstance(resume, checkpoints.Checkpoint):
         resume = checkpoints.load(resume)
@@ -316,11 +316,34 @@ def _advance_in_chunks(
     return states, records, timing
 
 
-def _build_advance(step_fn, record_fn, thin):
+class _Advance:
     """``advance(chain_keys, states, first_draw, count) -> (states, records)``:
-    ``count`` draws of every chain, each of ``thin`` steps, as one program."""
+    ``count`` draws of every chain, each of ``thin`` steps, as one program.
 
-    def one_chain(chain_key, state, first_draw, count):
+    The program is a module-level function of ``step_fn`` and ``record_fn``:
+    where they are pytrees (:class:`~samplers.programs.Deferred` values of a
+    model), a later run of another model of the same shapes finds it compiled."""
+
+    def __init__(self, step_fn, record_fn, thin):
+        self.parts = (step_fn, record_fn, thin)
+
+    def _arguments(self, chain_keys, states, first_draw, count):
+        # The first draw as an array: a Python number would be static.
+        return (*self.parts, chain_keys, states, jnp.asarray(first_draw), count)
+
+    def __call__(self, *arguments):
+        return _advance(*self._arguments(*arguments))
+
+    def lower(self, *arguments):
+        return _advance.lower(*self._arguments(*arguments))
+
+    def trace(self, *arguments):
+        return _advance.trace(*self._arguments(*arguments))
+
+
+@filter_jit
+def _advance(step_fn, record_fn, thin, chain_keys, states, first_draw, count):
+    def one_chain(chain_key, state):
         record_keys = jr.fold_in(chain_key, _RECORD_STREAM)
 
         def one_draw(state, draw):
@@ -338,13 +361,7 @@ def _build_advance(step_fn, record_fn, thin):
 
         return jax.lax.scan(one_draw, state, first_draw + jnp.arange(count))
 
-    @jit(static_argnums=3)
-    def advance(chain_keys, states, first_draw, count):
-        return jax.vmap(one_chain, in_axes=(0, 0, None, None))(
-            chain_keys, states, first_draw, count
-        )
-
-    return advance
+    return jax.vmap(one_chain)(chain_keys, states)
 
 
 def _concatenate(parts):

@@ -17,8 +17,8 @@ import jax.random as jr
 import numpy as np
 
 from samplers import rejection
-from samplers.base import jit
 from samplers.health import SamplingWarning, row_means
+from samplers.programs import filter_jit
 
 __all__ = [
     "EXCHANGE_BUDGET",
@@ -36,6 +36,11 @@ __all__ = [
 EXCHANGE_BUDGET = 10**4
 
 
+@filter_jit
+def _pilot(key, potential, theta0, sigma2, num_draws):
+    return rejection.pilot_acceptance(key, potential, theta0, sigma2, num_draws)
+
+
 def check_exchange_cost(key, potential, theta0, sigma2) -> tuple[str | None, int]:
     """A message when agreement is too rare near θ₀ for exact exchange moves,
     and the batch size of the auxiliary draws."""
@@ -45,12 +50,10 @@ def check_exchange_cost(key, potential, theta0, sigma2) -> tuple[str | None, int
     num_pilot = 2 * EXCHANGE_BUDGET
     # In chunks, so that a large network never holds 2·10⁴ parameter vectors.
     chunk = 500
-    pilot = jit(
-        lambda k: rejection.pilot_acceptance(k, potential, theta0, sigma2, chunk)
-    )
     pilot_key = jr.fold_in(key, 7)
     accepted = sum(
-        int(pilot(jr.fold_in(pilot_key, i))) for i in range(num_pilot // chunk)
+        int(_pilot(jr.fold_in(pilot_key, i), potential, theta0, sigma2, chunk))
+        for i in range(num_pilot // chunk)
     )
     # Batches of about twice the expected cost at θ₀ (the posterior usually sits
     # where Z is smaller): fewer rounds of the loop, whose per-round overhead

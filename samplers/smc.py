@@ -33,8 +33,8 @@ from jax import Array
 
 from samplers import _checks
 from samplers.annealing import anneal
-from samplers.base import jit
 from samplers.health import SamplingWarning
+from samplers.programs import filter_jit
 from samplers.record import to_datatree
 from samplers.target import build_target, check_model
 
@@ -106,8 +106,9 @@ def tempered_smc(
         baseline=baseline,
     )
     target = build_target(model, baseline=baseline)
-    run = _build_run(model, target, **settings)
-    out = jax.device_get(jit(jax.vmap(run))(jr.split(key, num_runs)))
+    out = jax.device_get(
+        _runs(model, target.potential, settings, jr.split(key, num_runs))
+    )
     records = {
         name: np.asarray(out[name])
         for name in (
@@ -177,14 +178,21 @@ def _warn(out, records, num_runs):
         )
 
 
-def _build_run(model, target, *, num_particles, num_inner, target_ess, **move):
+@filter_jit
+def _runs(model, potential, settings, keys):
+    # Of the model and the target's λC, not of the target: its λ, a float,
+    # would key the program (samplers.programs).
+    return jax.vmap(_build_run(model, potential, **settings))(keys)
+
+
+def _build_run(model, potential, *, num_particles, num_inner, target_ess, **move):
     sigma2 = float(model.sigma2)
 
     def log_prior(position):
         # Up to terms of θ₁ alone (its prior, −log Z(θ₁)): the move holds θ₁.
         theta1, theta2 = position
         gap = jnp.sum((theta2 - theta1) ** 2) / (2 * sigma2**2)
-        return -gap - target.potential(theta2)
+        return -gap - potential(theta2)
 
     def log_likelihood(position):
         return model.log_likelihood(position[1], None)
@@ -207,7 +215,7 @@ def _build_run(model, target, *, num_particles, num_inner, target_ess, **move):
 
     def run(key):
         key_prior, key_smc, key_final = jr.split(key, 3)
-        pairs = _prior_pairs(key_prior, model, target, num_particles, num_inner)
+        pairs = _prior_pairs(key_prior, model, potential, num_particles, num_inner)
 
         def unfinished(carry):
             return carry[0].tempering_param < 1
@@ -240,7 +248,7 @@ def _build_run(model, target, *, num_particles, num_inner, target_ess, **move):
     return run
 
 
-def _prior_pairs(key, model, target, num_particles, num_inner):
+def _prior_pairs(key, model, potential, num_particles, num_inner):
     """(θ₁, θ₂) draws of the two-stage prior; θ₂ | θ₁ picked from AIS."""
     theta0 = jnp.asarray(model.theta0)
     sigma1, sigma2 = float(model.sigma1), float(model.sigma2)
@@ -253,7 +261,7 @@ def _prior_pairs(key, model, target, num_particles, num_inner):
     )
 
     def conditional(key, theta1, start):
-        state = anneal(key, start, target.potential, theta1, sigma2, move="hmc").state
+        state = anneal(key, start, potential, theta1, sigma2, move="hmc").state
         return state.particles, state.log_weights
 
     particles, log_weights = jax.vmap(conditional)(

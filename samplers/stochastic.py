@@ -13,7 +13,7 @@ import jax.random as jr
 from jax import Array
 
 from samplers import precondition, sgld
-from samplers.base import jit
+from samplers.programs import Deferred, filter_jit
 
 __all__ = ["setup"]
 
@@ -42,10 +42,7 @@ def setup(
 ):
     num_chains = theta1.shape[0]
     num_data = int(model.num_answers)
-    kernel = sgld.build_kernel(
-        target.log_joint,
-        target.potential,
-        sigma2,
+    kernel_options = dict(
         num_data=num_data,
         batch_size=batch_size,
         step_size=step_size,
@@ -58,22 +55,58 @@ def setup(
         include_log_partition=target.include_log_partition,
     )
     key_inner, key_scale = jr.split(key)
+    states = _init_states(
+        jr.split(key_inner, num_chains),
+        target.potential,
+        theta1,
+        theta2,
+        sigma2,
+        num_inner,
+    )
+    # Deferred, of the target's functions: programs that a model of the same
+    # shapes finds again (samplers.programs).
+    kernel = Deferred(
+        _kernel_of, target.log_joint, target.potential, sigma2, kernel_options
+    )
+    if not adaptive:
+        return states, (kernel, _positions, _INFO_FIELDS)
+
+    preconditioners = _init_preconditioners(
+        jr.split(key_scale, num_chains), target.log_joint, theta1, theta2, sigma2
+    )
+    step = Deferred(
+        _adapting, kernel, target.log_joint, sigma2, num_data, batch_size, num_warmup
+    )
+    chains = _AdaptiveChain(states, preconditioners)
+    return chains, (step, _adaptive_positions, _INFO_FIELDS)
+
+
+def _kernel_of(log_joint, potential, sigma2, options):
+    return sgld.build_kernel(log_joint, potential, sigma2, **options)
+
+
+@filter_jit
+def _init_states(keys, potential, theta1, theta2, sigma2, num_inner):
     # One program: run eagerly, the inner particles' first potentials and
     # gradients were dozens of operations, each compiled on its own.
-    states = jit(
-        jax.vmap(
-            lambda k, a, b: sgld.init(k, a, b, target.potential, sigma2, num_inner)
-        )
-    )(jr.split(key_inner, num_chains), theta1, theta2)
-    if not adaptive:
-        return states, (kernel, lambda s: (s.theta1, s.theta2), _INFO_FIELDS)
+    return jax.vmap(lambda k, a, b: sgld.init(k, a, b, potential, sigma2, num_inner))(
+        keys, theta1, theta2
+    )
 
-    preconditioners = jit(
-        jax.vmap(lambda k, a, b: precondition.init(k, target.log_joint, a, b, sigma2))
-    )(jr.split(key_scale, num_chains), theta1, theta2)
-    step = _adapting(kernel, target, sigma2, num_data, batch_size, num_warmup)
-    chains = _AdaptiveChain(states, preconditioners)
-    return chains, (step, lambda c: (c.state.theta1, c.state.theta2), _INFO_FIELDS)
+
+@filter_jit
+def _init_preconditioners(keys, log_joint, theta1, theta2, sigma2):
+    return jax.vmap(lambda k, a, b: precondition.init(k, log_joint, a, b, sigma2))(
+        keys, theta1, theta2
+    )
+
+
+def _positions(state):
+    return state.theta1, state.theta2
+
+
+def _adaptive_positions(chain):
+    return chain.state.theta1, chain.state.theta2
 
 
 # sample_stats fields of an SGLD/SGHMC step, from its info.
@@ -85,10 +118,10 @@ _INFO_FIELDS = {
 }
 
 
-def _adapting(kernel, target, sigma2, num_data, batch_size, num_warmup):
+def _adapting(kernel, log_joint, sigma2, num_data, batch_size, num_warmup):
     """The step of a chain that carries its preconditioner: curvature probes
     collected in warm-up, the preconditioner refitted at each window's end."""
-    full_batch = lambda t1, t2: target.log_joint(t1, t2)  # noqa: E731
+    full_batch = lambda t1, t2: log_joint(t1, t2)  # noqa: E731
     ends = jnp.asarray(precondition.window_ends(num_warmup) or (-1,))
     # Curvatures are averaged from the end of the initial buffer (10% of the
     # warm-up, where the chains leave their start) to each window's end.
@@ -102,7 +135,7 @@ def _adapting(kernel, target, sigma2, num_data, batch_size, num_warmup):
         def collect(adapter):
             batch = jr.choice(key_batch, num_data, (batch_size,), replace=False)
             diagonals = precondition.diagonal_curvature(
-                key_probe, target.log_joint, state.theta1, state.theta2, batch
+                key_probe, log_joint, state.theta1, state.theta2, batch
             )
             finite = jnp.all(jnp.isfinite(diagonals[0])) & jnp.all(
                 jnp.isfinite(diagonals[1])

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from samplers import _checks
+from samplers.programs import Deferred
 
 __all__ = ["BASELINES", "Target", "build_target", "check_model"]
 
@@ -40,6 +41,10 @@ _REQUIRED = (
 
 class Target(NamedTuple):
     """The functions a sampler needs, for one baseline.
+
+    The functions of :func:`build_target` are pytrees of the model
+    (:class:`~samplers.programs.Deferred`), so that the programs taking them
+    compile once for every model of the same shapes; any callables work.
 
     Attributes:
         log_joint: ``(theta1, theta2, batch) -> scalar``: every term but −log Z.
@@ -83,15 +88,21 @@ def build_target(
     if baseline not in BASELINES:
         raise ValueError(f"`baseline` must be one of {BASELINES}, got {baseline!r}.")
     lam = 0.0 if baseline == "single_head" else float(model.lam)
-    sigma2 = float(model.sigma2)
     # λ as a one-element array, not a Python float or a scalar: JAX embeds
     # scalars in compiled programs but can pass arrays as arguments (see
     # docs/long_runs.md), and then a new λ compiles nothing new.
     weight = jnp.full((1,), lam, jnp.asarray(model.theta0).dtype)
+    # Deferred, not closures: pytrees of the model, so that the programs that
+    # take them compile once for every model of the same shapes
+    # (samplers.programs).
+    log_joint = Deferred(
+        _log_joint_of, model, weight, float(model.sigma2), stop_gradient_intended
+    )
+    potential = Deferred(_potential_of, model, weight)
+    return Target(log_joint, potential, lam, baseline is None and lam > 0)
 
-    def weighted(agreement):
-        return jnp.sum(weight * agreement)
 
+def _log_joint_of(model, weight, sigma2, stop_gradient_intended):
     def log_joint(theta1, theta2, batch=None):
         agreement = model.disagreement(
             theta2, stop_gradient_intended=stop_gradient_intended
@@ -100,13 +111,14 @@ def build_target(
             model.log_likelihood(theta2, batch)
             + model.log_prior(theta1)
             + _log_normal(theta2, theta1, sigma2)
-            - weighted(agreement)
+            - jnp.sum(weight * agreement)
         )
 
-    def potential(theta):
-        return weighted(model.disagreement(theta))
+    return log_joint
 
-    return Target(log_joint, potential, lam, baseline is None and lam > 0)
+
+def _potential_of(model, weight):
+    return lambda theta: jnp.sum(weight * model.disagreement(theta))
 
 
 def check_model(model) -> None:

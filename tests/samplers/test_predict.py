@@ -148,7 +148,7 @@ def test_a_likelihood_without_a_distribution_draws_no_answers(run):
     for name, each in (("categorical", model), ("callable", custom)):
         record = build_record(
             each,
-            build_target(each),
+            build_target(each).potential,
             jnp.arange(3),
             lambda state: state,
             {},

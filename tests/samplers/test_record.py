@@ -66,7 +66,7 @@ def test_a_nan_theta1_records_nan_and_the_other_chain_its_estimate(case):
     target = build_target(model)
     record_fn = record.build_record(
         model,
-        target,
+        target.potential,
         jnp.arange(2),
         positions_fn=lambda state: state,
         fields={},

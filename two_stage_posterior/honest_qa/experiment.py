@@ -30,6 +30,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jax.random as jr
@@ -286,13 +287,15 @@ def _score_draws(run: MethodRun, tree, answers_fn, log_z_fn, sampler, key) -> No
 def _answers_fn(model, items) -> Callable:
     """θ ↦ ``(2, n_items)`` both heads' most probable answers."""
 
-    @jax.jit
-    def answers(theta):
-        intended, instrumental = model.heads(theta, items)
-        return jnp.stack([jnp.argmax(intended, -1), jnp.argmax(instrumental, -1)])
+    # Stored draws and the MAP in one dtype: one compiled program, which the
+    # model as an argument shares with every world of the same shapes.
+    return lambda theta: _answers(model, items, jnp.asarray(theta, model.theta0.dtype))
 
-    # Stored draws and the MAP in one dtype: one compiled program.
-    return lambda theta: answers(jnp.asarray(theta, model.theta0.dtype))
+
+@eqx.filter_jit
+def _answers(model, items, theta):
+    intended, instrumental = model.heads(theta, items)
+    return jnp.stack([jnp.argmax(intended, -1), jnp.argmax(instrumental, -1)])
 
 
 def _spread(num_draws: int, count: int) -> np.ndarray:
