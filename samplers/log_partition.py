@@ -7,7 +7,6 @@ maths live) with $U = \lambda C$ and a `LogZConfig`.
 """
 
 import functools
-import inspect
 import math
 import warnings
 
@@ -26,7 +25,7 @@ from samplers.estimate import (
 )
 from samplers.health import MAX_ISLAND_Z, SamplingWarning
 from samplers.moves import MOVES
-from samplers.programs import filter_jit
+from samplers.programs import filter_jit, method_as_pytree
 
 __all__ = ["log_partition"]
 
@@ -55,24 +54,13 @@ def _scaled(disagreement_fn, lam, theta):
     return lam * disagreement_fn(theta)
 
 
-@functools.cache
-def _method(name: str):
-    def call(owner, *args):
-        return getattr(owner, name)(*args)
-
-    call.__name__ = name
-    return call
-
-
 def potential(disagreement_fn, lam) -> Partial:
     """$U = \\lambda C$ as a pytree: compiled programs take λ and any arrays the
     function closes over as arguments, and cache on the function's identity.
     A method of a pytree (``model.disagreement`` of a ``TwoStageModel``) is
     kept as its owner, so that a model of the same shapes finds the programs
     of another."""
-    owner = getattr(disagreement_fn, "__self__", None)
-    if inspect.ismethod(disagreement_fn) and not jax.tree_util.all_leaves([owner]):
-        disagreement_fn = Partial(_method(disagreement_fn.__name__), owner)
+    disagreement_fn = method_as_pytree(disagreement_fn)
     if not isinstance(disagreement_fn, Partial):
         try:
             hash(disagreement_fn)

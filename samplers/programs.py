@@ -12,13 +12,22 @@ the σ's, settings, functions) keys the program. A model is such a pytree
 """
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
+from jax.tree_util import Partial
 
-__all__ = ["Deferred", "at_top_level", "compiler_options", "filter_jit", "jit"]
+__all__ = [
+    "Deferred",
+    "at_top_level",
+    "compiler_options",
+    "filter_jit",
+    "jit",
+    "method_as_pytree",
+]
 
 
 def compiler_options() -> dict:
@@ -106,6 +115,43 @@ class Deferred:
 
     def __repr__(self):
         return f"Deferred({getattr(self.builder, '__qualname__', self.builder)})"
+
+
+@functools.cache
+def _method(name: str):
+    def call(owner, *args, **kwargs):
+        return getattr(owner, name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def method_as_pytree(fn: Callable) -> Callable:
+    """``fn``, or where it is a method of a pytree (``model.disagreement`` of a
+    ``TwoStageModel``) the same function as a pytree of its owner: a bound
+    method is keyed by its owner's identity, this by the owner's shapes.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> @jax.tree_util.register_pytree_node_class
+        ... class Scale:
+        ...     def __init__(self, factor):
+        ...         self.factor = factor
+        ...     def times(self, x):
+        ...         return self.factor * x
+        ...     def tree_flatten(self):
+        ...         return (self.factor,), None
+        ...     @classmethod
+        ...     def tree_unflatten(cls, _, children):
+        ...         return cls(*children)
+        >>> double = method_as_pytree(Scale(jnp.array(2.0)).times)
+        >>> float(double(jnp.array(3.0))), jax.tree.leaves(double)[0].tolist()
+        (6.0, 2.0)
+    """
+    owner = getattr(fn, "__self__", None)
+    if inspect.ismethod(fn) and not jax.tree_util.all_leaves([owner]):
+        return Partial(_method(fn.__name__), owner)
+    return fn
 
 
 class _ByIdentity:

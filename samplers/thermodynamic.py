@@ -21,8 +21,9 @@ import jax.random as jr
 from jax import Array
 
 from samplers._checks import count, flat_vector, positive, scalar_function, typed_key
-from samplers.base import MALA_TARGET_ACCEPTANCE, jit, short_repr, values_and_grads
+from samplers.base import MALA_TARGET_ACCEPTANCE, short_repr, values_and_grads
 from samplers.moves import build_move
+from samplers.programs import filter_jit, method_as_pytree
 
 __all__ = ["ThermodynamicResult", "thermodynamic_integration"]
 
@@ -47,6 +48,45 @@ class ThermodynamicResult(NamedTuple):
     acceptance_rate: Array
 
     __repr__ = short_repr
+
+
+@filter_jit
+def _nodes(disagreement_fn, theta1, sigma, keys, nodes, num_chains, warmup, steps):
+    """Mean C and its squared standard error at every node, and the acceptance."""
+    dtype = theta1.dtype
+    dim = theta1.shape[0]
+    move = build_move(disagreement_fn, kind="mala", num_steps=1)
+    scale = jnp.full((dim,), sigma, dtype)
+
+    def one_node(key, t):
+        key_init, key_run = jr.split(key)
+        positions = theta1[None, :] + sigma * jr.normal(
+            key_init, (num_chains, dim), dtype
+        )
+        potential, grad = values_and_grads(disagreement_fn, positions)
+
+        def transition(carry, key_and_phase):
+            positions, potential, grad, step_size = carry
+            key, warming = key_and_phase
+            positions, acceptance = move(
+                key, positions, potential, grad, t, theta1, sigma, scale, step_size
+            )
+            potential, grad = values_and_grads(disagreement_fn, positions)
+            tuned = step_size * jnp.exp(acceptance - MALA_TARGET_ACCEPTANCE)
+            step_size = jnp.where(warming, tuned, step_size)
+            return (positions, potential, grad, step_size), (potential, acceptance)
+
+        phases = jnp.arange(warmup + steps) < warmup
+        keys = jr.split(key_run, warmup + steps)
+        carry = (positions, potential, grad, jnp.asarray(0.5, dtype))
+        _, (values, acceptance) = jax.lax.scan(transition, carry, (keys, phases))
+        per_chain = jnp.mean(values[warmup:], axis=0)
+        mean = jnp.mean(per_chain)
+        # Chains are independent, so their means give the standard error.
+        variance = jnp.var(per_chain, ddof=1) / num_chains
+        return mean, variance, jnp.mean(acceptance[warmup:])
+
+    return jax.vmap(one_node)(keys, nodes)
 
 
 def _trapezoid_weights(nodes: Array) -> Array:
@@ -96,7 +136,7 @@ def thermodynamic_integration(
         True
     """
     theta1 = flat_vector(theta1, "theta1")
-    scalar_function(disagreement_fn, theta1, "disagreement_fn")
+    scalar_function(method_as_pytree(disagreement_fn), theta1, "disagreement_fn")
     lam, sigma = positive(lam, "lam"), positive(sigma, "sigma")
     key = typed_key(key)
     num_nodes = count(num_nodes, "num_nodes", minimum=3)
@@ -115,42 +155,17 @@ def thermodynamic_integration(
 def _run(
     disagreement_fn, theta1, lam, sigma, key, num_nodes, num_chains, warmup, steps
 ):
-    dtype = theta1.dtype
-    dim = theta1.shape[0]
-    nodes = lam * jnp.linspace(0.0, 1.0, num_nodes, dtype=dtype) ** 2
-    move = build_move(disagreement_fn, kind="mala", num_steps=1)
-    scale = jnp.full((dim,), sigma, dtype)
-
-    def one_node(key, t):
-        key_init, key_run = jr.split(key)
-        positions = theta1[None, :] + sigma * jr.normal(
-            key_init, (num_chains, dim), dtype
-        )
-        potential, grad = values_and_grads(disagreement_fn, positions)
-
-        def transition(carry, key_and_phase):
-            positions, potential, grad, step_size = carry
-            key, warming = key_and_phase
-            positions, acceptance = move(
-                key, positions, potential, grad, t, theta1, sigma, scale, step_size
-            )
-            potential, grad = values_and_grads(disagreement_fn, positions)
-            tuned = step_size * jnp.exp(acceptance - MALA_TARGET_ACCEPTANCE)
-            step_size = jnp.where(warming, tuned, step_size)
-            return (positions, potential, grad, step_size), (potential, acceptance)
-
-        phases = jnp.arange(warmup + steps) < warmup
-        keys = jr.split(key_run, warmup + steps)
-        carry = (positions, potential, grad, jnp.asarray(0.5, dtype))
-        _, (values, acceptance) = jax.lax.scan(transition, carry, (keys, phases))
-        per_chain = jnp.mean(values[warmup:], axis=0)
-        mean = jnp.mean(per_chain)
-        # Chains are independent, so their means give the standard error.
-        variance = jnp.var(per_chain, ddof=1) / num_chains
-        return mean, variance, jnp.mean(acceptance[warmup:])
-
-    keys = jr.split(key, num_nodes)
-    means, variances, acceptance = jit(jax.vmap(one_node))(keys, nodes)
+    nodes = lam * jnp.linspace(0.0, 1.0, num_nodes, dtype=theta1.dtype) ** 2
+    means, variances, acceptance = _nodes(
+        method_as_pytree(disagreement_fn),
+        theta1,
+        jnp.asarray(sigma),
+        jr.split(key, num_nodes),
+        nodes,
+        num_chains,
+        warmup,
+        steps,
+    )
     weights = _trapezoid_weights(nodes)
     coarse = _trapezoid_weights(nodes[::2])
     return ThermodynamicResult(
