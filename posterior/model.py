@@ -10,9 +10,7 @@ $Z(\theta_1)$ has no closed form in general; the model leaves it out of
 estimator through the factor site ``neg_log_partition``.
 """
 
-import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -24,6 +22,7 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float, Int, PyTree
 
 from . import _checks, _model_checks
+from ._layout import Layout
 from .agreement import (
     CATEGORICAL_DIVERGENCES,
     DIVERGENCES,
@@ -44,35 +43,6 @@ from .priors import log_isotropic_normal
 __all__ = ["TwoStageModel"]
 
 Batch = Int[ArrayLike, " batch"] | None
-
-
-class _Layout(NamedTuple):
-    """Where each parameter array of the network sits in the flat vector."""
-
-    treedef: Any
-    shapes: tuple[tuple[int, ...], ...]
-    dtypes: tuple[Any, ...]
-
-    @classmethod
-    def of(cls, params) -> "_Layout":
-        leaves, treedef = jax.tree.flatten(params)
-        return cls(
-            treedef,
-            tuple(tuple(leaf.shape) for leaf in leaves),
-            tuple(jnp.asarray(leaf).dtype for leaf in leaves),
-        )
-
-    def unravel(self, theta: Array) -> PyTree:
-        """The inverse of ``ravel_pytree``, as a function of the layout alone
-        (``ravel_pytree``'s own inverse is a new closure for every network, which
-        would make every model's compiled programs its own)."""
-        sizes = [math.prod(shape) for shape in self.shapes]
-        parts = jnp.split(theta, np.cumsum(sizes)[:-1]) if sizes else []
-        leaves = [
-            part.reshape(shape).astype(dtype)
-            for part, shape, dtype in zip(parts, self.shapes, self.dtypes, strict=True)
-        ]
-        return jax.tree.unflatten(self.treedef, leaves)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -119,7 +89,7 @@ class TwoStageModel:
     num_answers: int
     # The network without its parameters, and where they sit in θ.
     _static: PyTree
-    _layout: _Layout
+    _layout: Layout
     _network: tuple[tuple[str, str | int], ...]
 
     # λ is a child, an array leaf, so that a new λ compiles nothing new; the
@@ -192,7 +162,7 @@ class TwoStageModel:
                 "(integer arrays are not parameters)."
             )
         self.theta0, _ = ravel_pytree(params)
-        self._layout = _Layout.of(params)
+        self._layout = Layout.of(params)
         self._network = tuple(_model_checks.describe_network(network, params).items())
         self.agreement_inputs, _ = _checks.data_tree(
             agreement_inputs, "agreement_inputs"

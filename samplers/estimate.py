@@ -18,6 +18,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
+from jax.tree_util import Partial
 
 from samplers import reference as reference_path
 from samplers import rejection
@@ -26,6 +27,7 @@ from samplers.annealing import AnnealingOutput, anneal
 from samplers.base import PotentialFn, values_and_grads
 from samplers.gradient import grad_log_partition_estimate, per_particle_gradients
 from samplers.log_z_types import LogPartitionResult, LogZConfig
+from samplers.programs import method_as_pytree
 from samplers.standard_errors import island_z, log_z_se, weighted_mean_se
 
 __all__ = [
@@ -33,6 +35,43 @@ __all__ = [
     "grad_log_partition_estimate",
     "rejection_run",
 ]
+
+
+class _ByIdentity:
+    """A callable that hashes and compares by identity."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+    __hash__ = object.__hash__
+    __eq__ = object.__eq__
+
+
+def _scaled(disagreement_fn, lam, theta):
+    return lam * disagreement_fn(theta)
+
+
+def potential(disagreement_fn, lam) -> Partial:
+    """$U = \\lambda C$ as a pytree: compiled programs take λ and any arrays the
+    function closes over as arguments, and cache on the function's identity.
+    A method of a pytree (``model.disagreement`` of a ``TwoStageModel``) is
+    kept as its owner, so that a model of the same shapes finds the programs
+    of another."""
+    disagreement_fn = method_as_pytree(disagreement_fn)
+    if not isinstance(disagreement_fn, Partial):
+        try:
+            hash(disagreement_fn)
+        except TypeError:
+            # jit keys its cache on the function; an unhashable callable (e.g. a
+            # bound method of an unhashable object) is wrapped so that it hashes by
+            # identity (compiled afresh for each wrapper, but correct).
+            disagreement_fn = _ByIdentity(disagreement_fn)
+        disagreement_fn = Partial(disagreement_fn)
+    # λ as an array: a number would key the programs (samplers.programs).
+    return Partial(_scaled, disagreement_fn, jnp.asarray(lam))
 
 
 def _estimates(run, theta1, sigma, basis):

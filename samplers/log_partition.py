@@ -13,7 +13,6 @@ import warnings
 import jax
 import jax.numpy as jnp
 import jax.random as jr
-from jax.tree_util import Partial
 
 from samplers import _checks, batches, rejection
 from samplers._checks import count, flat_vector, positive, scalar_function
@@ -21,11 +20,12 @@ from samplers.estimate import (
     LogPartitionResult,
     LogZConfig,
     estimate_log_z,
+    potential,
     rejection_run,
 )
 from samplers.health import MAX_ISLAND_Z, SamplingWarning
 from samplers.moves import MOVES
-from samplers.programs import filter_jit, method_as_pytree
+from samplers.programs import filter_jit
 
 __all__ = ["log_partition"]
 
@@ -35,43 +35,6 @@ _REFERENCES = ("prior", "fitted", "auto")
 # Z of 1% is seen about 10 times, enough to predict the cost within a factor ~1.5.
 _NUM_PILOT = 1024
 _HINT = "Use method='ais'; for `upper=True`, pass exact `end_samples`."
-
-
-class _ByIdentity:
-    """A callable that hashes and compares by identity."""
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, *args):
-        return self.fn(*args)
-
-    __hash__ = object.__hash__
-    __eq__ = object.__eq__
-
-
-def _scaled(disagreement_fn, lam, theta):
-    return lam * disagreement_fn(theta)
-
-
-def potential(disagreement_fn, lam) -> Partial:
-    """$U = \\lambda C$ as a pytree: compiled programs take λ and any arrays the
-    function closes over as arguments, and cache on the function's identity.
-    A method of a pytree (``model.disagreement`` of a ``TwoStageModel``) is
-    kept as its owner, so that a model of the same shapes finds the programs
-    of another."""
-    disagreement_fn = method_as_pytree(disagreement_fn)
-    if not isinstance(disagreement_fn, Partial):
-        try:
-            hash(disagreement_fn)
-        except TypeError:
-            # jit keys its cache on the function; an unhashable callable (e.g. a
-            # bound method of an unhashable object) is wrapped so that it hashes by
-            # identity (compiled afresh for each wrapper, but correct).
-            disagreement_fn = _ByIdentity(disagreement_fn)
-        disagreement_fn = Partial(disagreement_fn)
-    # λ as an array: a number would key the programs (samplers.programs).
-    return Partial(_scaled, disagreement_fn, jnp.asarray(lam))
 
 
 # At optimisation level 1 when called at top level (the AIS programs nest loops,
