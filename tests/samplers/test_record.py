@@ -94,3 +94,76 @@ def test_a_nan_theta1_records_nan_and_the_other_chain_its_estimate(case):
     np.testing.assert_allclose(
         out["log_partition"][1], case.log_partition(jnp.zeros(2)), atol=0.3
     )
+
+
+def _records(rng, chains, draws, num_answers, with_predictions):
+    records = {
+        "theta1": rng.normal(size=(chains, draws, 2)),
+        "theta2": rng.normal(size=(chains, draws, 2)),
+        "disagreement": rng.uniform(size=(chains, draws)),
+        "log_likelihood_total": rng.normal(size=(chains, draws)),
+        "log_partition": -rng.uniform(1.0, 5.0, size=(chains, draws)),
+        "stat_acceptance_rate": rng.uniform(size=(chains, draws)),
+        "pointwise": rng.normal(size=(chains, draws, num_answers)),
+        "predictive": rng.integers(0, 2, size=(chains, draws, num_answers)),
+    }
+    if with_predictions:
+        records["predictions"] = rng.normal(size=(chains, draws, 5, 3))
+        records["probabilities"] = rng.uniform(size=(chains, draws, 5, 3))
+    return records
+
+
+@pytest.mark.parametrize("every", [1, 4])
+def test_the_arviz_conversion_puts_each_record_in_its_group(case, every):
+    # No sampler: made-up records, so that every number can be checked.
+    model = case.model
+    rng = np.random.default_rng(0)
+    chains, draws, num_answers = 2, 10, int(model.num_answers)
+    records = _records(rng, chains, draws, num_answers, every == 1)
+    predict_inputs = rng.normal(size=(5, 3)) if every == 1 else None
+    tree = record.to_datatree(
+        records,
+        model,
+        np.array([0, 1]),
+        every,
+        {"method": "made_up", "lam": 2.5},
+        predict_inputs,
+    )
+    posterior_group = tree.posterior
+    assert posterior_group["theta1"].dims == ("chain", "draw", "param")
+    np.testing.assert_array_equal(posterior_group["theta2"], records["theta2"])
+    np.testing.assert_array_equal(
+        posterior_group["disagreement"], records["disagreement"]
+    )
+    np.testing.assert_array_equal(
+        tree.sample_stats["acceptance_rate"], records["stat_acceptance_rate"]
+    )
+    assert tree.log_likelihood["answers"].dims == ("chain", "draw", "answer")
+    np.testing.assert_array_equal(
+        tree.posterior_predictive["answers"], records["predictive"]
+    )
+    np.testing.assert_array_equal(
+        tree.observed_data["answers"], np.asarray(model.answers)
+    )
+    np.testing.assert_array_equal(
+        tree.constant_data["theta0"], np.asarray(model.theta0)
+    )
+    bits = -records["log_partition"] / np.log(2.0)
+    if every == 1:
+        # Every draw: log Z and bits saved sit beside θ in the posterior.
+        np.testing.assert_allclose(posterior_group["bits_saved"], bits)
+        assert "log_partition" not in tree.children
+        assert tree.predictions["probabilities"].dims == (
+            "chain", "draw", "new_input", "class"
+        )  # fmt: skip
+        np.testing.assert_array_equal(
+            tree.predictions_constant_data["inputs"], predict_inputs
+        )
+    else:
+        # Every 4th draw: their own group, whose draw coordinate says which.
+        group = tree["log_partition"]
+        np.testing.assert_array_equal(group["draw"].values, [0, 4, 8])
+        np.testing.assert_allclose(group["bits_saved"], bits[:, [0, 4, 8]])
+        assert "bits_saved" not in posterior_group
+        assert "predictions" not in tree.children
+    assert tree.attrs["method"] == "made_up" and tree.attrs["lam"] == 2.5
