@@ -51,10 +51,10 @@ class TwoStageModel:
 
     θ₁ and θ₂ are flat vectors over the network's floating-point leaves
     (``ravel_pytree``); ``theta0`` is the network as given, its initialisation.
-    The model is a pytree whose leaves are its arrays (θ₀, the data, and any in
-    the likelihood or the network's non-parameter parts); λ, the σ's and the
+    The model is a pytree whose leaves are λ and its arrays (θ₀, the data, and
+    any in the likelihood or the network's non-parameter parts); the σ's and the
     network's structure are its static part. So a program compiled for one model
-    serves every model of the same shapes, λ and σ's, the data passed in as
+    serves every model of the same shapes and σ's, λ and the data passed in as
     arguments. Its methods are plain functions too: ``jax.jit(model.log_joint)``
     and ``jax.vmap(model.disagreement)`` work as is.
 
