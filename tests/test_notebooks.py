@@ -1,9 +1,7 @@
-"""Every notebook runs top to bottom with SMOKE=1 (jupytext percent scripts)."""
+"""Every notebook runs top to bottom with SMOKE=1 (jupytext percent scripts),
+each in a process of its own (the ``run_script`` fixture)."""
 
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
@@ -11,14 +9,8 @@ NOTEBOOKS = sorted((pathlib.Path(__file__).parents[1] / "notebooks").glob("*.py"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path, tmp_path):
-    env = dict(os.environ, SMOKE="1", MPLBACKEND="Agg")
-    completed = subprocess.run(
-        [sys.executable, str(path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+def test_notebook_runs(path, tmp_path, run_script):
+    exit_code, output = run_script(
+        path, tmp_path, {"SMOKE": "1", "MPLBACKEND": "Agg"}, timeout=900
     )
-    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert exit_code == 0, output[-4000:]

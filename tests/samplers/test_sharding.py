@@ -1,12 +1,9 @@
 """Chains sharded over several devices give the draws of one device, same key.
 
-The multi-device run is a subprocess with four host (CPU) devices; the flag must
-be set before JAX starts, which is why it cannot run in this process.
+The multi-device run is a process of its own with four host (CPU) devices; the
+flag must be set before JAX starts, which is why it cannot run in this process.
 """
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -18,7 +15,6 @@ import samplers
 
 SCRIPT = textwrap.dedent(
     """
-    import sys
     import jax
     jax.config.update("jax_enable_x64", True)
     import jax.random as jr
@@ -32,7 +28,7 @@ SCRIPT = textwrap.dedent(
         jr.key(31), d=2, m=2, n=4, lam=2.0, sigma1=1.0, sigma2=0.6
     )
     tree = samplers.sample(case.model, **KWARGS)
-    np.savez(sys.argv[1], theta1=tree.posterior["theta1"].values,
+    np.savez("sharded.npz", theta1=tree.posterior["theta1"].values,
              theta2=tree.posterior["theta2"].values,
              pointwise=tree.log_likelihood["answers"].values)
     """
@@ -48,20 +44,19 @@ KWARGS = dict(
 )
 
 
-def test_four_devices_give_the_draws_of_one(tmp_path):
+def test_four_devices_give_the_draws_of_one(tmp_path, run_script):
     assert jax.device_count() == 1
     case = posterior.LinearGaussianCase.random(
         jr.key(31), d=2, m=2, n=4, lam=2.0, sigma1=1.0, sigma2=0.6
     )
     single = samplers.sample(case.model, **KWARGS)
 
-    output = tmp_path / "sharded.npz"
-    script = SCRIPT.replace("**KWARGS", "**" + _literal(KWARGS))
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    subprocess.run(
-        [sys.executable, "-c", script, str(output)], check=True, env=env, timeout=600
-    )
-    sharded = np.load(output)
+    script = tmp_path / "sharded.py"
+    script.write_text(SCRIPT.replace("**KWARGS", "**" + _literal(KWARGS)))
+    flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    exit_code, output = run_script(script, tmp_path, flags, timeout=600)
+    assert exit_code == 0, output[-4000:]
+    sharded = np.load(tmp_path / "sharded.npz")
     # Per-chain work is identical; only batched kernels may differ in the last
     # bits, so compare to float64 round-off.
     for name, value in [
