@@ -2,8 +2,6 @@
 model that differs from the run's is refused, naming what differs."""
 
 import json
-import subprocess
-import sys
 import textwrap
 
 import jax.numpy as jnp
@@ -77,7 +75,7 @@ def test_a_run_carries_what_rebuilds_it(saved):
     )
 
 
-def test_predict_after_load_run_in_a_fresh_process(saved, tmp_path):
+def test_predict_after_load_run_in_a_fresh_process(saved, tmp_path, run_script):
     model, tree, path = saved
     inputs = np.asarray(jr.normal(jr.key(7), (5, 3)))
     expected = samplers.predict(tree, model, inputs).predictions["intended"].values
@@ -95,10 +93,9 @@ def test_predict_after_load_run_in_a_fresh_process(saved, tmp_path):
         np.save({str(tmp_path / "out.npy")!r}, out.predictions["intended"].values)
         """
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    (tmp_path / "rebuild.py").write_text(script)
+    exit_code, output = run_script(tmp_path / "rebuild.py", tmp_path, {}, timeout=120)
+    assert exit_code == 0, output[-3000:]
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-6)
 
 
