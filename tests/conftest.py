@@ -159,24 +159,37 @@ runpy.run_path({path!r}, run_name="__main__")
 
 
 @pytest.fixture(scope="session")
-def run_script():
-    """``run_script(path, cwd, env, timeout) -> (exit code, output)``: the script
-    run as ``python path`` would run it, in a process of its own, but forked
-    from one that has imported the heavy libraries already (multiprocessing's
-    forkserver): a notebook then starts in about 1 s instead of 8. The child
-    starts from a fresh interpreter's state (the forkserver is one, started
-    with this process's environment), not from this test process's."""
+def start_script():
+    """``start_script(path, cwd, env) -> (process, output path)``: the script
+    started as ``python path`` would start it, in a process of its own, but
+    forked from one that has imported the heavy libraries already
+    (multiprocessing's forkserver): a notebook then starts in about 1 s instead
+    of 8. The child starts from a fresh interpreter's state (the forkserver is
+    one, started with this process's environment), not from this test
+    process's; its stdout and stderr go to the output file."""
     import multiprocessing
 
     os.environ.setdefault("MPLBACKEND", "Agg")  # read when the server imports pyplot
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_PRELOAD)
 
-    def run(path, cwd, env, timeout):
+    def start(path, cwd, env):
         log = os.path.join(cwd, "output.txt")
         code = _SCRIPT_IN_CHILD.format(log=log, cwd=str(cwd), env=env, path=str(path))
         process = context.Process(target=exec, args=(code, {}))
         process.start()
+        return process, log
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def run_script(start_script):
+    """``run_script(path, cwd, env, timeout) -> (exit code, output)``: the
+    script run to its end by ``start_script`` (killed after ``timeout`` s)."""
+
+    def run(path, cwd, env, timeout):
+        process, log = start_script(path, cwd, env)
         process.join(timeout)
         if process.is_alive():
             process.kill()

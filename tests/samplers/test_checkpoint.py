@@ -2,16 +2,14 @@
 
 The runs of ``sample`` use SGLD on a d = 2 linear-Gaussian case; compiling
 dominates, so there are three: an uninterrupted reference, a run SIGKILLed in a
-subprocess and its resumption. A toy random walk whose records draw from their
-keys tests ``run_chains`` directly and cheaply: checkpoint counts, extending a
+process of its own and its resumption. A toy random walk whose records draw from
+their keys tests ``run_chains`` directly and cheaply: checkpoint counts, extending a
 finished run, the progress bar.
 """
 
 import os
 import signal
-import subprocess
-import sys
-import threading
+import time
 from pathlib import Path
 
 import jax
@@ -29,9 +27,8 @@ from samplers.run import run_chains
 # Runs this short have not converged, and sample says so; that is not under test.
 pytestmark = pytest.mark.filterwarnings("ignore::samplers.SamplingWarning")
 
-REPO = Path(__file__).resolve().parents[2]
 SEED = 1
-# Plain values, so that the killed subprocess can be given the same run.
+# Plain values, so that the killed process can be given the same run.
 SETTINGS = dict(
     method="sgld",
     num_chains=2,
@@ -108,41 +105,41 @@ os.replace = hang_on_the_second_write
 case = posterior.LinearGaussianCase.random(jr.key(0), {case})
 samplers.sample(
     case.model, key=jr.key({seed}), num_samples={num_samples},
-    checkpoint=sys.argv[1], checkpoint_every=5, **{settings!r}
+    checkpoint={path!r}, checkpoint_every=5, **{settings!r}
 )
 print("finished", flush=True)
 """
 
 
 @pytest.fixture(scope="module")
-def killed(tmp_path_factory):
-    """The checkpoint of a run of half the draws (a subprocess), SIGKILLed while
-    writing its second checkpoint."""
+def killed(tmp_path_factory, start_script):
+    """The checkpoint of a run of half the draws (a process of its own),
+    SIGKILLed while writing its second checkpoint."""
     folder = tmp_path_factory.mktemp("killed")
     path = folder / "run.ckpt"
-    script = _KILLED_RUN.format(
-        case=CASE_ARGUMENTS, seed=SEED, num_samples=NUM_SAMPLES // 2, settings=SETTINGS
-    )
-    with open(folder / "stderr.txt", "w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-c", script, str(path)],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            cwd=REPO,
+    script = folder / "killed.py"
+    script.write_text(
+        _KILLED_RUN.format(
+            case=CASE_ARGUMENTS,
+            seed=SEED,
+            num_samples=NUM_SAMPLES // 2,
+            path=str(path),
+            settings=SETTINGS,
         )
-        # A guard: a run that never reports is killed, and the test then fails.
-        guard = threading.Timer(300, process.kill)
-        guard.start()
-        try:
-            line = process.stdout.readline()
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-        finally:
-            guard.cancel()
-            process.stdout.close()
-    assert line == "writing\n", (folder / "stderr.txt").read_text()[-3000:]
-    assert process.returncode == -signal.SIGKILL
+    )
+    process, output = start_script(script, folder, {})
+    # The run says when it hangs in its second write; one that never does is
+    # killed after 300 s, and the test then fails.
+    deadline = time.monotonic() + 300
+    while process.is_alive() and time.monotonic() < deadline:
+        if os.path.exists(output) and "writing" in Path(output).read_text():
+            break
+        time.sleep(0.05)
+    process.kill()
+    process.join()
+    text = Path(output).read_text()
+    assert "writing" in text, text[-3000:]
+    assert process.exitcode == -signal.SIGKILL
     return path
 
 
