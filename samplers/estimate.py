@@ -27,7 +27,7 @@ from samplers.annealing import AnnealingOutput, anneal
 from samplers.base import PotentialFn, values_and_grads
 from samplers.gradient import grad_log_partition_estimate, per_particle_gradients
 from samplers.log_z_types import LogPartitionResult, LogZConfig
-from samplers.programs import method_as_pytree
+from samplers.programs import hashable, method_as_pytree
 from samplers.standard_errors import island_z, log_z_se, weighted_mean_se
 
 __all__ = [
@@ -35,19 +35,6 @@ __all__ = [
     "grad_log_partition_estimate",
     "rejection_run",
 ]
-
-
-class _ByIdentity:
-    """A callable that hashes and compares by identity."""
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __call__(self, *args):
-        return self.fn(*args)
-
-    __hash__ = object.__hash__
-    __eq__ = object.__eq__
 
 
 def _scaled(disagreement_fn, lam, theta):
@@ -62,14 +49,9 @@ def potential(disagreement_fn, lam) -> Partial:
     of another."""
     disagreement_fn = method_as_pytree(disagreement_fn)
     if not isinstance(disagreement_fn, Partial):
-        try:
-            hash(disagreement_fn)
-        except TypeError:
-            # jit keys its cache on the function; an unhashable callable (e.g. a
-            # bound method of an unhashable object) is wrapped so that it hashes by
-            # identity (compiled afresh for each wrapper, but correct).
-            disagreement_fn = _ByIdentity(disagreement_fn)
-        disagreement_fn = Partial(disagreement_fn)
+        # jit keys its cache on the function: an unhashable callable (a bound
+        # method of an unhashable object, say) is keyed by its identity.
+        disagreement_fn = Partial(hashable(disagreement_fn))
     # λ as an array: a number would key the programs (samplers.programs).
     return Partial(_scaled, disagreement_fn, jnp.asarray(lam))
 

@@ -25,6 +25,7 @@ __all__ = [
     "at_top_level",
     "compiler_options",
     "filter_jit",
+    "hashable",
     "jit",
     "method_as_pytree",
 ]
@@ -155,7 +156,7 @@ def method_as_pytree(fn: Callable) -> Callable:
 
 
 class _ByIdentity:
-    """An unhashable static value, keyed by its identity."""
+    """An unhashable static value, keyed by its identity; called, it calls it."""
 
     __slots__ = ("value",)
 
@@ -167,6 +168,9 @@ class _ByIdentity:
 
     def __eq__(self, other):
         return isinstance(other, _ByIdentity) and other.value is self.value
+
+    def __call__(self, *args, **kwargs):
+        return self.value(*args, **kwargs)
 
 
 class _Static(NamedTuple):
@@ -188,7 +192,20 @@ def _is_array(leaf) -> bool:
     return isinstance(leaf, jax.Array | np.ndarray)
 
 
-def _hashable(leaf):
+def hashable(leaf):
+    """``leaf``, or where it cannot be hashed (a callable object with an array
+    in it, say) a stand-in keyed by its identity, which calls it when called:
+    a program keyed on it compiles once per object, not once per call.
+
+    Example:
+        >>> class Unhashable:
+        ...     __eq__ = lambda self, other: self is other  # no __hash__ then
+        ...     __call__ = lambda self, x: 2 * x
+        >>> fn = Unhashable()
+        >>> key = hashable(fn)
+        >>> key == hashable(fn), hash(key) == hash(hashable(fn)), key(3)
+        (True, True, 6)
+    """
     try:
         hash(leaf)
     except TypeError:
@@ -199,7 +216,7 @@ def _hashable(leaf):
 def _split(tree) -> tuple[list, _Static]:
     leaves, treedef = jax.tree.flatten(tree)
     arrays = [leaf if _is_array(leaf) else None for leaf in leaves]
-    static = tuple(_ARGUMENT if _is_array(leaf) else _hashable(leaf) for leaf in leaves)
+    static = tuple(_ARGUMENT if _is_array(leaf) else hashable(leaf) for leaf in leaves)
     return arrays, _Static(treedef, static)
 
 

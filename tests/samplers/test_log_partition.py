@@ -237,3 +237,32 @@ def test_unhashable_disagreement_callable_is_accepted():
         num_particles=8,
     )
     assert np.isfinite(float(result.log_z))
+
+
+def test_an_unhashable_callable_compiles_once_per_object():
+    traces = []
+
+    def listen(event, duration, **kwargs):
+        if event == "/jax/core/compile/jaxpr_trace_duration":
+            traces.append(kwargs.get("fun_name"))
+
+    disagreement = _UnhashableQuadratic()
+
+    def call(key):
+        return log_partition(
+            disagreement,
+            jnp.zeros(2),
+            lam=1.0,
+            sigma=1.0,
+            key=key,
+            method="rejection",
+            num_particles=8,
+        )
+
+    call(jr.key(0))
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        call(jr.key(1))
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert traces == [], traces
