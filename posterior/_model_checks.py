@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PyTree
 
-from .likelihoods import FromCallable
+from .agreement import DIVERGENCES
+from .likelihoods import FromCallable, FromDistribution
 
 __all__ = [
     "check_pairs",
@@ -182,3 +183,23 @@ def digest(tree: PyTree) -> str:
         digest.update(f"{array.shape}{array.dtype}".encode())
         digest.update(array.tobytes())
     return digest.hexdigest()[:16]
+
+
+def fingerprint(model) -> dict[str, str | int | float]:
+    """What identifies a model's posterior (see `TwoStageModel.fingerprint`)."""
+    divergence = next(
+        (n for n, f in DIVERGENCES.items() if f is model.divergence), "custom"
+    )
+    custom = isinstance(model.likelihood, FromCallable | FromDistribution)
+    return {
+        **dict(model._network),
+        "lam": float(model.lam),
+        "sigma1": model.sigma1,
+        "sigma2": model.sigma2,
+        "divergence": divergence,
+        "likelihood": "custom" if custom else repr(model.likelihood),
+        "theta0": digest(model.theta0),
+        "agreement_inputs": digest(model.agreement_inputs),
+        "answer_inputs": digest(model.answer_inputs),
+        "answers": digest(model.answers),
+    }

@@ -34,8 +34,6 @@ from .likelihoods import (
     Bernoulli,
     BradleyTerry,
     Categorical,
-    FromCallable,
-    FromDistribution,
     resolve_likelihood,
 )
 from .priors import log_isotropic_normal
@@ -209,22 +207,7 @@ class TwoStageModel:
         SHA-256 prefixes of θ₀ and the data. :func:`samplers.sample` stores it
         in ``tree.attrs`` and :func:`samplers.load_run` checks a model against
         it."""
-        divergence = next(
-            (n for n, f in DIVERGENCES.items() if f is self.divergence), "custom"
-        )
-        custom = isinstance(self.likelihood, FromCallable | FromDistribution)
-        return {
-            **dict(self._network),
-            "lam": float(self.lam),
-            "sigma1": self.sigma1,
-            "sigma2": self.sigma2,
-            "divergence": divergence,
-            "likelihood": "custom" if custom else repr(self.likelihood),
-            "theta0": _model_checks.digest(self.theta0),
-            "agreement_inputs": _model_checks.digest(self.agreement_inputs),
-            "answer_inputs": _model_checks.digest(self.answer_inputs),
-            "answers": _model_checks.digest(self.answers),
-        }
+        return _model_checks.fingerprint(self)
 
     # -- the network ---------------------------------------------------------
 
