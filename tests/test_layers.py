@@ -24,6 +24,7 @@ SAMPLER_LAYERS = [
         "moves",
         "rejection",
         "reference",
+        "islands",
         "ais",
         "annealing",
         "log_z_types",
