@@ -84,7 +84,9 @@ def build_inner_move(potential_fn: PotentialFn, sigma2, *, num_steps: int = 2):
     """``move(key, inner, theta1) -> (inner, acceptance)``: carry the particles
     to ``theta1`` (reweighting them), resample them when their ESS is below half,
     then ``num_steps`` MALA steps of every particle towards p(·|θ₁)."""
-    move = build_move(potential_fn, kind="mala", num_steps=num_steps)
+    move = build_move(
+        potential_fn, kind="mala", num_steps=num_steps, with_potential=True
+    )
 
     def inner_move(key: Array, inner: InnerState, theta1: Array):
         key_resample, key_move = jr.split(key)
@@ -109,7 +111,7 @@ def build_inner_move(potential_fn: PotentialFn, sigma2, *, num_steps: int = 2):
             None,
         )
         scale = jnp.full_like(theta1, sigma2)
-        particles, acceptance = move(
+        particles, acceptance, potential, grad = move(
             key_move,
             particles,
             potential,
@@ -120,7 +122,6 @@ def build_inner_move(potential_fn: PotentialFn, sigma2, *, num_steps: int = 2):
             scale,
             inner.step_size,
         )
-        potential, grad = values_and_grads(potential_fn, particles)
         # Persistent chains are an approximation already; adapting their step size
         # all along keeps them mixing as θ₁ wanders.
         step_size = inner.step_size * jnp.exp(

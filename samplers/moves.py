@@ -45,7 +45,8 @@ def build_move(
     num_steps: int = 5,
     num_integration_steps: int = 5,
     step_size_jitter: float = 0.2,
-) -> Callable[..., tuple[Array, Array]]:
+    with_potential: bool = False,
+) -> Callable[..., tuple[Array, ...]]:
     r"""Build a move: `num_steps` MALA or HMC transitions of every particle.
 
     Args:
@@ -60,12 +61,17 @@ def build_move(
             and path length can return every particle to where it started); it is
             harmless for MALA. The jitter does not depend on the state, so each
             transition stays $\pi_\beta$-invariant.
+        with_potential: also return $U$ and $\nabla U$ at the new positions,
+            read from the kernels' final states instead of evaluated again
+            (one gradient per particle saved; exact up to rounding). Needs
+            `beta > 0`: the states hold $-\beta U$ beside the base's term.
 
     Returns:
         `move(key, positions, potential, potential_grad, beta, mean, sigma, scale,
         step_size) -> (positions, acceptance)`: positions `(n, d)` with their
         potentials `(n,)` and gradients `(n, d)` at the start; returns the new
-        positions and the mean acceptance probability.
+        positions and the mean acceptance probability, then, `with_potential`,
+        the potentials and gradients at the new positions.
     """
     if kind not in MOVES:
         raise ValueError(f"`move` must be one of {MOVES}, got {kind!r}.")
@@ -126,7 +132,22 @@ def build_move(
         state, acceptance = jax.lax.scan(
             one_step, state, jr.split(key, config.num_steps)
         )
-        return mean[None, :] + scale[None, :] * state.position, jnp.mean(acceptance)
+        offset = scale[None, :] * state.position
+        positions = mean[None, :] + offset
+        if not with_potential:
+            return positions, jnp.mean(acceptance)
+        # The states' log density is -|offset / sigma|^2 / 2 - beta U, and its
+        # gradient in z is scale times that in theta.
+        base = -0.5 * jnp.sum(jnp.square(offset / sigma[None, :]), axis=-1)
+        new_potential = (base - state.logdensity) / beta
+        base_grad = -offset / jnp.square(sigma[None, :])
+        new_grad = (base_grad - state.logdensity_grad / scale[None, :]) / beta
+        return (
+            positions,
+            jnp.mean(acceptance),
+            new_potential.astype(potential.dtype),
+            new_grad.astype(potential_grad.dtype),
+        )
 
     return move
 

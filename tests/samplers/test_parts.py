@@ -11,6 +11,7 @@ import pytest
 
 from samplers.ais import AISState
 from samplers.annealing import next_beta
+from samplers.base import values_and_grads
 from samplers.moves import build_move
 
 # π_β ∝ N(θ; m, σ²I) e^{−β U}, U(θ) = ½ Σ a_j θ_j²: Gaussian, with precision
@@ -71,6 +72,36 @@ def test_a_move_leaves_the_tempered_target_invariant_and_moves(kind, dtype, stat
     assert 0.1 < float(acceptance) < 1.0
     moved = np.mean(np.any(end != np.asarray(start), axis=1))
     assert moved > 0.5
+
+
+@pytest.mark.parametrize("kind, dtype", [("mala", jnp.float64), ("hmc", jnp.float32)])
+def test_a_move_with_potential_returns_u_and_its_gradient_where_it_ends(kind, dtype):
+    # A non-quadratic U, a per-coordinate base scale and beta != 1: the values
+    # read from the kernels' states must equal U and grad U evaluated anew.
+    def curved(theta):
+        return jnp.sum(jnp.log(jnp.cosh(2.0 * theta - 0.5))) + theta[0] * theta[1]
+
+    start = (MEAN[None, :] + 0.1 * jr.normal(jr.key(5), (64, 4))).astype(dtype)
+    values, grads = values_and_grads(curved, start)
+    sigma = jnp.array([1.0, 0.5, 0.3, 2.0])
+    move = build_move(curved, kind=kind, num_steps=2, with_potential=True)
+    end, acceptance, end_values, end_grads = move(
+        jr.key(6),
+        start,
+        values,
+        grads,
+        0.7,
+        MEAN.astype(dtype),
+        sigma,
+        (0.2 * sigma).astype(dtype),
+        jnp.asarray(0.1),
+    )
+    expected_values, expected_grads = values_and_grads(curved, end)
+    assert np.mean(np.any(end != start, axis=1)) > 0.3, float(acceptance)
+    tolerance = 1e-10 if dtype == jnp.float64 else 1e-3
+    np.testing.assert_allclose(end_values, expected_values, atol=tolerance)
+    np.testing.assert_allclose(end_grads, expected_grads, atol=tolerance)
+    assert end_values.dtype == values.dtype and end_grads.dtype == grads.dtype
 
 
 def _state(potential_values, log_weights, beta, islands):
