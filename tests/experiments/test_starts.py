@@ -73,6 +73,14 @@ def test_the_map_rate_decays_by_a_cosine_unless_constant(schedule):
     np.testing.assert_allclose(rates, expected, rtol=1e-6)
 
 
+def test_every_seed_shares_one_map_optimizer():
+    # find_map keys its compiled program by the optimizer's identity: a new
+    # one per seed and method would trace (and look up) the program anew.
+    first = experiment.map_optimizer(SamplerConfig(map_steps=10))
+    assert experiment.map_optimizer(SamplerConfig(map_steps=10)) is first
+    assert experiment.map_optimizer(SamplerConfig(map_steps=11)) is not first
+
+
 def test_an_unknown_map_schedule_is_refused_by_name():
     with pytest.raises(ValueError, match="map_schedule"):
         SamplerConfig(map_schedule="linear")

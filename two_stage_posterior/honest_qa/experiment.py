@@ -25,6 +25,7 @@ stored (``param_indices``) and both heads are evaluated here, from the draws;
 the NetCDF keeps the first ``max_stored_params`` coordinates of θ₁ and θ₂.
 """
 
+import functools
 import time
 import warnings
 from collections.abc import Callable
@@ -203,9 +204,15 @@ def map_optimizer(sampler: SamplerConfig) -> optax.GradientTransformation:
     """Adam at ``learning_rate``, decayed to 0 by a cosine over the fit unless
     ``map_schedule`` is ``"constant"``: the last iterate of a constant rate
     keeps wandering where ∇log Z is noisy (docs/honest_qa.md)."""
-    rate = sampler.learning_rate
-    if sampler.map_schedule == "cosine":
-        rate = optax.cosine_decay_schedule(rate, sampler.map_steps)
+    return _adam(sampler.learning_rate, sampler.map_steps, sampler.map_schedule)
+
+
+@functools.cache
+def _adam(rate: float, steps: int, schedule: str) -> optax.GradientTransformation:
+    # One object per setting: find_map keys its program by the optimizer's
+    # identity, so every seed and method then finds the program already traced.
+    if schedule == "cosine":
+        rate = optax.cosine_decay_schedule(rate, steps)
     return optax.adam(rate)
 
 
