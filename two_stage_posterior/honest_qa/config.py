@@ -190,7 +190,7 @@ class ExperimentConfig:
     methods: tuple[str, ...] = METHODS
     # Ten world seeds: the verdict's paired test (docs/honest_qa.md) cannot
     # reject with fewer than seven; with eight starts each, the ten seeds take
-    # `make demo` about 14 minutes on 2 cores (docs/honest_qa.md, "Cost").
+    # `make demo` about 13 minutes on 2 cores (docs/honest_qa.md, "Cost").
     seeds: tuple[int, ...] = tuple(range(10))
     holdout_fraction: float = 0.2
     checks_every_seed: bool = False
