@@ -28,8 +28,8 @@ def num_islands(num_particles: int, precondition: bool) -> int:
     """Two islands when the moves are preconditioned from the cloud, else one.
 
     Each island is resampled on its own and moved with the preconditioner of the
-    *other* island, so that no particle's kernel depends on its own position or on a
-    resampled copy of itself (see `samplers.ais.build_kernel`). That needs an even number of
+    *other* island, so that no particle's kernel depends on its own position or on
+    a resampled copy of itself (see `move`). That needs an even number of
     particles, at least 4.
     """
     return 2 if precondition and num_particles >= 4 and num_particles % 2 == 0 else 1
