@@ -132,24 +132,30 @@ def build_move(
         state, acceptance = jax.lax.scan(
             one_step, state, jr.split(key, config.num_steps)
         )
-        offset = scale[None, :] * state.position
-        positions = mean[None, :] + offset
+        positions = mean[None, :] + scale[None, :] * state.position
         if not with_potential:
             return positions, jnp.mean(acceptance)
-        # The states' log density is -|offset / sigma|^2 / 2 - beta U, and its
-        # gradient in z is scale times that in theta.
-        base = -0.5 * jnp.sum(jnp.square(offset / sigma[None, :]), axis=-1)
-        new_potential = (base - state.logdensity) / beta
-        base_grad = -offset / jnp.square(sigma[None, :])
-        new_grad = (base_grad - state.logdensity_grad / scale[None, :]) / beta
+        end_potential, end_grad = _potential_from_states(state, beta, sigma, scale)
         return (
             positions,
             jnp.mean(acceptance),
-            new_potential.astype(potential.dtype),
-            new_grad.astype(potential_grad.dtype),
+            end_potential.astype(potential.dtype),
+            end_grad.astype(potential_grad.dtype),
         )
 
     return move
+
+
+def _potential_from_states(state, beta, sigma, scale) -> tuple[Array, Array]:
+    """U and grad U at the kernels' positions, from their log density in z,
+    -|scale z / sigma|^2 / 2 - beta U, whose gradient in z is scale times that
+    in theta."""
+    offset = scale[None, :] * state.position
+    base = -0.5 * jnp.sum(jnp.square(offset / sigma[None, :]), axis=-1)
+    base_grad = -offset / jnp.square(sigma[None, :])
+    potential = (base - state.logdensity) / beta
+    grad = (base_grad - state.logdensity_grad / scale[None, :]) / beta
+    return potential, grad
 
 
 def _transition(config, dtype, dim):
