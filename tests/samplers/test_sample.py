@@ -332,7 +332,11 @@ def test_a_model_without_the_functions_is_refused():
         samplers.sample(object(), key=jr.key(0))
 
 
-def test_where_agreement_is_too_rare_exchange_refuses_and_auto_goes_nested():
+# Whether the two kept draws' nested SE ends just above the 0.5-nat warning
+# depends on the key (0.51-0.56 under some offsets); the budget's raise in
+# warm-up is what this test checks.
+@pytest.mark.filterwarnings("ignore:The nested AIS estimates:UserWarning")
+def test_where_agreement_is_too_rare_exchange_refuses_and_auto_goes_nested(stat_key):
     case = posterior.LinearGaussianCase.random(
         jr.key(12), d=4, m=20, n=3, lam=500.0, sigma1=1.0, sigma2=1.0
     )
@@ -344,25 +348,26 @@ def test_where_agreement_is_too_rare_exchange_refuses_and_auto_goes_nested():
             theta1_update="exchange",
             progress=False,
         )
-    # One warm-up step leaves HMC's step far too long for λ = 500: it diverges,
-    # and says so. 16 nested particles are too few here (8 gave a standard
-    # error of about 0.7 nats): warm-up's watch starts again with more. (Each
-    # budget is a program of its own: starting at 8, three compiled, 7 s more.)
+    # Four warm-up steps leave HMC's step far too long for λ = 500: it diverges,
+    # and says so. 4 nested particles are too few here: warm-up's watch sees a
+    # mean SE above the 0.5-nat tolerance and starts again with more (8-32
+    # under keys 0-5). From 8 or 16 particles, or with one warm-up draw, the
+    # SE sat near the tolerance and some keys kept the budget.
     with pytest.warns(samplers.SamplingWarning, match="diverged"):
         tree = samplers.sample(
             case.model,
-            key=jr.key(0),
+            key=stat_key(0),
             method="hmc",
             num_chains=1,
             num_samples=2,
-            num_warmup=1,
-            nested_particles=16,
+            num_warmup=4,
+            nested_particles=4,
             log_partition_every=0,
             progress=False,
         )
     assert tree.attrs["theta1_update"] == "nested_ais"
     assert tree.attrs["approximate"] == 1
-    assert tree.attrs["nested_particles"] > 16
+    assert tree.attrs["nested_particles"] > 4
     assert tree.attrs["scout_time"] > 0
 
 
