@@ -350,24 +350,25 @@ def test_where_agreement_is_too_rare_exchange_refuses_and_auto_goes_nested(stat_
         )
     # Four warm-up steps leave HMC's step far too long for λ = 500: it diverges,
     # and says so. 4 nested particles are too few here: warm-up's watch sees a
-    # mean SE above the 0.5-nat tolerance and starts again with more (8-32
-    # under keys 0-5). From 8 or 16 particles, or with one warm-up draw, the
-    # SE sat near the tolerance and some keys kept the budget.
+    # mean SE above the 0.5-nat tolerance and starts again with more, here at
+    # most 8 (uncapped, keys 0-5 went on to 8-32, a program for each budget).
+    # From 8 or 16 particles, or with one warm-up draw, the SE sat near the
+    # tolerance and some keys kept the budget. "auto" is this Exchange.
+    auto = samplers.Exchange(fallback=samplers.NestedAIS(particles=4, max_particles=8))
     with pytest.warns(samplers.SamplingWarning, match="diverged"):
         tree = samplers.sample(
             case.model,
             key=stat_key(0),
-            method="hmc",
+            method=samplers.HMC(theta1=auto),
             num_chains=1,
             num_samples=2,
             num_warmup=4,
-            nested_particles=4,
             log_partition_every=0,
             progress=False,
         )
     assert tree.attrs["theta1_update"] == "nested_ais"
     assert tree.attrs["approximate"] == 1
-    assert tree.attrs["nested_particles"] > 4
+    assert tree.attrs["nested_particles"] == 8
     assert tree.attrs["scout_time"] > 0
 
 
