@@ -25,6 +25,7 @@ noisy for long trajectories.
 """
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -80,59 +81,113 @@ def init_inner(
     return InnerState(particles, potential, grad, theta1, step_size, log_weights, ess)
 
 
-def build_inner_move(potential_fn: PotentialFn, sigma2, *, num_steps: int = 2):
+def build_inner_move(
+    potential_fn: PotentialFn,
+    sigma2,
+    *,
+    num_steps: int = 2,
+    batch_potential: Callable[[Array, Array], Array] | None = None,
+    num_agreement: int | None = None,
+    batch_size: int | None = None,
+):
     """``move(key, inner, theta1) -> (inner, acceptance)``: carry the particles
     to ``theta1`` (reweighting them), resample them when their ESS is below half,
-    then ``num_steps`` MALA steps of every particle towards p(·|θ₁)."""
-    move = build_move(
-        potential_fn, kind="mala", num_steps=num_steps, with_potential=True
-    )
+    then ``num_steps`` MALA steps of every particle towards p(·|θ₁).
 
-    def inner_move(key: Array, inner: InnerState, theta1: Array):
-        key_resample, key_move = jr.split(key)
-        num_particles = inner.particles.shape[0]
+    With ``batch_size``, each move sees λC on one minibatch b of the
+    ``num_agreement`` agreement inputs, drawn afresh per move:
+    ``batch_potential(theta, index)``, the mean over ``index`` scaled by λ, an
+    unbiased estimate of λC. The carry's weights use λC_b at both ends (common
+    random numbers, so that their noise shrinks with θ₁'s step), and the MALA
+    steps accept by λC_b: approximate, with a bias that shrinks as b grows
+    (docs/samplers.md). The particles' stored potentials and gradients are then
+    those of the last minibatch, still unbiased for the pathwise estimate."""
+    if batch_size is None:
+        move = build_move(
+            potential_fn, kind="mala", num_steps=num_steps, with_potential=True
+        )
+
+        def inner_move(key: Array, inner: InnerState, theta1: Array):
+            particles = inner.particles + (theta1 - inner.theta1)[None, :]
+            potential, grad = values_and_grads(potential_fn, particles)
+            return _reweight_and_move(
+                key,
+                move,
+                sigma2,
+                inner,
+                theta1,
+                particles,
+                potential,
+                grad,
+                inner.potential,
+            )
+
+        return inner_move
+
+    def batch_move(key: Array, inner: InnerState, theta1: Array):
+        index = jr.choice(
+            jr.fold_in(key, 1), num_agreement, (batch_size,), replace=False
+        )
+        on_batch = lambda theta: batch_potential(theta, index)  # noqa: E731
+        move = build_move(
+            on_batch, kind="mala", num_steps=num_steps, with_potential=True
+        )
+        # The particles' potential on this move's batch, where they stand: one
+        # forward pass each, so that the carry's weight compares like with like.
+        before = jax.vmap(on_batch)(inner.particles)
         particles = inner.particles + (theta1 - inner.theta1)[None, :]
-        potential, grad = values_and_grads(potential_fn, particles)
-        log_weights = inner.log_weights - (potential - inner.potential)
-        # A particle carried to a NaN or infinite C gets no weight.
-        log_weights = jnp.where(jnp.isfinite(log_weights), log_weights, -jnp.inf)
-        log_weights = log_weights - logsumexp(log_weights)
-        ess = 1.0 / jnp.sum(jnp.exp(2 * log_weights))
+        potential, grad = values_and_grads(on_batch, particles)
+        return _reweight_and_move(
+            key, move, sigma2, inner, theta1, particles, potential, grad, before
+        )
 
-        def resample(_):
-            index = systematic(key_resample, jnp.exp(log_weights), num_particles)
-            uniform = jnp.full_like(log_weights, -math.log(num_particles))
-            return particles[index], potential[index], grad[index], uniform
+    return batch_move
 
-        particles, potential, grad, log_weights = jax.lax.cond(
-            ess < 0.5 * num_particles,
-            resample,
-            lambda _: (particles, potential, grad, log_weights),
-            None,
-        )
-        scale = jnp.full_like(theta1, sigma2)
-        particles, acceptance, potential, grad = move(
-            key_move,
-            particles,
-            potential,
-            grad,
-            jnp.asarray(1.0, theta1.dtype),
-            theta1,
-            sigma2,
-            scale,
-            inner.step_size,
-        )
-        # Persistent chains are an approximation already; adapting their step size
-        # all along keeps them mixing as θ₁ wanders.
-        step_size = inner.step_size * jnp.exp(
-            _STEP_SIZE_GAIN * (acceptance - MALA_TARGET_ACCEPTANCE)
-        )
-        new = InnerState(
-            particles, potential, grad, theta1, step_size, log_weights, ess
-        )
-        return new, acceptance
 
-    return inner_move
+def _reweight_and_move(
+    key, move, sigma2, inner, theta1, particles, potential, grad, before
+):
+    """The carried ``particles`` (λC ``potential`` and ``grad`` there, λC
+    ``before`` the carry) reweighted, resampled below half their ESS, then
+    moved by ``move``: the new state and the MALA acceptance."""
+    key_resample, key_move = jr.split(key)
+    num_particles = particles.shape[0]
+    log_weights = inner.log_weights - (potential - before)
+    # A particle carried to a NaN or infinite C gets no weight.
+    log_weights = jnp.where(jnp.isfinite(log_weights), log_weights, -jnp.inf)
+    log_weights = log_weights - logsumexp(log_weights)
+    ess = 1.0 / jnp.sum(jnp.exp(2 * log_weights))
+
+    def resample(_):
+        index = systematic(key_resample, jnp.exp(log_weights), num_particles)
+        uniform = jnp.full_like(log_weights, -math.log(num_particles))
+        return particles[index], potential[index], grad[index], uniform
+
+    particles, potential, grad, log_weights = jax.lax.cond(
+        ess < 0.5 * num_particles,
+        resample,
+        lambda _: (particles, potential, grad, log_weights),
+        None,
+    )
+    scale = jnp.full_like(theta1, sigma2)
+    particles, acceptance, potential, grad = move(
+        key_move,
+        particles,
+        potential,
+        grad,
+        jnp.asarray(1.0, theta1.dtype),
+        theta1,
+        sigma2,
+        scale,
+        inner.step_size,
+    )
+    # Persistent chains are an approximation already; adapting their step size
+    # all along keeps them mixing as θ₁ wanders.
+    step_size = inner.step_size * jnp.exp(
+        _STEP_SIZE_GAIN * (acceptance - MALA_TARGET_ACCEPTANCE)
+    )
+    new = InnerState(particles, potential, grad, theta1, step_size, log_weights, ess)
+    return new, acceptance
 
 
 def inner_grad_log_z(inner: InnerState, theta1: Array, sigma2) -> tuple[Array, Array]:
