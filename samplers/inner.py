@@ -102,6 +102,13 @@ def build_inner_move(
     steps accept by λC_b: approximate, with a bias that shrinks as b grows
     (docs/samplers.md). The particles' stored potentials and gradients are then
     those of the last minibatch, still unbiased for the pathwise estimate."""
+    if batch_size is not None and (batch_potential is None or num_agreement is None):
+        raise ValueError("`batch_size` needs `batch_potential` and `num_agreement`.")
+    if batch_size is not None and not 1 <= batch_size <= num_agreement:
+        raise ValueError(
+            f"`batch_size` must lie in 1..{num_agreement} (`num_agreement`), "
+            f"got {batch_size}."
+        )
     if batch_size is None:
         move = build_move(
             potential_fn, kind="mala", num_steps=num_steps, with_potential=True

@@ -199,3 +199,17 @@ def test_minibatch_inner_chains_are_biased_by_about_one_over_the_batch(exact, st
         print(f"b = {batch_size}: error {errors[batch_size]:+.4f}, SE {se:.4f}")
     assert abs(errors[None]) < 0.05
     assert 0.03 < errors[4] - errors[None] < 0.14
+
+
+def test_a_minibatch_without_its_function_or_size_is_refused():
+    potential = lambda theta: jnp.sum(theta**2)  # noqa: E731
+    with pytest.raises(ValueError, match="`batch_potential` and `num_agreement`"):
+        build_inner_move(potential, 1.0, batch_size=4)
+    with pytest.raises(ValueError, match=r"`batch_size` must lie in 1\.\.8"):
+        build_inner_move(
+            potential,
+            1.0,
+            batch_potential=lambda theta, index: potential(theta),
+            num_agreement=8,
+            batch_size=9,
+        )
