@@ -13,11 +13,12 @@ particles. This measures both in one process:
 - nested: ``samplers.sample(method=samplers.SGLD(num_inner=K,
   num_inner_steps=M))``, one chain from θ₀, ``--warmup`` + ``--draws``
   steps, no log Z records; its ``sampling_time`` per draw, and the inner
-  particles' ESS (``sample_stats.inner_ess``) over the kept draws;
+  particles' ESS (``sample_stats.inner_ess``) over the kept draws; a row
+  ``KxMbB`` takes C on B agreement inputs a step (``agreement_batch_size``);
 - the process's peak resident memory after each.
 
     python benchmarks/sgmcmc_at_scale.py [--width 272] [--agreement 2000]
-        [--warmup 20] [--draws 20] [--inner 16x2,16x1,4x1]
+        [--warmup 20] [--draws 20] [--inner 16x2,16x1,4x1,16x2b64]
 """
 
 import argparse
@@ -81,12 +82,15 @@ def plain_sgld(model, num_steps, step_size):
     return compile_seconds, (time.perf_counter() - started) / num_steps
 
 
-def nested_sgld(model, num_inner, num_inner_steps, warmup, draws):
+def nested_sgld(model, num_inner, num_inner_steps, warmup, draws, agreement_batch):
     tree = samplers.sample(
         model,
         key=jr.key(3),
         method=samplers.SGLD(
-            batch_size=BATCH, num_inner=num_inner, num_inner_steps=num_inner_steps
+            batch_size=BATCH,
+            num_inner=num_inner,
+            num_inner_steps=num_inner_steps,
+            agreement_batch_size=agreement_batch,
         ),
         num_chains=1,
         num_warmup=warmup,
@@ -112,7 +116,7 @@ def main():
     parser.add_argument("--agreement", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--draws", type=int, default=20)
-    parser.add_argument("--inner", default="16x2,16x1,4x1")
+    parser.add_argument("--inner", default="16x2,16x1,4x1,16x2b64")
     args = parser.parse_args()
 
     model, _, _ = world(jr.key(0), num_agreement=args.agreement, width=args.width)
@@ -128,15 +132,20 @@ def main():
         f"{peak_memory_gib():.2f} GiB"
     )
     print(
-        "| inner particles × MALA steps | ms a step | × plain | inner ESS mean, "
-        "min (of K) | compile s | peak GiB |"
+        "| inner particles × MALA steps | C on | ms a step | × plain | inner ESS "
+        "mean, min (of K) | compile s | peak GiB |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for variant in args.inner.split(","):
+        variant, _, batch = variant.partition("b")
         num_inner, num_steps = (int(x) for x in variant.split("x"))
-        row = nested_sgld(model, num_inner, num_steps, args.warmup, args.draws)
+        agreement_batch = int(batch) if batch else None
+        row = nested_sgld(
+            model, num_inner, num_steps, args.warmup, args.draws, agreement_batch
+        )
         print(
-            f"| {num_inner} × {num_steps} | {1e3 * row['per_step']:.0f} | "
+            f"| {num_inner} × {num_steps} | {agreement_batch or 'all'} | "
+            f"{1e3 * row['per_step']:.0f} | "
             f"{row['per_step'] / plain:.0f} | {row['inner_ess_mean']:.2f}, "
             f"{row['inner_ess_min']:.2f} | {row['compile']:.1f} | "
             f"{peak_memory_gib():.2f} |",

@@ -94,3 +94,22 @@ def typed_key(key, name: str = "key") -> jax.Array:
     if key.shape != ():
         raise ValueError(f"`{name}` must be a single key, got shape {key.shape}.")
     return key
+
+
+def batch_index(batch, size: int, what: str) -> jax.Array:
+    """A minibatch's indices into ``size`` examples of ``what`` (say "answer"),
+    checked: a 1-D, non-empty integer array, in range where it is concrete."""
+    index = jnp.asarray(batch)
+    if not jnp.issubdtype(index.dtype, jnp.integer) or index.ndim != 1:
+        raise TypeError(f"`batch` must be a 1-D integer array of {what} indices.")
+    if index.shape[0] == 0:
+        raise ValueError("`batch` is empty.")
+    if not isinstance(index, jax.core.Tracer) and (
+        index.min() < 0 or index.max() >= size
+    ):
+        # JAX would clamp out-of-range indices silently.
+        raise ValueError(
+            f"`batch` indices must lie in 0..{size - 1}, got "
+            f"{int(index.min())}..{int(index.max())}."
+        )
+    return index

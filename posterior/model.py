@@ -85,6 +85,7 @@ class TwoStageModel:
     sigma1: float
     sigma2: float
     num_answers: int
+    num_agreement: int
     # The network without its parameters, and where they sit in θ.
     _static: PyTree
     _layout: Layout
@@ -101,7 +102,15 @@ class TwoStageModel:
         "likelihood",
         "_static",
     )
-    _AUX = ("divergence", "sigma1", "sigma2", "num_answers", "_layout", "_network")
+    _AUX = (
+        "divergence",
+        "sigma1",
+        "sigma2",
+        "num_answers",
+        "num_agreement",
+        "_layout",
+        "_network",
+    )
 
     def tree_flatten(self):
         children = tuple(getattr(self, name) for name in self._CHILDREN)
@@ -162,7 +171,7 @@ class TwoStageModel:
         self.theta0, _ = ravel_pytree(params)
         self._layout = Layout.of(params)
         self._network = tuple(_model_checks.describe_network(network, params).items())
-        self.agreement_inputs, _ = _checks.data_tree(
+        self.agreement_inputs, self.num_agreement = _checks.data_tree(
             agreement_inputs, "agreement_inputs"
         )
         self.answer_inputs, self.num_answers = _checks.data_tree(
@@ -235,9 +244,14 @@ class TwoStageModel:
     # -- the terms of the log density ---------------------------------------
 
     def disagreement(
-        self, theta: Float[ArrayLike, " dim"], *, stop_gradient_intended: bool = False
+        self,
+        theta: Float[ArrayLike, " dim"],
+        *,
+        stop_gradient_intended: bool = False,
+        batch: Batch = None,
     ) -> Float[Array, ""]:
-        r"""$C(\theta)$, the mean divergence over the whole agreement set.
+        r"""$C(\theta)$, the mean divergence over the whole agreement set, or
+        over the agreement inputs ``batch`` (an unbiased estimate of it).
 
         Args:
             theta: flat parameters.
@@ -245,8 +259,13 @@ class TwoStageModel:
                 hold the intended head fixed when differentiating. The value is
                 the same; its gradient is no gradient of a density (see
                 :func:`posterior.agreement.mean_divergence`).
+            batch: indices into the agreement set; ``None``: all of it.
         """
-        intended, instrumental = self.heads(theta, self.agreement_inputs)
+        inputs = self.agreement_inputs
+        if batch is not None:
+            index = _checks.batch_index(batch, self.num_agreement, "agreement")
+            inputs = jax.tree.map(lambda leaf: leaf[index], inputs)
+        intended, instrumental = self.heads(theta, inputs)
         return mean_divergence(
             self.divergence,
             intended,
@@ -257,19 +276,7 @@ class TwoStageModel:
     def _batch(self, batch: Batch) -> tuple[PyTree, Array, float]:
         if batch is None:
             return self.answer_inputs, self.answers, 1.0
-        index = jnp.asarray(batch)
-        if not jnp.issubdtype(index.dtype, jnp.integer) or index.ndim != 1:
-            raise TypeError("`batch` must be a 1-D integer array of answer indices.")
-        if index.shape[0] == 0:
-            raise ValueError("`batch` is empty.")
-        if not isinstance(index, jax.core.Tracer) and (
-            index.min() < 0 or index.max() >= self.num_answers
-        ):
-            # JAX would clamp out-of-range indices silently.
-            raise ValueError(
-                f"`batch` indices must lie in 0..{self.num_answers - 1}, got "
-                f"{int(index.min())}..{int(index.max())}."
-            )
+        index = _checks.batch_index(batch, self.num_answers, "answer")
         inputs = jax.tree.map(lambda leaf: leaf[index], self.answer_inputs)
         # Sum over the minibatch, scaled to an unbiased estimate of the full sum.
         return inputs, self.answers[index], self.num_answers / index.shape[0]

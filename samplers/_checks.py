@@ -1,5 +1,6 @@
 """Argument checks shared by the samplers' entry points (run before tracing)."""
 
+import inspect
 import math
 
 import jax
@@ -67,6 +68,34 @@ def batch_size(batch_size, model) -> int:
             f"`batch_size`={batch_size} exceeds the {model.num_answers} answers."
         )
     return batch_size
+
+
+def takes_agreement_batches(model) -> bool:
+    """Whether ``model.disagreement`` takes ``batch=`` (indices into
+    ``model.num_agreement`` agreement inputs), as ``TwoStageModel``'s does."""
+    try:
+        parameters = inspect.signature(model.disagreement).parameters
+    except (TypeError, ValueError):
+        return False
+    return "batch" in parameters and hasattr(model, "num_agreement")
+
+
+def agreement_batch_size(size, model) -> None:
+    """Agreement inputs per minibatch of C: a model that takes them, never more
+    than it has."""
+    if size is None:
+        return
+    if not takes_agreement_batches(model):
+        raise TypeError(
+            "`agreement_batch_size` needs a model whose `disagreement` takes "
+            "`batch=` (indices into its `num_agreement` agreement inputs), as "
+            "posterior.TwoStageModel's does."
+        )
+    if size > model.num_agreement:
+        raise ValueError(
+            f"`agreement_batch_size`={size} exceeds the {model.num_agreement} "
+            "agreement inputs."
+        )
 
 
 def model_dtype(theta0) -> None:

@@ -107,4 +107,5 @@ def setup_chains(
         num_integration_steps=num_steps,
         adaptive=adaptive,
         num_warmup=num_warmup,
+        agreement_batch_size=method.agreement_batch_size,
     )

@@ -123,6 +123,7 @@ def _start(
             stop_gradient_intended=stop_gradient,
             log_partition_particles=0,
             progress=progress,
+            agreement_batch_size=getattr(method, "agreement_batch_size", None),
         )
         seconds["map_time"] = time.perf_counter() - started
     theta1, theta2 = chains.initial_positions(

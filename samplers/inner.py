@@ -39,7 +39,13 @@ from samplers.base import MALA_TARGET_ACCEPTANCE, PotentialFn, values_and_grads
 from samplers.gradient import grad_log_partition_estimate
 from samplers.moves import build_move
 
-__all__ = ["InnerState", "init_inner", "build_inner_move", "inner_grad_log_z"]
+__all__ = [
+    "InnerState",
+    "init_inner",
+    "build_inner_move",
+    "draw_batch",
+    "inner_grad_log_z",
+]
 
 # Gain of the step size's update towards MALA's optimal acceptance.
 _STEP_SIZE_GAIN = 1.0
@@ -214,3 +220,24 @@ def inner_grad_log_z(inner: InnerState, theta1: Array, sigma2) -> tuple[Array, A
     )
     weights = jax.nn.softmax(log_weights)
     return grad, 1.0 / jnp.sum(weights**2)
+
+
+def draw_batch(
+    key: Array,
+    num_data: int,
+    batch_size: int,
+    num_agreement: int | None = None,
+    agreement_batch_size: int | None = None,
+):
+    """A step's minibatch of answer indices, drawn without replacement; with
+    ``agreement_batch_size``, the pair ``(answers, agreement)`` with a
+    minibatch of the ``num_agreement`` agreement inputs too (the batch a
+    target's ``log_joint`` takes for C on it). The answers are those drawn
+    without it."""
+    answers = jr.choice(key, num_data, (batch_size,), replace=False)
+    if agreement_batch_size is None:
+        return answers
+    agreement = jr.choice(
+        jr.fold_in(key, 1), num_agreement, (agreement_batch_size,), replace=False
+    )
+    return answers, agreement

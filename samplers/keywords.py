@@ -158,6 +158,9 @@ def describe(method) -> dict:
         for field in dataclasses.fields(method)
         if field.name != "batch_size"
     }
+    # Only when set, as in SGLD's repr: earlier checkpoints still match.
+    if method.agreement_batch_size is None:
+        del described["agreement_batch_size"]
     if callable(method.step_size):
         described["step_size"] = getattr(method.step_size, "__name__", "schedule")
     return described

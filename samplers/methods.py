@@ -314,11 +314,19 @@ class SGLD:
         num_inner_steps: inner MALA steps per outer step.
         stop_gradient_intended: the essay's stop-gradient on the intended head
             in C's gradient (gradient dynamics only: it defines no density).
+        agreement_batch_size: agreement inputs per minibatch of C, drawn
+            afresh each step for the outer gradient and for the inner chains'
+            move (their Metropolis step then accepts by the minibatch's C:
+            approximate, about +0.3/b on the 2-D case of docs/samplers.md);
+            ``None``: all of them. Needs a model whose ``disagreement`` takes
+            ``batch=``, as ``posterior.TwoStageModel``'s does.
 
     Example:
         >>> import samplers
         >>> samplers.SGLD(batch_size=64)
         SGLD(step_size=None, batch_size=64, num_inner=16, num_inner_steps=2, stop_gradient_intended=False)
+        >>> samplers.SGLD(batch_size=64, agreement_batch_size=128)
+        SGLD(step_size=None, batch_size=64, num_inner=16, num_inner_steps=2, stop_gradient_intended=False, agreement_batch_size=128)
         >>> samplers.SGLD(batch_size=0)
         Traceback (most recent call last):
         ...
@@ -330,14 +338,16 @@ class SGLD:
     num_inner: int = 16
     num_inner_steps: int = 2
     stop_gradient_intended: bool = False
+    agreement_batch_size: int | None = None
     name: ClassVar[str] = "sgld"
     exact: ClassVar[bool] = False
 
     def __post_init__(self):
         if self.step_size is not None and not callable(self.step_size):
             positive(self.step_size, "step_size")
-        if self.batch_size is not None:
-            _set(self, "batch_size", count(self.batch_size, "batch_size"))
+        for name in ("batch_size", "agreement_batch_size"):
+            if getattr(self, name) is not None:
+                _set(self, name, count(getattr(self, name), name))
         _set(self, "num_inner", count(self.num_inner, "num_inner"))
         _set(self, "num_inner_steps", count(self.num_inner_steps, "num_inner_steps"))
         if not isinstance(self.stop_gradient_intended, bool):
@@ -345,6 +355,17 @@ class SGLD:
                 "`stop_gradient_intended` must be a bool, got "
                 f"{self.stop_gradient_intended!r}."
             )
+
+    def __repr__(self):
+        # agreement_batch_size only when set, so that the settings stored
+        # with earlier runs still describe theirs.
+        shown = [
+            f"{field.name}={getattr(self, field.name)!r}"
+            for field in dataclasses.fields(self)
+            if field.name != "agreement_batch_size"
+            or self.agreement_batch_size is not None
+        ]
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -366,6 +387,7 @@ class SGHMC(SGLD):
 
     num_integration_steps: int | None = None
     name: ClassVar[str] = "sghmc"
+    __repr__ = SGLD.__repr__
 
     def __post_init__(self):
         super().__post_init__()

@@ -62,6 +62,7 @@ def find_map(
     log_partition_particles: int = 256,
     init=None,
     progress: bool = True,
+    agreement_batch_size: int | None = None,
 ) -> MAPResult:
     """The maximum a posteriori (θ₁, θ₂) by optax, from θ₁ = θ₂ = θ₀ or from
     the starts in ``init``, several side by side.
@@ -93,6 +94,8 @@ def find_map(
             optima: diverse starts find them, a single one cannot say which
             it missed.
         progress: show a progress bar.
+        agreement_batch_size: agreement inputs per minibatch of C, as in
+            :class:`SGLD`; default all.
 
     Example:
         >>> import jax.random as jr
@@ -119,6 +122,11 @@ def find_map(
     key = _checks.typed_key(key)
     num_steps = _checks.count(num_steps, "num_steps")
     batch_size = _checks.batch_size(batch_size, model)
+    if agreement_batch_size is not None:
+        agreement_batch_size = _checks.count(
+            agreement_batch_size, "agreement_batch_size"
+        )
+    _checks.agreement_batch_size(agreement_batch_size, model)
     num_inner = _checks.count(num_inner, "num_inner")
     num_inner_steps = _checks.count(num_inner_steps, "num_inner_steps")
     log_partition_particles = _checks.count(
@@ -141,6 +149,7 @@ def find_map(
         batch_size=batch_size,
         num_inner_steps=num_inner_steps,
         include_log_partition=target.include_log_partition,
+        **_agreement(model, target, agreement_batch_size),
     )
     num_starts = start1.shape[0]
     key_init, key_run, key_log_z = jr.split(key, 3)
@@ -170,6 +179,16 @@ def find_map(
     if not several:
         return fits[0]
     return MAPResult(*(jnp.stack(field) for field in zip(*fits, strict=True)))
+
+
+def _agreement(model, target, agreement_batch_size) -> dict:
+    if agreement_batch_size is None:
+        return {}
+    return dict(
+        batch_potential=target.batch_potential,
+        num_agreement=int(model.num_agreement),
+        agreement_batch_size=agreement_batch_size,
+    )
 
 
 def _optimum(model, target, final, records, index, key, num_particles) -> MAPResult:

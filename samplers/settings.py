@@ -117,6 +117,7 @@ def check_run(
         batch_size, adaptive = int(model.num_answers), False
     else:
         batch_size = _checks.batch_size(method.batch_size, model)
+        _checks.agreement_batch_size(method.agreement_batch_size, model)
         # No step size: a preconditioner and the step are adapted in warm-up.
         adaptive = method.step_size is None
         if not adaptive:
@@ -159,6 +160,8 @@ def attributes(method, run, target, model, theta1_move) -> dict:
         attrs["joint_steps"] = nested.joint_steps
     if not method.exact and target.include_log_partition:
         attrs["num_inner"] = method.num_inner
+    if not method.exact and method.agreement_batch_size is not None:
+        attrs["agreement_batch_size"] = method.agreement_batch_size
     if target.include_log_partition:
         attrs["log_partition_every"] = run.log_partition_every
         attrs["log_partition_particles"] = run.log_partition_particles

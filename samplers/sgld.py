@@ -6,8 +6,9 @@ $$\nabla\big[\hat L_B(\theta_2) + \log\mathcal N(\theta_1;\theta_0,\sigma_1^2)
   + \log\mathcal N(\theta_2;\theta_1,\sigma_2^2) - \lambda C(\theta_2)\big]
   - \big(\widehat{\nabla\log Z}(\theta_1), 0\big),$$
 
-$\hat L_B$ the minibatch likelihood scaled to the full answer set, $C$ always full
-batch, and $\widehat{\nabla\log Z}$ from K persistent inner chains
+$\hat L_B$ the minibatch likelihood scaled to the full answer set, $C$ on the
+whole agreement set (or, with ``agreement_batch_size``, its mean over a fresh
+minibatch of it), and $\widehat{\nabla\log Z}$ from K persistent inner chains
 (:mod:`samplers.inner`) advanced a few MALA steps per outer step.
 
 References:
@@ -16,6 +17,7 @@ References:
     Carlo. Tieleman (2008), persistent contrastive divergence.
 """
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -26,7 +28,13 @@ import jax.random as jr
 from blackjax.sgmcmc import diffusions
 from jax import Array
 
-from samplers.inner import InnerState, build_inner_move, init_inner, inner_grad_log_z
+from samplers.inner import (
+    InnerState,
+    build_inner_move,
+    draw_batch,
+    init_inner,
+    inner_grad_log_z,
+)
 from samplers.precondition import PairedScale
 
 __all__ = [
@@ -96,6 +104,9 @@ def build_kernel(
     friction: float | None = None,
     temperature: float = 1.0,
     include_log_partition: bool = True,
+    batch_potential: Callable[[Array, Array], Array] | None = None,
+    num_agreement: int | None = None,
+    agreement_batch_size: int | None = None,
 ):
     r"""Build one outer step.
 
@@ -131,6 +142,12 @@ def build_kernel(
         include_log_partition: ``False`` drops −log Z(θ₁) (the agreement-penalty
             baseline); the inner chains then stay idle and their diagnostics
             are NaN.
+        batch_potential: ``(theta, index) -> λC`` on the agreement inputs
+            ``index``, with ``num_agreement`` and ``agreement_batch_size``: C
+            on a fresh minibatch of that size at each step, in the outer
+            gradient (``logdensity_fn`` then gets the pair ``(answers,
+            agreement)`` of index arrays as its batch) and in the inner chains
+            (:func:`samplers.inner.build_inner_move`). ``None``: all of S.
 
     Returns:
         ``step(key, state, step_index) -> (state, info)``.
@@ -138,11 +155,23 @@ def build_kernel(
     if algorithm not in ("sgld", "sghmc"):
         raise ValueError(f"`algorithm` must be 'sgld' or 'sghmc', got {algorithm!r}.")
     schedule = step_size if callable(step_size) else (lambda _: step_size)
-    inner_move = build_inner_move(potential_fn, sigma2, num_steps=num_inner_steps)
+    inner_move = build_inner_move(
+        potential_fn,
+        sigma2,
+        num_steps=num_inner_steps,
+        batch_potential=batch_potential,
+        num_agreement=num_agreement,
+        batch_size=agreement_batch_size,
+    )
     grad_estimator = gradient_estimator(logdensity_fn, sigma2, include_log_partition)
 
-    def draw_batch(key):
-        return jr.choice(key, num_data, (batch_size,), replace=False)
+    batches = functools.partial(
+        draw_batch,
+        num_data=num_data,
+        batch_size=batch_size,
+        num_agreement=num_agreement,
+        agreement_batch_size=agreement_batch_size,
+    )
 
     if algorithm == "sgld":
         outer = blackjax.sgld.build_kernel()
@@ -150,7 +179,7 @@ def build_kernel(
         outer = _sghmc_kernel(
             2.0 / sigma2 if friction is None else friction,
             num_integration_steps,
-            draw_batch,
+            batches,
         )
 
     def step(key: Array, state: NestedSGLDState, step_index: Array, scale=None):
@@ -158,7 +187,7 @@ def build_kernel(
         :class:`~samplers.precondition.PairedScale`, it is taken in its
         coordinates z (a constant preconditioner), the step size in those units."""
         key_batch, key_inner, key_outer = jr.split(key, 3)
-        batch = draw_batch(key_batch)
+        batch = batches(key_batch)
         if include_log_partition:
             inner, acceptance = inner_move(key_inner, state.inner, state.theta1)
         else:
@@ -193,7 +222,7 @@ def build_kernel(
     return step
 
 
-def _sghmc_kernel(friction, num_steps, draw_batch):
+def _sghmc_kernel(friction, num_steps, batches):
     """blackjax's SGHMC kernel, but with a fresh minibatch at every Euler step.
 
     ``blackjax.sghmc`` takes all ``num_steps`` gradients of one call on the
@@ -216,7 +245,7 @@ def _sghmc_kernel(friction, num_steps, draw_batch):
 
         def body(carry, key):
             key_batch, key_noise = jr.split(key)
-            grad = grad_estimator(carry[0], (draw_batch(key_batch), inner))
+            grad = grad_estimator(carry[0], (batches(key_batch), inner))
             return integrator(key_noise, *carry, grad, step_size, temperature), None
 
         keys = jr.split(key_steps, num_steps)

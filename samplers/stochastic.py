@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import jax.random as jr
 from jax import Array
 
-from samplers import precondition, sgld
+from samplers import inner, precondition, sgld
 from samplers.programs import Deferred, filter_jit
 
 __all__ = ["setup"]
@@ -39,9 +39,18 @@ def setup(
     num_integration_steps,
     adaptive=False,
     num_warmup=0,
+    agreement_batch_size=None,
 ):
     num_chains = theta1.shape[0]
     num_data = int(model.num_answers)
+    agreement = (
+        {}
+        if agreement_batch_size is None
+        else dict(
+            num_agreement=int(model.num_agreement),
+            agreement_batch_size=agreement_batch_size,
+        )
+    )
     kernel_options = dict(
         num_data=num_data,
         batch_size=batch_size,
@@ -53,6 +62,7 @@ def setup(
         # it critically, as 2/σ₂ does in θ for a stiffest scale of σ₂/√2.
         friction=2.0**0.5 if adaptive else None,
         include_log_partition=target.include_log_partition,
+        **agreement,
     )
     key_inner, key_scale = jr.split(key)
     states = _init_states(
@@ -65,8 +75,14 @@ def setup(
     )
     # Deferred, of the target's functions: programs that a model of the same
     # shapes finds again (samplers.programs).
+    batch_potential = None if agreement_batch_size is None else target.batch_potential
     kernel = Deferred(
-        _kernel_of, target.log_joint, target.potential, sigma2, kernel_options
+        _kernel_of,
+        target.log_joint,
+        target.potential,
+        batch_potential,
+        sigma2,
+        kernel_options,
     )
     if not adaptive:
         return states, (kernel, _positions, _INFO_FIELDS)
@@ -75,14 +91,23 @@ def setup(
         jr.split(key_scale, num_chains), target.log_joint, theta1, theta2, sigma2
     )
     step = Deferred(
-        _adapting, kernel, target.log_joint, sigma2, num_data, batch_size, num_warmup
+        _adapting,
+        kernel,
+        target.log_joint,
+        sigma2,
+        num_data,
+        batch_size,
+        num_warmup,
+        agreement,
     )
     chains = _AdaptiveChain(states, preconditioners)
     return chains, (step, _adaptive_positions, _INFO_FIELDS)
 
 
-def _kernel_of(log_joint, potential, sigma2, options):
-    return sgld.build_kernel(log_joint, potential, sigma2, **options)
+def _kernel_of(log_joint, potential, batch_potential, sigma2, options):
+    return sgld.build_kernel(
+        log_joint, potential, sigma2, batch_potential=batch_potential, **options
+    )
 
 
 @filter_jit
@@ -118,7 +143,7 @@ _INFO_FIELDS = {
 }
 
 
-def _adapting(kernel, log_joint, sigma2, num_data, batch_size, num_warmup):
+def _adapting(kernel, log_joint, sigma2, num_data, batch_size, num_warmup, agreement):
     """The step of a chain that carries its preconditioner: curvature probes
     collected in warm-up, the preconditioner refitted at each window's end."""
     full_batch = lambda t1, t2: log_joint(t1, t2)  # noqa: E731
@@ -133,7 +158,9 @@ def _adapting(kernel, log_joint, sigma2, num_data, batch_size, num_warmup):
         adapter = chain.preconditioner
 
         def collect(adapter):
-            batch = jr.choice(key_batch, num_data, (batch_size,), replace=False)
+            # With an agreement minibatch, the curvature of its λC, as the
+            # steps see it.
+            batch = inner.draw_batch(key_batch, num_data, batch_size, **agreement)
             diagonals = precondition.diagonal_curvature(
                 key_probe, log_joint, state.theta1, state.theta2, batch
             )

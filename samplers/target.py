@@ -52,12 +52,17 @@ class Target(NamedTuple):
             stop-gradient).
         lam: the λ in force.
         include_log_partition: whether −log Z(θ₁) is part of the target.
+        batch_potential: ``(theta, index) -> λC`` on the agreement inputs
+            ``index``, for a model whose ``disagreement`` takes ``batch=``
+            (``None`` otherwise). ``log_joint`` takes a pair ``(answers,
+            agreement)`` of index arrays as its batch for the same minibatch.
     """
 
     log_joint: Callable[[Array, Array, Any], Array]
     potential: Callable[[Array], Array]
     lam: float
     include_log_partition: bool
+    batch_potential: Callable[[Array, Array], Array] | None = None
 
 
 def _log_normal(x, mean, sigma):
@@ -99,14 +104,22 @@ def build_target(
         _log_joint_of, model, weight, float(model.sigma2), stop_gradient_intended
     )
     potential = Deferred(_potential_of, model, weight)
-    return Target(log_joint, potential, lam, baseline is None and lam > 0)
+    batch_potential = (
+        Deferred(_batch_potential_of, model, weight)
+        if _checks.takes_agreement_batches(model)
+        else None
+    )
+    return Target(
+        log_joint, potential, lam, baseline is None and lam > 0, batch_potential
+    )
 
 
 def _log_joint_of(model, weight, sigma2, stop_gradient_intended):
     def log_joint(theta1, theta2, batch=None):
-        agreement = model.disagreement(
-            theta2, stop_gradient_intended=stop_gradient_intended
-        )
+        options = {"stop_gradient_intended": stop_gradient_intended}
+        if isinstance(batch, tuple):
+            batch, options["batch"] = batch
+        agreement = model.disagreement(theta2, **options)
         return (
             model.log_likelihood(theta2, batch)
             + model.log_prior(theta1)
@@ -119,6 +132,10 @@ def _log_joint_of(model, weight, sigma2, stop_gradient_intended):
 
 def _potential_of(model, weight):
     return lambda theta: jnp.sum(weight * model.disagreement(theta))
+
+
+def _batch_potential_of(model, weight):
+    return lambda theta, index: jnp.sum(weight * model.disagreement(theta, batch=index))
 
 
 def check_model(model) -> None:

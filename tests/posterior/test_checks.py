@@ -424,6 +424,13 @@ def test_batch_indices_must_be_in_range(model, batch):
         model.log_likelihood(model.theta0, jnp.asarray(batch))
 
 
+def test_an_agreement_batch_is_checked_as_an_answer_batch_is(model):
+    with pytest.raises(TypeError, match="agreement indices"):
+        model.disagreement(model.theta0, batch=jnp.array([0.0]))
+    with pytest.raises(ValueError, match=f"0..{model.num_agreement - 1}"):
+        model.disagreement(model.theta0, batch=jnp.array([model.num_agreement]))
+
+
 # ------------------------------------------------------------- _checks
 
 

@@ -143,6 +143,26 @@ def test_minibatch_estimate_is_unbiased(oracle, size):
     assert_allclose(np.mean(estimates[len(subsets) :]), full, RTOL, ATOL)
 
 
+def test_c_on_a_batch_of_the_agreement_set_is_the_mean_over_it(oracle):
+    """C on agreement inputs B is the mean divergence over B (repeats
+    counted), against the SciPy oracle; its mean over a partition of S is C."""
+    built = oracle.build_cached("categorical", "kl")
+    model = built.model
+    assert model.num_agreement == jax.tree.leaves(model.agreement_inputs)[0].shape[0]
+    theta = oracle.random_theta(built, 11)
+    h1, h2 = built.heads(theta, model.agreement_inputs)
+    per_input = oracle.np_divergence(built.divergence, h1, h2)
+    batch = [3, 0, 0]
+    on_batch = jax.jit(lambda t, b: model.disagreement(t, batch=b))
+    assert_allclose(
+        on_batch(theta, jnp.asarray(batch)), per_input[batch].mean(), RTOL, ATOL
+    )
+    size = 2 if model.num_agreement % 2 == 0 else 1
+    blocks = np.arange(model.num_agreement).reshape(-1, size)
+    means = [float(on_batch(theta, jnp.asarray(block))) for block in blocks]
+    assert_allclose(np.mean(means), built.disagreement(theta), RTOL, ATOL)
+
+
 # ------------------------------------------------------------- jit / vmap
 
 
