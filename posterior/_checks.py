@@ -104,12 +104,14 @@ def batch_index(batch, size: int, what: str) -> jax.Array:
         raise TypeError(f"`batch` must be a 1-D integer array of {what} indices.")
     if index.shape[0] == 0:
         raise ValueError("`batch` is empty.")
-    if not isinstance(index, jax.core.Tracer) and (
-        index.min() < 0 or index.max() >= size
-    ):
-        # JAX would clamp out-of-range indices silently.
+    if isinstance(index, jax.core.Tracer):
+        return index
+    # In NumPy: under a trace (a batch closed over by a jitted function) JAX
+    # would stage the comparison, and JAX clamps out-of-range indices silently.
+    values = np.asarray(index)
+    if values.min() < 0 or values.max() >= size:
         raise ValueError(
             f"`batch` indices must lie in 0..{size - 1}, got "
-            f"{int(index.min())}..{int(index.max())}."
+            f"{int(values.min())}..{int(values.max())}."
         )
     return index

@@ -125,6 +125,7 @@ def test_results_are_well_formed(out):
         (["--chains", "0"], "`num_chains` must be at least 1"),
         (["--occluded-trace", "0"], "`occluded_trace` must lie in (0, 1]"),
         (["--careful-blind-slots", "6"], "`careful_blind_slots` outside 0..5"),
+        (["--agreement-batch-size", "0"], "`agreement_batch_size` must be at least"),
         (
             ["--sampler", "nuts", "--stop-gradient-intended", "on"],
             "`stop_gradient_intended` needs sgld or sghmc",
@@ -150,6 +151,26 @@ def test_the_stop_gradient_option_reaches_the_configuration():
     assert on.sampler.stop_gradient_intended and not off.sampler.stop_gradient_intended
     with pytest.raises(SystemExit):
         parser.parse_args(["--stop-gradient-intended", "maybe"])
+
+
+def test_the_agreement_batch_reaches_the_sampler(monkeypatch):
+    import argparse
+    from types import SimpleNamespace
+
+    from two_stage_posterior.honest_qa import experiment
+    from two_stage_posterior.honest_qa.command import add_parser, build_config
+
+    parser = add_parser(argparse.ArgumentParser().add_subparsers())
+    config = build_config(parser.parse_args(["--agreement-batch-size", "32"]))
+    assert config.sampler.agreement_batch_size == 32
+    assert build_config(parser.parse_args([])).sampler.agreement_batch_size is None
+    seen = {}
+    monkeypatch.setattr(
+        experiment.samplers, "sample", lambda model, **kw: seen.update(kw)
+    )
+    model = SimpleNamespace(num_params=3)
+    experiment._sample(model, "two_stage", config.sampler, None, None, False)
+    assert seen["method"].agreement_batch_size == 32
 
 
 def test_the_world_options_reach_the_configuration():

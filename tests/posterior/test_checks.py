@@ -424,6 +424,18 @@ def test_batch_indices_must_be_in_range(model, batch):
         model.log_likelihood(model.theta0, jnp.asarray(batch))
 
 
+def test_a_batch_closed_over_by_a_jitted_function_works(model):
+    # Its range check runs on the concrete indices, not staged into the trace.
+    batch = jnp.array([1, 0])
+    for term in (
+        lambda theta: model.log_likelihood(theta, batch),
+        lambda theta: model.disagreement(theta, batch=batch),
+    ):
+        np.testing.assert_allclose(
+            jax.jit(term)(model.theta0), term(model.theta0), rtol=1e-12
+        )
+
+
 def test_an_agreement_batch_is_checked_as_an_answer_batch_is(model):
     with pytest.raises(TypeError, match="agreement indices"):
         model.disagreement(model.theta0, batch=jnp.array([0.0]))

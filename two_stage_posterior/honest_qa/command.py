@@ -51,6 +51,7 @@ _OPTIONS_TABLE = """
 --batch-size            sampler.batch_size                int   answers per minibatch
 --num-inner             sampler.num_inner                 int   persistent inner chains for ∇log Z
 --num-inner-steps       sampler.num_inner_steps           int   inner MALA steps per outer step
+--agreement-batch-size  sampler.agreement_batch_size      int   agreement inputs per minibatch of C (MAP fits, SGLD/SGHMC)
 --init-spread           sampler.init_spread               float chains start at their MAP plus this much noise (units of σ₁, σ₂)
 --map-steps             sampler.map_steps                 int   Adam steps of the MAP fit
 --learning-rate         sampler.learning_rate             float Adam's learning rate
@@ -199,7 +200,7 @@ def _default(section, name):
         config if section == "experiment" else getattr(config, section), name
     )
     if value is None:
-        return "all" if name == "batch_size" else "auto"
+        return "all" if name in ("batch_size", "agreement_batch_size") else "auto"
     return ",".join(map(str, value)) if isinstance(value, tuple) else value
 
 

@@ -83,6 +83,8 @@ class SamplerConfig:
             0.04 σ₂² at σ₂ = 0.05.
         batch_size: answers per minibatch (None: all).
         num_inner, num_inner_steps: persistent inner chains for ∇log Z.
+        agreement_batch_size: agreement inputs per minibatch of C in the MAP
+            fits and SGLD/SGHMC (outer gradient and inner chains); None: all.
         start_spread: the MAP fits start from θ₁ = θ₀ + start_spread·σ₁·ε
             and θ₂ = θ₁ + start_spread·σ₂·ε′ (one start per chain after the
             first, which starts at θ₀); 0 starts every fit at θ₀.
@@ -120,6 +122,7 @@ class SamplerConfig:
     batch_size: int | None = None
     num_inner: int = 16
     num_inner_steps: int = 2
+    agreement_batch_size: int | None = None
     # 0.2 σ₁ per coordinate is about the size of θ₀'s own weights (1/√fan-in
     # ≈ 0.14-0.25 here): far enough to reach other optima, near enough that
     # 1000 Adam steps settle as far as θ₀'s own (at σ₁ = 1, a full prior draw,
@@ -151,6 +154,8 @@ class SamplerConfig:
         for name in (*positive, "map_steps", "log_partition_particles"):
             if not getattr(self, name) >= 1:
                 raise ValueError(f"`{name}` must be at least 1.")
+        if self.agreement_batch_size is not None and self.agreement_batch_size < 1:
+            raise ValueError("`agreement_batch_size` must be at least 1.")
         if not self.check_particles or min(self.check_particles) < 1:
             raise ValueError("`check_particles` must be positive counts.")
         if self.check_repeats < 1:

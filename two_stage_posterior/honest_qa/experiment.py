@@ -154,6 +154,7 @@ def run_method(
             num_inner_steps=sampler.num_inner_steps,
             baseline=BASELINES[method],
             stop_gradient_intended=sampler.stop_gradient_intended,
+            agreement_batch_size=sampler.agreement_batch_size,
             # Estimated below, at the first start's optimum only.
             log_partition_particles=0,
             # The seed's starts, the same for every method (paired, like θ₀).
@@ -252,6 +253,7 @@ def _sample(model, method, sampler: SamplerConfig, fit, key, progress):
             num_inner=sampler.num_inner,
             num_inner_steps=sampler.num_inner_steps,
             stop_gradient_intended=sampler.stop_gradient_intended,
+            agreement_batch_size=sampler.agreement_batch_size,
         )
     return samplers.sample(
         model,
