@@ -136,11 +136,14 @@ def _inner_problems(tree, stats):
         fraction = fraction / num_inner
         bad = fraction < MIN_INNER_ESS
         if bad.any():
+            # A minibatch of C adds its noise to the carry's weights.
+            batch = tree.attrs.get("agreement_batch_size")
+            larger = "" if batch is None else f", or `agreement_batch_size` ({batch})"
             problems.append(
                 f"The inner particles' ESS collapsed to {fraction[bad].min():.1%} of "
                 f"{num_inner} in chains {_chains(bad)}: ∇log Z rests on one or two "
                 "particles. Raise `num_inner_steps`, lower the step size, or raise "
-                "`num_inner`."
+                f"`num_inner`{larger}."
             )
     if "log_partition_ess" in stats:
         ess = np.asarray(stats["log_partition_ess"], dtype=float)

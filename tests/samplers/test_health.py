@@ -91,6 +91,11 @@ def test_collapsed_inner_ess_and_a_noisy_log_z_are_reported():
     assert "inner particles" in messages[0] and re.search(r"chains 1\b", messages[0])
     assert "standard error of 0.9" in messages[1]
     assert re.search(r"chains 3\b", messages[1])
+    assert "agreement_batch_size" not in messages[0]
+    # With C on a minibatch, a larger batch is among the fixes.
+    attrs = {"num_inner": 16, "agreement_batch_size": 32}
+    diagnosis = samplers.diagnose(_tree(stats=stats, attrs=attrs))
+    assert "`agreement_batch_size` (32)" in diagnosis.problems[0][1]
 
 
 def test_recorded_log_z_whose_islands_disagree_is_reported():
