@@ -40,6 +40,7 @@ from samplers.gradient import grad_log_partition_estimate
 from samplers.moves import build_move
 
 __all__ = [
+    "AgreementBatches",
     "InnerState",
     "init_inner",
     "build_inner_move",
@@ -74,6 +75,24 @@ class InnerState(NamedTuple):
     ess: Array
 
 
+class AgreementBatches(NamedTuple):
+    """C on a fresh minibatch of the agreement set at each step.
+
+    Attributes:
+        potential: ``(theta, index) -> λC`` on the agreement inputs ``index``
+            (λ times their mean divergence: an unbiased estimate of λC).
+        num_inputs: |S|, the agreement inputs to draw from.
+        size: b, the inputs per minibatch, drawn without replacement.
+    """
+
+    potential: Callable[[Array, Array], Array]
+    num_inputs: int
+    size: int
+
+    def draw(self, key: Array) -> Array:
+        return jr.choice(key, self.num_inputs, (self.size,), replace=False)
+
+
 def init_inner(
     key: Array, theta1: Array, potential_fn: PotentialFn, sigma2, num_particles: int
 ) -> InnerState:
@@ -92,30 +111,25 @@ def build_inner_move(
     sigma2,
     *,
     num_steps: int = 2,
-    batch_potential: Callable[[Array, Array], Array] | None = None,
-    num_agreement: int | None = None,
-    batch_size: int | None = None,
+    agreement: AgreementBatches | None = None,
 ):
     """``move(key, inner, theta1) -> (inner, acceptance)``: carry the particles
     to ``theta1`` (reweighting them), resample them when their ESS is below half,
     then ``num_steps`` MALA steps of every particle towards p(·|θ₁).
 
-    With ``batch_size``, each move sees λC on one minibatch b of the
-    ``num_agreement`` agreement inputs, drawn afresh per move:
-    ``batch_potential(theta, index)``, the mean over ``index`` scaled by λ, an
-    unbiased estimate of λC. The carry's weights use λC_b at both ends (common
-    random numbers, so that their noise shrinks with θ₁'s step), and the MALA
-    steps accept by λC_b: approximate, with a bias that shrinks as b grows
-    (docs/samplers.md). The particles' stored potentials and gradients are then
-    those of the last minibatch, still unbiased for the pathwise estimate."""
-    if batch_size is not None and (batch_potential is None or num_agreement is None):
-        raise ValueError("`batch_size` needs `batch_potential` and `num_agreement`.")
-    if batch_size is not None and not 1 <= batch_size <= num_agreement:
+    With ``agreement``, each move sees λC on one minibatch of the agreement
+    set, drawn afresh per move. The carry's weights use the batch's λC at both
+    ends (common random numbers, so that their noise shrinks with θ₁'s step),
+    and the MALA steps accept by it: approximate, with a bias that shrinks as
+    the batch grows (docs/samplers.md). The particles' stored potentials and
+    gradients are then those of the last batch, still unbiased for the
+    pathwise estimate."""
+    if agreement is not None and not 1 <= agreement.size <= agreement.num_inputs:
         raise ValueError(
-            f"`batch_size` must lie in 1..{num_agreement} (`num_agreement`), "
-            f"got {batch_size}."
+            f"The agreement batch's `size` must lie in 1..{agreement.num_inputs}, "
+            f"got {agreement.size}."
         )
-    if batch_size is None:
+    if agreement is None:
         move = build_move(
             potential_fn, kind="mala", num_steps=num_steps, with_potential=True
         )
@@ -138,10 +152,8 @@ def build_inner_move(
         return inner_move
 
     def batch_move(key: Array, inner: InnerState, theta1: Array):
-        index = jr.choice(
-            jr.fold_in(key, 1), num_agreement, (batch_size,), replace=False
-        )
-        on_batch = lambda theta: batch_potential(theta, index)  # noqa: E731
+        index = agreement.draw(jr.fold_in(key, 1))
+        on_batch = lambda theta: agreement.potential(theta, index)  # noqa: E731
         move = build_move(
             on_batch, kind="mala", num_steps=num_steps, with_potential=True
         )
@@ -223,21 +235,13 @@ def inner_grad_log_z(inner: InnerState, theta1: Array, sigma2) -> tuple[Array, A
 
 
 def draw_batch(
-    key: Array,
-    num_data: int,
-    batch_size: int,
-    num_agreement: int | None = None,
-    agreement_batch_size: int | None = None,
+    key: Array, num_data: int, batch_size: int, agreement: AgreementBatches | None
 ):
     """A step's minibatch of answer indices, drawn without replacement; with
-    ``agreement_batch_size``, the pair ``(answers, agreement)`` with a
-    minibatch of the ``num_agreement`` agreement inputs too (the batch a
-    target's ``log_joint`` takes for C on it). The answers are those drawn
-    without it."""
+    ``agreement``, the pair ``(answers, agreement inputs)`` (the batch a
+    target's ``log_joint`` takes for C on a minibatch). The answers are those
+    drawn without it."""
     answers = jr.choice(key, num_data, (batch_size,), replace=False)
-    if agreement_batch_size is None:
+    if agreement is None:
         return answers
-    agreement = jr.choice(
-        jr.fold_in(key, 1), num_agreement, (agreement_batch_size,), replace=False
-    )
-    return answers, agreement
+    return answers, agreement.draw(jr.fold_in(key, 1))

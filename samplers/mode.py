@@ -15,6 +15,7 @@ from jax import Array
 from samplers import _checks, optimize
 from samplers.base import short_repr
 from samplers.health import SamplingWarning
+from samplers.inner import AgreementBatches
 from samplers.log_partition import log_partition
 from samplers.programs import Deferred
 from samplers.run import run_chains
@@ -149,7 +150,7 @@ def find_map(
         batch_size=batch_size,
         num_inner_steps=num_inner_steps,
         include_log_partition=target.include_log_partition,
-        **_agreement(model, target, agreement_batch_size),
+        agreement=_agreement(model, target, agreement_batch_size),
     )
     num_starts = start1.shape[0]
     key_init, key_run, key_log_z = jr.split(key, 3)
@@ -181,13 +182,11 @@ def find_map(
     return MAPResult(*(jnp.stack(field) for field in zip(*fits, strict=True)))
 
 
-def _agreement(model, target, agreement_batch_size) -> dict:
+def _agreement(model, target, agreement_batch_size) -> AgreementBatches | None:
     if agreement_batch_size is None:
-        return {}
-    return dict(
-        batch_potential=target.batch_potential,
-        num_agreement=int(model.num_agreement),
-        agreement_batch_size=agreement_batch_size,
+        return None
+    return AgreementBatches(
+        target.batch_potential, int(model.num_agreement), agreement_batch_size
     )
 
 

@@ -18,6 +18,7 @@ import optax
 from jax import Array
 
 from samplers.inner import (
+    AgreementBatches,
     InnerState,
     build_inner_move,
     draw_batch,
@@ -68,9 +69,7 @@ def build_kernel(
     batch_size: int,
     num_inner_steps: int = 2,
     include_log_partition: bool = True,
-    batch_potential: Callable[[Array, Array], Array] | None = None,
-    num_agreement: int | None = None,
-    agreement_batch_size: int | None = None,
+    agreement: AgreementBatches | None = None,
 ):
     """Build one optimisation step ``step(key, state, step_index) -> (state, info)``.
 
@@ -84,17 +83,11 @@ def build_kernel(
         num_inner_steps: inner MALA steps per step.
         include_log_partition: ``False`` drops log Z (the agreement-penalty
             baseline).
-        batch_potential, num_agreement, agreement_batch_size: C on a fresh
-            minibatch of the agreement set at each step, as in
-            :func:`samplers.sgld.build_kernel`.
+        agreement: C on a fresh minibatch of the agreement set at each step,
+            as in :func:`samplers.sgld.build_kernel`.
     """
     inner_move = build_inner_move(
-        potential_fn,
-        sigma2,
-        num_steps=num_inner_steps,
-        batch_potential=batch_potential,
-        num_agreement=num_agreement,
-        batch_size=agreement_batch_size,
+        potential_fn, sigma2, num_steps=num_inner_steps, agreement=agreement
     )
     loss_and_grad = jax.value_and_grad(
         lambda position, batch: -logdensity_fn(position[0], position[1], batch)
@@ -103,9 +96,7 @@ def build_kernel(
     def step(key: Array, state: MAPState, step_index: Array):
         del step_index
         key_batch, key_inner = jr.split(key)
-        batch = draw_batch(
-            key_batch, num_data, batch_size, num_agreement, agreement_batch_size
-        )
+        batch = draw_batch(key_batch, num_data, batch_size, agreement)
         position = (state.theta1, state.theta2)
         loss, (grad1, grad2) = loss_and_grad(position, batch)
         inner, acceptance = state.inner, jnp.full((), jnp.nan, loss.dtype)

@@ -29,6 +29,7 @@ from blackjax.sgmcmc import diffusions
 from jax import Array
 
 from samplers.inner import (
+    AgreementBatches,
     InnerState,
     build_inner_move,
     draw_batch,
@@ -104,9 +105,7 @@ def build_kernel(
     friction: float | None = None,
     temperature: float = 1.0,
     include_log_partition: bool = True,
-    batch_potential: Callable[[Array, Array], Array] | None = None,
-    num_agreement: int | None = None,
-    agreement_batch_size: int | None = None,
+    agreement: AgreementBatches | None = None,
 ):
     r"""Build one outer step.
 
@@ -142,12 +141,11 @@ def build_kernel(
         include_log_partition: ``False`` drops −log Z(θ₁) (the agreement-penalty
             baseline); the inner chains then stay idle and their diagnostics
             are NaN.
-        batch_potential: ``(theta, index) -> λC`` on the agreement inputs
-            ``index``, with ``num_agreement`` and ``agreement_batch_size``: C
-            on a fresh minibatch of that size at each step, in the outer
-            gradient (``logdensity_fn`` then gets the pair ``(answers,
-            agreement)`` of index arrays as its batch) and in the inner chains
-            (:func:`samplers.inner.build_inner_move`). ``None``: all of S.
+        agreement: C on a fresh minibatch of the agreement set at each step,
+            in the outer gradient (``logdensity_fn`` then gets the pair
+            ``(answers, agreement inputs)`` of index arrays as its batch) and in
+            the inner chains (:func:`samplers.inner.build_inner_move`).
+            ``None``: all of S.
 
     Returns:
         ``step(key, state, step_index) -> (state, info)``.
@@ -156,21 +154,11 @@ def build_kernel(
         raise ValueError(f"`algorithm` must be 'sgld' or 'sghmc', got {algorithm!r}.")
     schedule = step_size if callable(step_size) else (lambda _: step_size)
     inner_move = build_inner_move(
-        potential_fn,
-        sigma2,
-        num_steps=num_inner_steps,
-        batch_potential=batch_potential,
-        num_agreement=num_agreement,
-        batch_size=agreement_batch_size,
+        potential_fn, sigma2, num_steps=num_inner_steps, agreement=agreement
     )
     grad_estimator = gradient_estimator(logdensity_fn, sigma2, include_log_partition)
-
     batches = functools.partial(
-        draw_batch,
-        num_data=num_data,
-        batch_size=batch_size,
-        num_agreement=num_agreement,
-        agreement_batch_size=agreement_batch_size,
+        draw_batch, num_data=num_data, batch_size=batch_size, agreement=agreement
     )
 
     if algorithm == "sgld":

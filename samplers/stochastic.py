@@ -44,11 +44,10 @@ def setup(
     num_chains = theta1.shape[0]
     num_data = int(model.num_answers)
     agreement = (
-        {}
+        None
         if agreement_batch_size is None
-        else dict(
-            num_agreement=int(model.num_agreement),
-            agreement_batch_size=agreement_batch_size,
+        else inner.AgreementBatches(
+            target.batch_potential, int(model.num_agreement), agreement_batch_size
         )
     )
     kernel_options = dict(
@@ -62,7 +61,6 @@ def setup(
         # it critically, as 2/σ₂ does in θ for a stiffest scale of σ₂/√2.
         friction=2.0**0.5 if adaptive else None,
         include_log_partition=target.include_log_partition,
-        **agreement,
     )
     key_inner, key_scale = jr.split(key)
     states = _init_states(
@@ -75,12 +73,11 @@ def setup(
     )
     # Deferred, of the target's functions: programs that a model of the same
     # shapes finds again (samplers.programs).
-    batch_potential = None if agreement_batch_size is None else target.batch_potential
     kernel = Deferred(
         _kernel_of,
         target.log_joint,
         target.potential,
-        batch_potential,
+        agreement,
         sigma2,
         kernel_options,
     )
@@ -104,9 +101,9 @@ def setup(
     return chains, (step, _adaptive_positions, _INFO_FIELDS)
 
 
-def _kernel_of(log_joint, potential, batch_potential, sigma2, options):
+def _kernel_of(log_joint, potential, agreement, sigma2, options):
     return sgld.build_kernel(
-        log_joint, potential, sigma2, batch_potential=batch_potential, **options
+        log_joint, potential, sigma2, agreement=agreement, **options
     )
 
 
@@ -160,7 +157,7 @@ def _adapting(kernel, log_joint, sigma2, num_data, batch_size, num_warmup, agree
         def collect(adapter):
             # With an agreement minibatch, the curvature of its λC, as the
             # steps see it.
-            batch = inner.draw_batch(key_batch, num_data, batch_size, **agreement)
+            batch = inner.draw_batch(key_batch, num_data, batch_size, agreement)
             diagonals = precondition.diagonal_curvature(
                 key_probe, log_joint, state.theta1, state.theta2, batch
             )

@@ -15,7 +15,12 @@ import numpy as np
 import pytest
 
 from samplers.base import jit
-from samplers.inner import build_inner_move, init_inner, inner_grad_log_z
+from samplers.inner import (
+    AgreementBatches,
+    build_inner_move,
+    init_inner,
+    inner_grad_log_z,
+)
 
 
 def _potential(case):
@@ -123,14 +128,8 @@ def test_a_minibatch_of_every_input_moves_as_the_whole_set(exact):
     inner = init_inner(jr.key(0), theta1, potential, case.sigma, 32)
     shift = 0.02 * jnp.arange(1.0, 7.0)
     whole = build_inner_move(potential, case.sigma, num_steps=2)
-    batched = build_inner_move(
-        potential,
-        case.sigma,
-        num_steps=2,
-        batch_potential=on_batch,
-        num_agreement=a.shape[0],
-        batch_size=a.shape[0],
-    )
+    every_row = AgreementBatches(on_batch, a.shape[0], a.shape[0])
+    batched = build_inner_move(potential, case.sigma, num_steps=2, agreement=every_row)
     expected, accepted = whole(jr.key(1), inner, theta1 + shift)
     got, accepted_batch = batched(jr.key(1), inner, theta1 + shift)
     assert float(expected.ess) < 32  # the carry changed the weights
@@ -169,14 +168,10 @@ def test_minibatch_inner_chains_are_biased_by_about_one_over_the_batch(exact, st
         return lam * exact.tanh_disagreement(x[index], theta)
 
     def estimate(batch_size, key):
-        move = build_inner_move(
-            potential,
-            sigma,
-            num_steps=2,
-            batch_potential=on_batch,
-            num_agreement=64,
-            batch_size=batch_size,
+        agreement = (
+            None if batch_size is None else AgreementBatches(on_batch, 64, batch_size)
         )
+        move = build_inner_move(potential, sigma, num_steps=2, agreement=agreement)
 
         def one(inner, key):
             inner, _ = move(key, inner, theta1)
@@ -201,15 +196,8 @@ def test_minibatch_inner_chains_are_biased_by_about_one_over_the_batch(exact, st
     assert 0.03 < errors[4] - errors[None] < 0.14
 
 
-def test_a_minibatch_without_its_function_or_size_is_refused():
+def test_a_minibatch_larger_than_the_agreement_set_is_refused():
     potential = lambda theta: jnp.sum(theta**2)  # noqa: E731
-    with pytest.raises(ValueError, match="`batch_potential` and `num_agreement`"):
-        build_inner_move(potential, 1.0, batch_size=4)
-    with pytest.raises(ValueError, match=r"`batch_size` must lie in 1\.\.8"):
-        build_inner_move(
-            potential,
-            1.0,
-            batch_potential=lambda theta, index: potential(theta),
-            num_agreement=8,
-            batch_size=9,
-        )
+    too_many = AgreementBatches(lambda theta, index: potential(theta), 8, 9)
+    with pytest.raises(ValueError, match=r"`size` must lie in 1\.\.8, got 9"):
+        build_inner_move(potential, 1.0, agreement=too_many)
