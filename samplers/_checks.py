@@ -80,11 +80,12 @@ def takes_agreement_batches(model) -> bool:
     return "batch" in parameters and hasattr(model, "num_agreement")
 
 
-def agreement_batch_size(size, model) -> None:
-    """Agreement inputs per minibatch of C: a model that takes them, never more
-    than it has."""
+def agreement_batch_size(size, model) -> int | None:
+    """Agreement inputs per minibatch of C (``None``: all): a count, for a model
+    that takes them, never more than it has."""
     if size is None:
-        return
+        return None
+    size = count(size, "agreement_batch_size")
     if not takes_agreement_batches(model):
         raise TypeError(
             "`agreement_batch_size` needs a model whose `disagreement` takes "
@@ -96,6 +97,7 @@ def agreement_batch_size(size, model) -> None:
             f"`agreement_batch_size`={size} exceeds the {model.num_agreement} "
             "agreement inputs."
         )
+    return size
 
 
 def model_dtype(theta0) -> None:

@@ -92,6 +92,14 @@ class AgreementBatches(NamedTuple):
     def draw(self, key: Array) -> Array:
         return jr.choice(key, self.num_inputs, (self.size,), replace=False)
 
+    @classmethod
+    def of(cls, target, model, size: int | None) -> "AgreementBatches | None":
+        """Batches of ``size`` of a model's agreement inputs for its target's
+        ``batch_potential`` (:mod:`samplers.target`); ``None`` for all of S."""
+        if size is None:
+            return None
+        return cls(target.batch_potential, int(model.num_agreement), size)
+
 
 def init_inner(
     key: Array, theta1: Array, potential_fn: PotentialFn, sigma2, num_particles: int

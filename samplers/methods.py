@@ -315,11 +315,8 @@ class SGLD:
         stop_gradient_intended: the essay's stop-gradient on the intended head
             in C's gradient (gradient dynamics only: it defines no density).
         agreement_batch_size: agreement inputs per minibatch of C, drawn
-            afresh each step for the outer gradient and for the inner chains'
-            move (their Metropolis step then accepts by the minibatch's C:
-            approximate, about +0.3/b on the 2-D case of docs/samplers.md);
-            ``None``: all of them. Needs a model whose ``disagreement`` takes
-            ``batch=``, as ``posterior.TwoStageModel``'s does.
+            afresh each step for the outer gradient and the inner chains
+            (approximate: docs/samplers.md); ``None``: all of them.
 
     Example:
         >>> import samplers
@@ -359,13 +356,11 @@ class SGLD:
     def __repr__(self):
         # agreement_batch_size only when set, so that the settings stored
         # with earlier runs still describe theirs.
-        shown = [
-            f"{field.name}={getattr(self, field.name)!r}"
-            for field in dataclasses.fields(self)
-            if field.name != "agreement_batch_size"
-            or self.agreement_batch_size is not None
-        ]
-        return f"{type(self).__name__}({', '.join(shown)})"
+        fields = dataclasses.asdict(self)
+        if self.agreement_batch_size is None:
+            del fields["agreement_batch_size"]
+        shown = ", ".join(f"{name}={value!r}" for name, value in fields.items())
+        return f"{type(self).__name__}({shown})"
 
 
 @dataclasses.dataclass(frozen=True)

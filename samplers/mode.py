@@ -123,11 +123,7 @@ def find_map(
     key = _checks.typed_key(key)
     num_steps = _checks.count(num_steps, "num_steps")
     batch_size = _checks.batch_size(batch_size, model)
-    if agreement_batch_size is not None:
-        agreement_batch_size = _checks.count(
-            agreement_batch_size, "agreement_batch_size"
-        )
-    _checks.agreement_batch_size(agreement_batch_size, model)
+    agreement_batch_size = _checks.agreement_batch_size(agreement_batch_size, model)
     num_inner = _checks.count(num_inner, "num_inner")
     num_inner_steps = _checks.count(num_inner_steps, "num_inner_steps")
     log_partition_particles = _checks.count(
@@ -150,7 +146,7 @@ def find_map(
         batch_size=batch_size,
         num_inner_steps=num_inner_steps,
         include_log_partition=target.include_log_partition,
-        agreement=_agreement(model, target, agreement_batch_size),
+        agreement=AgreementBatches.of(target, model, agreement_batch_size),
     )
     num_starts = start1.shape[0]
     key_init, key_run, key_log_z = jr.split(key, 3)
@@ -180,14 +176,6 @@ def find_map(
     if not several:
         return fits[0]
     return MAPResult(*(jnp.stack(field) for field in zip(*fits, strict=True)))
-
-
-def _agreement(model, target, agreement_batch_size) -> AgreementBatches | None:
-    if agreement_batch_size is None:
-        return None
-    return AgreementBatches(
-        target.batch_potential, int(model.num_agreement), agreement_batch_size
-    )
 
 
 def _optimum(model, target, final, records, index, key, num_particles) -> MAPResult:

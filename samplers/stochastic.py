@@ -43,13 +43,7 @@ def setup(
 ):
     num_chains = theta1.shape[0]
     num_data = int(model.num_answers)
-    agreement = (
-        None
-        if agreement_batch_size is None
-        else inner.AgreementBatches(
-            target.batch_potential, int(model.num_agreement), agreement_batch_size
-        )
-    )
+    agreement = inner.AgreementBatches.of(target, model, agreement_batch_size)
     kernel_options = dict(
         num_data=num_data,
         batch_size=batch_size,
