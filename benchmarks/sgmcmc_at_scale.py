@@ -12,7 +12,8 @@ particles. This measures both in one process:
   first and then timed;
 - nested: ``samplers.sample(method=samplers.SGLD(num_inner=K,
   num_inner_steps=M))``, one chain from θ₀, ``--warmup`` + ``--draws``
-  steps, no log Z records; its ``sampling_time`` per draw, and the inner
+  steps, no log Z records; its ``sampling_time`` per draw (and
+  ``warmup_time`` per warm-up step, the adaptation's probes included), and the inner
   particles' ESS (``sample_stats.inner_ess``) over the kept draws; a row
   ``KxMbB`` takes C on B agreement inputs a step (``agreement_batch_size``);
 - the process's peak resident memory after each.
@@ -105,6 +106,7 @@ def nested_sgld(model, num_inner, num_inner_steps, warmup, draws, agreement_batc
     return {
         "compile": tree.attrs["compile_time"],
         "per_step": tree.attrs["sampling_time"] / draws,
+        "per_warmup_step": tree.attrs["warmup_time"] / max(warmup, 1),
         "inner_ess_mean": float(ess.mean()),
         "inner_ess_min": float(ess.min()),
     }
@@ -132,10 +134,10 @@ def main():
         f"{peak_memory_gib():.2f} GiB"
     )
     print(
-        "| inner particles × MALA steps | C on | ms a step | × plain | inner ESS "
-        "mean, min (of K) | compile s | peak GiB |"
+        "| inner particles × MALA steps | C on | ms a step | × plain | ms a warm-up "
+        "step | inner ESS mean, min (of K) | compile s | peak GiB |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for variant in args.inner.split(","):
         variant, _, batch = variant.partition("b")
         num_inner, num_steps = (int(x) for x in variant.split("x"))
@@ -146,7 +148,8 @@ def main():
         print(
             f"| {num_inner} × {num_steps} | {agreement_batch or 'all'} | "
             f"{1e3 * row['per_step']:.0f} | "
-            f"{row['per_step'] / plain:.0f} | {row['inner_ess_mean']:.2f}, "
+            f"{row['per_step'] / plain:.0f} | "
+            f"{1e3 * row['per_warmup_step']:.0f} | {row['inner_ess_mean']:.2f}, "
             f"{row['inner_ess_min']:.2f} | {row['compile']:.1f} | "
             f"{peak_memory_gib():.2f} |",
             flush=True,

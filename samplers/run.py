@@ -21,6 +21,7 @@ from jax import Array
 from jax.sharding import NamedSharding, PartitionSpec
 
 from samplers import checkpoint as checkpoints
+from samplers import chunks
 from samplers.programs import filter_jit
 
 __all__ = ["RunTiming", "chain_sharding", "run_chains"]
@@ -160,12 +161,13 @@ def run_chains(
         resume = checkpoints.load(resume)
     num_done = 0 if resume is None else resume.num_draws_done
     if checkpoint is not None and checkpoint_every is None:
-        checkpoint_every = _chunk_size(num_draws, 20)
-    draws_per_chunk = _draws_per_chunk(
+        checkpoint_every = chunks.chunk_size(num_draws, 20)
+    draws_per_chunk = chunks.draws_per_chunk(
         num_draws - num_done,
         num_chunks if progress else 1,
         checkpoint_every if checkpoint is not None else None,
         max_chunk_draws,
+        warmup_left=num_warmup_draws - num_done,
     )
     if sharding is not None:
         states, chain_keys = jax.device_put((states, chain_keys), sharding)
@@ -224,17 +226,6 @@ def _restore(resume, run, states, sharding):
     if sharding is not None:
         states = jax.device_put(states, sharding)
     return states
-
-
-def _draws_per_chunk(num_left, num_chunks, checkpoint_every, max_chunk_draws):
-    """Draws per call of the compiled program: the run cut into ``num_chunks``,
-    no longer than the checkpoints' spacing nor ``max_chunk_draws``."""
-    draws_per_chunk = _chunk_size(max(num_left, 1), num_chunks)
-    if checkpoint_every is not None:
-        draws_per_chunk = min(draws_per_chunk, checkpoint_every)
-    if max_chunk_draws is not None and draws_per_chunk > max_chunk_draws:
-        draws_per_chunk = _chunk_size_at_most(num_left, max_chunk_draws)
-    return draws_per_chunk
 
 
 def _advance_in_chunks(
@@ -368,24 +359,6 @@ def _concatenate(parts):
     """One host pytree of the parts' draws (axis 1); ``None`` parts are skipped."""
     parts = [part for part in parts if part is not None]
     return jax.tree.map(lambda *leaves: np.concatenate(leaves, axis=1), *parts)
-
-
-def _chunk_size(num_draws: int, num_chunks: int) -> int:
-    """About ``num_draws / num_chunks``, preferring a divisor of ``num_draws``."""
-    size = max(1, -(-num_draws // max(1, num_chunks)))
-    for candidate in range(size, min(2 * size, num_draws) + 1):
-        if num_draws % candidate == 0:
-            return candidate
-    return size
-
-
-def _chunk_size_at_most(num_draws: int, limit: int) -> int:
-    """At most ``limit``, preferring a divisor of ``num_draws`` above ``limit / 2``
-    (no wasted draws past the end)."""
-    for candidate in range(limit, limit // 2, -1):
-        if num_draws % candidate == 0:
-            return candidate
-    return limit
 
 
 def _progress_bar(total: int, initial: int, description: str):

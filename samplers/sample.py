@@ -155,8 +155,9 @@ def sample(
         constant_data (θ₀, the answers' inputs) and, when asked, predictions.
         Its attributes hold what :func:`samplers.load_run` checks, the
         settings in force and the seconds of ``map_time``, ``setup_time``,
-        ``compile_time``, ``warmup_time``, ``sampling_time`` (a chunk holding
-        both warm-up and kept draws is shared by them) and ``scout_time`` (the
+        ``compile_time``, ``warmup_time``, ``sampling_time`` (the run's calls
+        end where warm-up ends unless that needs over 20 calls; a call that
+        holds both is shared by them evenly) and ``scout_time`` (the
         runs that warm-up's watch gave up: the exchange move's, or a nested
         move's smaller budget).
 

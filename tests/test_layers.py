@@ -19,6 +19,7 @@ SAMPLER_LAYERS = [
         "checkpoint",
         "surrogate",
         "gradient",
+        "chunks",
     },
     {
         "moves",

@@ -295,3 +295,27 @@ def test_the_inference_checks_show_the_small_budget_s_bias():
     # -340.5 against 16's -363.0: 22.5 nats, 32 bits.
     assert "22.5 nats below the 256-particle HMC reference (32 bits)" in lines[4]
     assert "(the reference)" in lines[5]
+
+
+def test_warnings_alike_but_for_their_numbers_are_listed_once():
+    # Each log Z record warns on its own; five of them in a row drowned the
+    # diagnostics table's other problems.
+    row = {
+        "method": "two_stage",
+        "seed": 0,
+        "fit": "posterior",
+        "diagnostics_ok": False,
+        "seconds": 10.0,
+        "problems": [
+            "R-hat 1.24 > 1.05",
+            "SamplingWarning: islands differ by 4.3 times what SE allows",
+            "SamplingWarning: islands differ by 5.1 times what SE allows",
+            "SamplingWarning: islands differ by 12 times what SE allows",
+            "ESS 35 < 100",
+        ],
+    }
+    line = report.format_diagnostics([row]).splitlines()[1]
+    assert line.endswith(
+        "FAIL: R-hat 1.24 > 1.05; SamplingWarning: islands differ by 4.3 times "
+        "what SE allows (and 2 more alike); ESS 35 < 100"
+    )

@@ -2,12 +2,13 @@
 
 import time
 
+import jax.numpy as jnp
 import jax.random as jr
 import pytest
 
 import posterior
 import samplers
-from samplers.run import RunTiming
+from samplers.run import RunTiming, run_chains
 
 
 def test_seconds_between_shares_each_chunk_among_its_draws():
@@ -22,6 +23,40 @@ def test_seconds_between_shares_each_chunk_among_its_draws():
     # Draws past the last chunk (a run cut short of its last chunk) cost nothing.
     assert timing.seconds_between(10, 20) == pytest.approx(12.0 * 2 / 4)
     assert timing.seconds_between(12, 20) == 0.0
+
+
+@pytest.mark.parametrize(
+    "num_warmup, num_samples, chunks",
+    [
+        # One call would hold 20 warm-up draws and 60 kept ones: four instead.
+        (20, 60, [(0, 20), (20, 20), (40, 20), (60, 20)]),
+        (20, 70, [(0, 10)] + [(10 * i, 10) for i in range(1, 9)]),
+        # No divisor of 100 cuts 201 draws into at most 20 calls without running
+        # 19 draws past the end: the call is shared, as its timing says.
+        (100, 101, [(0, 201)]),
+        (0, 80, [(0, 80)]),
+    ],
+)
+def test_no_call_holds_warm_up_and_kept_draws_where_few_calls_avoid_it(
+    num_warmup, num_samples, chunks
+):
+    # An adapted warm-up step can cost several draws' time (at 10^5 parameters
+    # SGLD's warm-up steps took 230 ms against 46 ms), so a shared call would
+    # put warm-up time into `sampling_time`.
+    def step(key, state, index):
+        return state + 1.0, {}
+
+    states, records, timing = run_chains(
+        step,
+        jnp.zeros((2,)),
+        key=jr.key(0),
+        num_steps=num_warmup + num_samples,
+        record_fn=lambda key, state, info, draw: {"x": state},
+        progress=False,
+        num_warmup_draws=num_warmup,
+    )
+    assert list(timing.chunk_draws) == chunks
+    assert records["x"][0, -1] == num_warmup + num_samples
 
 
 def test_sample_says_where_its_time_went(capsys):

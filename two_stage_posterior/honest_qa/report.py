@@ -9,6 +9,7 @@ diagnostics fail on any seed prints its numbers in parentheses, marked
 """
 
 import math
+import re
 
 import numpy as np
 
@@ -338,7 +339,7 @@ def format_diagnostics(rows: list[dict]) -> str:
     for r in rows:
         if r["fit"] != "posterior":
             continue
-        status = "ok" if r["diagnostics_ok"] else "FAIL: " + "; ".join(r["problems"])
+        status = "ok" if r["diagnostics_ok"] else "FAIL: " + _problems(r["problems"])
         lines.append(
             f"{r['method']:<13} {r['seed']:>4}  {r.get('sampler', '—'):<16}  "
             f"{_num(r.get('max_rhat'), 2):>9}  "
@@ -348,6 +349,18 @@ def format_diagnostics(rows: list[dict]) -> str:
             f"{r['seconds']:>4.0f}s  {status}"
         )
     return "\n".join(lines)
+
+
+def _problems(problems: list[str]) -> str:
+    """The problems joined, each kind once: a run's log Z records warn one by
+    one, in words that differ only in their numbers."""
+    groups: dict[str, list[str]] = {}
+    for problem in problems:
+        groups.setdefault(re.sub(r"\d+(\.\d+)?", "#", problem), []).append(problem)
+    return "; ".join(
+        same[0] if len(same) == 1 else f"{same[0]} (and {len(same) - 1} more alike)"
+        for same in groups.values()
+    )
 
 
 def _count(value) -> str:
