@@ -147,6 +147,31 @@ def test_control_variate_gradient_is_exact_for_axis_aligned_quadratic(exact):
     np.testing.assert_allclose(combined, case.grad_log_z, rtol=1e-10, atol=1e-12)
 
 
+def test_control_variate_mixes_and_never_extrapolates_from_few_particles():
+    # Two equally weighted particles whose control variate D barely varies
+    # while the score does: the fitted coefficient Cov/Var was 10⁴, and the
+    # estimate -10⁴ where the score and pathwise estimates say 5 and 4. Four
+    # inner particles gave SGLD a θ₁ step of 700 posterior sd that way.
+    theta1 = jnp.zeros(1)
+    particles = jnp.array([[0.0], [10.0]])  # score (σ = 1): 0 and 10
+    potential_grad = jnp.array([[1.0], [-8.999]])  # D = score + ∇U: 1 and 1.001
+    combined, score, pathwise = grad_log_partition_estimate(
+        particles, jnp.zeros(2), potential_grad, theta1, 1.0
+    )
+    low, high = sorted([float(score[0]), float(pathwise[0])])
+    assert low <= float(combined[0]) <= high, (combined, score, pathwise)
+    # Over random small clouds with skewed weights the same holds everywhere.
+    keys = jr.split(jr.key(0), 3)
+    particles = jr.normal(keys[0], (200, 4, 6))
+    potential_grad = jr.normal(keys[1], (200, 4, 6)) * 3.0
+    log_weights = 4.0 * jr.normal(keys[2], (200, 4))
+    combined, score, pathwise = jax.vmap(
+        lambda p, w, g: grad_log_partition_estimate(p, w, g, jnp.zeros(6), 0.5)
+    )(particles, log_weights, potential_grad)
+    low, high = jnp.minimum(score, pathwise), jnp.maximum(score, pathwise)
+    assert bool(jnp.all((combined >= low - 1e-9) & (combined <= high + 1e-9)))
+
+
 def test_rejection_refuses_when_agreement_is_too_rare(case):
     with pytest.raises(ValueError, match="max_rejection_draws"):
         _run(case, jr.key(0), method="rejection", max_rejection_draws=10)
