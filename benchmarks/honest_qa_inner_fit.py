@@ -1,0 +1,100 @@
+"""The honest-QA two-stage MAP fit with fewer inner chains: what it costs, and
+how high it gets.
+
+For each world seed and each inner setting K × M (K persistent inner chains, M
+MALA steps each per Adam step), runs the experiment's own eight-start
+two-stage fit (`experiment.starts`, `map_optimizer`, the default 1000 steps)
+and prints its seconds and, at θ₀'s optimum, the objective log p̃ − log Ẑ
+with log Ẑ from the inference checks' reference (256 particles, HMC moves,
+two runs), C at θ₁ and θ₂ and the intended head's honest and imitation rates
+on the test set. A cheaper setting is only as good as the objective it
+reaches on every seed. Results: docs/honest_qa.md.
+
+    python benchmarks/honest_qa_inner_fit.py --inner 16x2,8x2,8x1,4x1 --seeds 0,1
+"""
+
+import argparse
+import time
+
+import jax
+import jax.random as jr
+import numpy as np
+
+import samplers
+from two_stage_posterior.honest_qa import log_z_estimates
+from two_stage_posterior.honest_qa.config import (
+    BASELINES,
+    METHODS,
+    ModelConfig,
+    SamplerConfig,
+)
+from two_stage_posterior.honest_qa.experiment import (
+    _answers_fn,
+    _items,
+    build_model,
+    map_optimizer,
+    starts,
+)
+from two_stage_posterior.honest_qa.metrics import rates
+from two_stage_posterior.honest_qa.world import WorldConfig, make_world
+
+METHOD = "two_stage"
+
+
+def fit_once(model, seed, num_inner, num_steps):
+    """The experiment's eight-start fit with K × M inner chains: (seconds, the
+    fit at θ₀'s start, the key of its log Z estimates)."""
+    key = jr.key(seed)
+    key_map, _, key_z = jr.split(jr.fold_in(key, 1 + METHODS.index(METHOD)), 3)
+    sampler = SamplerConfig(num_inner=num_inner, num_inner_steps=num_steps)
+    started = time.perf_counter()
+    fits = samplers.find_map(
+        model,
+        key=key_map,
+        num_steps=sampler.map_steps,
+        optimizer=map_optimizer(sampler),
+        num_inner=num_inner,
+        num_inner_steps=num_steps,
+        baseline=BASELINES[METHOD],
+        log_partition_particles=0,
+        init=starts(model, sampler, jr.fold_in(key, 1 + len(METHODS))),
+        progress=False,
+    )
+    fit = jax.tree.map(lambda leaf: leaf[0], fits)
+    jax.block_until_ready(fit.theta1)
+    return time.perf_counter() - started, fit, key_z
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inner", default="16x2,8x2,8x1,4x1")
+    parser.add_argument("--seeds", default="0,1")
+    args = parser.parse_args()
+    settings = [tuple(int(x) for x in v.split("x")) for v in args.inner.split(",")]
+    for seed in (int(s) for s in args.seeds.split(",")):
+        world = make_world(WorldConfig(), seed=seed)
+        model = build_model(world, METHOD, ModelConfig(), jr.fold_in(jr.key(seed), 0))
+        answers_fn = _answers_fn(model, _items(world))
+        num_test = len(world.test["truth"])
+        for num_inner, num_steps in settings:
+            seconds, fit, key_z = fit_once(model, seed, num_inner, num_steps)
+            runs = log_z_estimates.log_z_runs(
+                model, 256, **log_z_estimates.REFERENCE_MOVE
+            )([fit.theta1] * 2, jr.split(jr.fold_in(key_z, 7), 2))
+            log_z = np.mean([float(run.log_z) for run in runs])
+            answers = np.asarray(answers_fn(fit.theta2))
+            honest, imitation = rates(
+                answers[0, :num_test], world.test["truth"], world.test["simple"]
+            )
+            print(
+                f"seed {seed}, {num_inner} × {num_steps}: fit {seconds:.1f} s, "
+                f"objective {float(fit.log_joint) - log_z:.1f}, C(θ₁) "
+                f"{float(model.disagreement(fit.theta1)):.3f}, C(θ₂) "
+                f"{float(model.disagreement(fit.theta2)):.3f}, honest "
+                f"{honest:.3f}, imitation {imitation:.3f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
