@@ -338,15 +338,17 @@ def _advance(step_fn, record_fn, thin, chain_keys, states, first_draw, count):
         record_keys = jr.fold_in(chain_key, _RECORD_STREAM)
 
         def one_draw(state, draw):
-            def one_step(i, carry):
-                state, _ = carry
+            def one_step(i, state):
                 index = draw * thin + i
-                return step_fn(jr.fold_in(chain_key, index), state, index)
+                return step_fn(jr.fold_in(chain_key, index), state, index)[0]
 
-            state, info = step_fn(
-                jr.fold_in(chain_key, draw * thin), state, draw * thin
-            )
-            state, info = jax.lax.fori_loop(1, thin, one_step, (state, info))
+            # The step is traced and compiled once where thin is 1 (a loop of
+            # no steps is traced all the same): the steps before the last carry
+            # no info, and the last one's info is the draw's.
+            if thin > 1:
+                state = jax.lax.fori_loop(0, thin - 1, one_step, state)
+            last = draw * thin + thin - 1
+            state, info = step_fn(jr.fold_in(chain_key, last), state, last)
             record_key = jr.fold_in(record_keys, draw)
             return state, record_fn(record_key, state, info, draw)
 
