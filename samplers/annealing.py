@@ -20,6 +20,7 @@ from samplers.ais import (
     AISInfo,
     AISState,
     build_kernel,
+    empty_info,
     global_log_weights,
     init,
     num_islands,
@@ -147,7 +148,7 @@ def anneal(
         islands=islands,
     )
 
-    info = _empty_info(step, key, state, max_num_temperatures)
+    info = empty_info(state, max_num_temperatures)
 
     def choose_beta(state, index):
         if schedule is not None:
@@ -185,19 +186,6 @@ def anneal(
         reached_end = reached_end | ~(last_ess < target_ess)
     return AnnealingOutput(
         state, info, num_temperatures, log_z_thermodynamic, reached_end
-    )
-
-
-def _empty_info(step, key, state, num_temperatures):
-    """A buffer of every temperature's step info: NaN (False) where none ran."""
-    _, info_shape = jax.eval_shape(step, key, state, state.beta)
-    return jax.tree.map(
-        lambda leaf: jnp.full(
-            (num_temperatures, *leaf.shape),
-            False if leaf.dtype == jnp.bool_ else jnp.nan,
-            leaf.dtype,
-        ),
-        info_shape,
     )
 
 

@@ -1,16 +1,19 @@
-"""Unit tests of two parts the estimators are built from: a move of the
+"""Unit tests of the parts the estimators are built from: a move of the
 particles (`samplers.moves.build_move`) and the adaptive temperature step
-(`samplers.annealing.next_beta`), each against closed forms."""
+(`samplers.annealing.next_beta`), each against closed forms, and the buffer
+of the steps' info (`samplers.ais.empty_info`)."""
 
 import math
 
+import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 import pytest
 
+from samplers import ais
 from samplers.ais import AISState
-from samplers.annealing import next_beta
+from samplers.annealing import next_beta, num_islands
 from samplers.base import values_and_grads
 from samplers.moves import build_move
 
@@ -158,3 +161,34 @@ def test_next_beta_stops_at_the_end_when_the_whole_step_keeps_the_ess():
     assert float(next_beta(state, 1.0, 0.9)) == pytest.approx(1.0)
     # And backwards (the reverse path), towards a lower β.
     assert float(next_beta(state, 0.0, 0.9)) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("move", ["mala", "hmc"])
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("precondition", [True, False])
+def test_the_info_buffer_has_the_shape_of_a_step_s_info(move, dtype, precondition):
+    particles = jr.normal(jr.key(0), (16, 4), dtype)
+
+    def potential_in_dtype(theta):
+        return potential(theta).astype(dtype)
+
+    step = ais.build_kernel(
+        potential_in_dtype,
+        MEAN.astype(dtype),
+        SIGMA,
+        move=move,
+        precondition=precondition,
+    )
+    state = ais.init(
+        particles,
+        potential_in_dtype,
+        beta=0.0,
+        step_size=0.3,
+        islands=num_islands(16, precondition),
+    )
+    _, one = jax.eval_shape(step, jr.key(1), state, state.beta)
+    buffer = ais.empty_info(state, 7)
+    assert jax.tree.structure(buffer) == jax.tree.structure(one)
+    for name, leaf, step_leaf in zip(one._fields, buffer, one, strict=True):
+        assert leaf.shape == (7, *step_leaf.shape), name
+        assert leaf.dtype == step_leaf.dtype, name
