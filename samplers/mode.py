@@ -36,6 +36,10 @@ class MAPResult(NamedTuple):
         loss: ``(num_steps,)`` the loss along the way (without log Z, whose
             value the optimiser never needs).
         grad_norm: ``(num_steps,)`` norm of the full gradient.
+        inner_ess: ``(num_steps,)`` effective sample size of the inner
+            particles whose weighted mean gave ∇log Z at each step (NaN for
+            baselines without log Z): where it stays near 1, the ascent
+            followed one particle.
     """
 
     theta1: Array
@@ -45,6 +49,7 @@ class MAPResult(NamedTuple):
     bits_saved: Array
     loss: Array
     grad_norm: Array
+    inner_ess: Array
 
     __repr__ = short_repr
 
@@ -196,6 +201,7 @@ def _optimum(model, target, final, records, index, key, num_particles) -> MAPRes
         -log_z / math.log(2.0),
         records["loss"][index],
         records["norm"][index],
+        records["inner_ess"][index],
     )
 
 
@@ -216,7 +222,7 @@ def _starts(init, theta0) -> tuple[Array, Array, bool]:
 
 
 def _map_record(key, state, info, draw):
-    return {"loss": info.loss, "norm": info.grad_norm}
+    return {"loss": info.loss, "norm": info.grad_norm, "inner_ess": info.inner_ess}
 
 
 @functools.cache

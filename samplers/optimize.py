@@ -46,11 +46,14 @@ class MAPInfo(NamedTuple):
             step (minibatch estimate when minibatching).
         grad_norm: norm of the full gradient, log Z term included.
         inner_acceptance_rate: MALA acceptance of the inner chains.
+        inner_ess: effective sample size of the inner particles' weights after
+            the step's carry (NaN without log Z).
     """
 
     loss: Array
     grad_norm: Array
     inner_acceptance_rate: Array
+    inner_ess: Array
 
 
 def init(key, theta1, theta2, optimizer, potential_fn, sigma2, num_inner) -> MAPState:
@@ -100,14 +103,16 @@ def build_kernel(
         position = (state.theta1, state.theta2)
         loss, (grad1, grad2) = loss_and_grad(position, batch)
         inner, acceptance = state.inner, jnp.full((), jnp.nan, loss.dtype)
+        ess = acceptance
         if include_log_partition:
             inner, acceptance = inner_move(key_inner, state.inner, state.theta1)
+            ess = inner.ess
             grad_log_z, _ = inner_grad_log_z(inner, state.theta1, sigma2)
             grad1 = grad1 + grad_log_z
         updates, opt_state = optimizer.update((grad1, grad2), state.opt_state, position)
         theta1, theta2 = optax.apply_updates(position, updates)
         grad_norm = optax.tree.norm((grad1, grad2))
-        info = MAPInfo(loss, grad_norm, acceptance)
+        info = MAPInfo(loss, grad_norm, acceptance, ess)
         return MAPState(theta1, theta2, opt_state, inner), info
 
     return step

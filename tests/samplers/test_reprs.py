@@ -35,6 +35,7 @@ def test_a_map_result_prints_short():
         bits_saved=np.float64(np.nan),
         loss=np.zeros(2000),
         grad_norm=np.zeros(2000),
+        inner_ess=np.zeros(2000),
     )
     assert repr(result).splitlines() == [
         "MAPResult(",
@@ -45,5 +46,6 @@ def test_a_map_result_prints_short():
         "  bits_saved=nan,",
         "  loss=float64[2000],",
         "  grad_norm=float64[2000],",
+        "  inner_ess=float64[2000],",
         ")",
     ]

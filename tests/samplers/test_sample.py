@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
+import optax
 import pytest
 from scipy.stats import norm
 
@@ -264,7 +265,25 @@ def test_find_map_reaches_the_gaussian_mode(case):
         np.concatenate([result.theta1, result.theta2]), mean, atol=0.02
     )
     assert abs(float(result.log_partition - case.log_partition(result.theta1))) < 0.2
-    assert result.loss.shape == (3000,)
+    assert result.loss.shape == result.inner_ess.shape == (3000,)
+    # 1/Σw² of normalised weights lies in [1, n], up to rounding.
+    ess = np.asarray(result.inner_ess)
+    assert np.all((ess >= 1 - 1e-9) & (ess <= 64 * (1 + 1e-9)))
+
+
+def test_find_map_reports_the_inner_ess_of_each_step(case):
+    # θ₁ held still: the carry reweights by C's change along θ₁'s move, none,
+    # so every particle keeps its weight and the ESS is all of them.
+    held = samplers.find_map(
+        case.model,
+        key=jr.key(6),
+        num_steps=20,
+        num_inner=16,
+        optimizer=optax.set_to_zero(),
+        log_partition_particles=0,
+        progress=False,
+    )
+    np.testing.assert_allclose(held.inner_ess, 16.0, rtol=1e-12)
 
 
 def test_find_map_baseline_is_deterministic_and_exact(case):
@@ -280,6 +299,7 @@ def test_find_map_baseline_is_deterministic_and_exact(case):
         np.concatenate([result.theta1, result.theta2]), mean, atol=1e-4
     )
     assert np.isnan(result.log_partition)
+    assert np.isnan(result.inner_ess).all()
 
 
 @pytest.mark.parametrize(
