@@ -102,8 +102,8 @@ def build_kernel(
         batch = draw_batch(key_batch, num_data, batch_size, agreement)
         position = (state.theta1, state.theta2)
         loss, (grad1, grad2) = loss_and_grad(position, batch)
-        inner, acceptance = state.inner, jnp.full((), jnp.nan, loss.dtype)
-        ess = acceptance
+        nan = jnp.full((), jnp.nan, loss.dtype)
+        inner, acceptance, ess = state.inner, nan, nan
         if include_log_partition:
             inner, acceptance = inner_move(key_inner, state.inner, state.theta1)
             ess = inner.ess

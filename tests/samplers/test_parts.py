@@ -13,7 +13,7 @@ import pytest
 
 from samplers import ais
 from samplers.ais import AISState
-from samplers.annealing import next_beta, num_islands
+from samplers.annealing import next_beta
 from samplers.base import values_and_grads
 from samplers.moves import build_move
 
@@ -184,7 +184,7 @@ def test_the_info_buffer_has_the_shape_of_a_step_s_info(move, dtype, preconditio
         potential_in_dtype,
         beta=0.0,
         step_size=0.3,
-        islands=num_islands(16, precondition),
+        islands=ais.num_islands(16, precondition),
     )
     _, one = jax.eval_shape(step, jr.key(1), state, state.beta)
     buffer = ais.empty_info(state, 7)
