@@ -44,12 +44,21 @@ METHOD = "two_stage"
 
 
 def fit_once(
-    model, seed, num_inner, num_steps, agreement_batch_size, map_steps, map_key
+    model,
+    seed,
+    num_inner,
+    num_steps,
+    agreement_batch_size,
+    map_steps,
+    map_key,
+    refresh_every=None,
 ):
     """The experiment's eight-start fit with K × M inner chains (on batches of
     the agreement set where ``agreement_batch_size`` is given): (seconds, the
     fit at θ₀'s start, the key of its log Z estimates). ``map_key``, where
-    given, replaces the fit's key by another (the spread of the fit itself)."""
+    given, replaces the fit's key by another (the spread of the fit itself);
+    ``refresh_every``, where given, replaces the experiment's
+    ``inner_refresh_every``."""
     key = jr.key(seed)
     key_map, _, key_z = jr.split(jr.fold_in(key, 1 + METHODS.index(METHOD)), 3)
     if map_key is not None:
@@ -59,6 +68,11 @@ def fit_once(
         num_inner_steps=num_steps,
         agreement_batch_size=agreement_batch_size,
         map_steps=map_steps or SamplerConfig.map_steps,
+        inner_refresh_every=(
+            SamplerConfig.inner_refresh_every
+            if refresh_every is None
+            else refresh_every
+        ),
     )
     started = time.perf_counter()
     fits = samplers.find_map(
@@ -69,6 +83,7 @@ def fit_once(
         num_inner=num_inner,
         num_inner_steps=num_steps,
         agreement_batch_size=sampler.agreement_batch_size,
+        inner_refresh_every=sampler.inner_refresh_every,
         baseline=BASELINES[METHOD],
         log_partition_particles=0,
         init=starts(model, sampler, jr.fold_in(key, 1 + len(METHODS))),
@@ -85,8 +100,9 @@ def main() -> None:
         "--inner",
         default="16x2,8x2,8x1,4x1",
         help="settings K x M, each optionally with :bB (agreement batches of B "
-        "inputs), :sS (S Adam steps) and :kK (another key for the fit), e.g. "
-        "16x2,16x2:b100,16x2:s500,16x2:k1",
+        "inputs), :sS (S Adam steps), :kK (another key for the fit) and :rR "
+        "(inner particles refreshed every R steps; r0 never), e.g. "
+        "16x2,16x2:b100,16x2:s500,16x2:k1,16x2:r100",
     )
     parser.add_argument("--seeds", default="0,1")
     args = parser.parse_args()
@@ -120,7 +136,14 @@ def _setting(text: str) -> tuple[str, tuple]:
     inner, *options = text.split(":")
     num_inner, num_steps = (int(x) for x in inner.split("x"))
     extra = {option[0]: int(option[1:]) for option in options}
-    return text, (num_inner, num_steps, extra.get("b"), extra.get("s"), extra.get("k"))
+    return text, (
+        num_inner,
+        num_steps,
+        extra.get("b"),
+        extra.get("s"),
+        extra.get("k"),
+        extra.get("r"),
+    )
 
 
 if __name__ == "__main__":

@@ -69,6 +69,7 @@ def find_map(
     init=None,
     progress: bool = True,
     agreement_batch_size: int | None = None,
+    inner_refresh_every: int = 0,
 ) -> MAPResult:
     """The maximum a posteriori (θ₁, θ₂) by optax, from θ₁ = θ₂ = θ₀ or from
     the starts in ``init``, several side by side.
@@ -102,6 +103,13 @@ def find_map(
         progress: show a progress bar.
         agreement_batch_size: agreement inputs per minibatch of C, as in
             :class:`SGLD`; default all.
+        inner_refresh_every: replace the inner particles by a fresh AIS run
+            (``num_inner`` particles, ``log_partition``'s moves) at the first
+            step and every this many steps after; 0 never. Carried particles
+            that θ₁ outruns give ∇log Z a wrong direction while the rate is
+            high: on the honest-QA network their gradient's cosine with a
+            fresh estimate fell to −0.1 mid-fit (docs/honest_qa.md). Each
+            refresh costs about as many gradients of C as tens of steps.
 
     Example:
         >>> import jax.random as jr
@@ -131,6 +139,9 @@ def find_map(
     agreement_batch_size = _checks.agreement_batch_size(agreement_batch_size, model)
     num_inner = _checks.count(num_inner, "num_inner")
     num_inner_steps = _checks.count(num_inner_steps, "num_inner_steps")
+    inner_refresh_every = _checks.count(
+        inner_refresh_every, "inner_refresh_every", minimum=0
+    )
     log_partition_particles = _checks.count(
         log_partition_particles, "log_partition_particles", minimum=0
     )
@@ -152,6 +163,7 @@ def find_map(
         num_inner_steps=num_inner_steps,
         include_log_partition=target.include_log_partition,
         agreement=AgreementBatches.of(target, model, agreement_batch_size),
+        inner_refresh_every=inner_refresh_every,
     )
     num_starts = start1.shape[0]
     key_init, key_run, key_log_z = jr.split(key, 3)

@@ -24,6 +24,7 @@ from samplers.inner import (
     draw_batch,
     init_inner,
     inner_grad_log_z,
+    refresh_inner,
 )
 
 __all__ = ["MAPState", "MAPInfo", "init", "build_kernel"]
@@ -73,6 +74,7 @@ def build_kernel(
     num_inner_steps: int = 2,
     include_log_partition: bool = True,
     agreement: AgreementBatches | None = None,
+    inner_refresh_every: int = 0,
 ):
     """Build one optimisation step ``step(key, state, step_index) -> (state, info)``.
 
@@ -88,6 +90,11 @@ def build_kernel(
             baseline).
         agreement: C on a fresh minibatch of the agreement set at each step,
             as in :func:`samplers.sgld.build_kernel`.
+        inner_refresh_every: at the steps whose index is a multiple of this,
+            the inner particles are replaced by a fresh AIS run at the iterate's
+            θ₁ (:func:`samplers.inner.refresh_inner`, on all of S) before their
+            move; 0 never. The step index must be the same for every start of a
+            vmapped fit, so that only the branch taken runs.
     """
     inner_move = build_inner_move(
         potential_fn, sigma2, num_steps=num_inner_steps, agreement=agreement
@@ -97,7 +104,6 @@ def build_kernel(
     )
 
     def step(key: Array, state: MAPState, step_index: Array):
-        del step_index
         key_batch, key_inner = jr.split(key)
         batch = draw_batch(key_batch, num_data, batch_size, agreement)
         position = (state.theta1, state.theta2)
@@ -105,7 +111,15 @@ def build_kernel(
         nan = jnp.full((), jnp.nan, loss.dtype)
         inner, acceptance, ess = state.inner, nan, nan
         if include_log_partition:
-            inner, acceptance = inner_move(key_inner, state.inner, state.theta1)
+            if inner_refresh_every:
+                inner = jax.lax.cond(
+                    step_index % inner_refresh_every == 0,
+                    lambda: refresh_inner(
+                        jr.fold_in(key, 2), inner, state.theta1, potential_fn, sigma2
+                    ),
+                    lambda: inner,
+                )
+            inner, acceptance = inner_move(key_inner, inner, state.theta1)
             ess = inner.ess
             grad_log_z, _ = inner_grad_log_z(inner, state.theta1, sigma2)
             grad1 = grad1 + grad_log_z

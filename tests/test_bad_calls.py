@@ -691,6 +691,18 @@ ROWS = [
         "`num_inner`",
     ),
     Row(
+        "find_map-inner_refresh_every-negative",
+        lambda w: _find_map(w, inner_refresh_every=-5),
+        ValueError,
+        "`inner_refresh_every`",
+    ),
+    Row(
+        "find_map-inner_refresh_every-float",
+        lambda w: _find_map(w, inner_refresh_every=100.0),
+        TypeError,
+        "`inner_refresh_every`",
+    ),
+    Row(
         "find_map-key-PRNGKey",
         lambda w: _find_map(w, key=w.raw_key),
         TypeError,

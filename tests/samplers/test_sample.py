@@ -286,6 +286,23 @@ def test_find_map_reports_the_inner_ess_of_each_step(case):
     np.testing.assert_allclose(held.inner_ess, 16.0, rtol=1e-12)
 
 
+def test_find_map_refreshes_the_inner_particles_when_asked(case):
+    # θ₁ held again: a refresh brings an AIS run's unequal weights, which the
+    # steps after it carry (ESS below 16) until resampling makes them equal.
+    refreshed = samplers.find_map(
+        case.model,
+        key=jr.key(6),
+        num_steps=8,
+        num_inner=16,
+        optimizer=optax.set_to_zero(),
+        log_partition_particles=0,
+        inner_refresh_every=4,
+        progress=False,
+    )
+    ess = np.asarray(refreshed.inner_ess)
+    assert np.all(ess[[0, 4]] < 16.0 - 1e-6), ess
+
+
 def test_find_map_baseline_is_deterministic_and_exact(case):
     mean, _ = case.posterior_mean_cov(include_log_partition=False)
     result = samplers.find_map(

@@ -83,6 +83,9 @@ class SamplerConfig:
             0.04 σ₂² at σ₂ = 0.05.
         batch_size: answers per minibatch (None: all).
         num_inner, num_inner_steps: persistent inner chains for ∇log Z.
+        inner_refresh_every: the MAP fits replace their inner particles by a
+            fresh AIS run every this many Adam steps (``find_map``'s
+            ``inner_refresh_every``); 0 never.
         agreement_batch_size: agreement inputs per minibatch of C in the MAP
             fits and SGLD/SGHMC (outer gradient and inner chains); None: all.
         start_spread: the MAP fits start from θ₁ = θ₀ + start_spread·σ₁·ε
@@ -122,6 +125,7 @@ class SamplerConfig:
     batch_size: int | None = None
     num_inner: int = 16
     num_inner_steps: int = 2
+    inner_refresh_every: int = 0
     agreement_batch_size: int | None = None
     # 0.2 σ₁ per coordinate is about the size of θ₀'s own weights (1/√fan-in
     # ≈ 0.14-0.25 here): far enough to reach other optima, near enough that
@@ -154,6 +158,8 @@ class SamplerConfig:
         for name in (*positive, "map_steps", "log_partition_particles"):
             if not getattr(self, name) >= 1:
                 raise ValueError(f"`{name}` must be at least 1.")
+        if self.inner_refresh_every < 0:
+            raise ValueError("`inner_refresh_every` must be at least 0.")
         if self.agreement_batch_size is not None and self.agreement_batch_size < 1:
             raise ValueError("`agreement_batch_size` must be at least 1.")
         if not self.check_particles or min(self.check_particles) < 1:

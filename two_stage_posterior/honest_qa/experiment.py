@@ -152,6 +152,7 @@ def run_method(
             batch_size=sampler.batch_size,
             num_inner=sampler.num_inner,
             num_inner_steps=sampler.num_inner_steps,
+            inner_refresh_every=sampler.inner_refresh_every,
             baseline=BASELINES[method],
             stop_gradient_intended=sampler.stop_gradient_intended,
             agreement_batch_size=sampler.agreement_batch_size,
