@@ -28,10 +28,12 @@ Rerun (2 CPU cores; about 10 min for `big` at --reps 2, 3 min for `dense`):
     PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem big --reps 2
     PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem skew --reps 4
     PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem dense --reps 4
-    # the panel (about 2, 3 and 4 minutes):
+    # the panel (about 2, 6, 4, 12 and 5 minutes):
     PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem dense300 --reps 8
-    PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem network --reps 8
+    PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem network --reps 32
     PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem dense1000 --reps 8
+    PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem skew --reps 8 --configs 0,1,7
+    PYTHONPATH=. JAX_PLATFORMS=cpu python benchmarks/log_partition_bench.py --problem big --reps 8 --configs 0,10
 
 Each prints a markdown table (append `--out FILE.json` to keep raw numbers).
 `--problem big --only ours --exact-moves` replaces our MCMC moves by exact draws
@@ -244,11 +246,15 @@ def _fitted(pilot):
 
 
 OURS = {
-    "big": [_ours_hmc(n, e) for n, e in [(64, 0.5), (128, 0.7), (256, 0.8), (512, 0.8)]]
+    "big": [dict(num_particles=256, reference="auto")]
+    + [_ours_hmc(n, e) for n, e in [(64, 0.5), (128, 0.7), (256, 0.8), (512, 0.8)]]
     + [
         _ours_hmc(n, 0.9, **_fitted(p)) for n, p in [(256, 64), (512, 128), (1024, 128)]
     ],
     "skew": [
+        # The panel: today's default call ("auto", MALA), at two budgets.
+        dict(num_particles=256, reference="auto"),
+        dict(num_particles=1024, reference="auto"),
         _ours_hmc(256, 0.8),
         _ours_hmc(512, 0.8),
         _ours_hmc(512, 0.9, **_fitted(128)),
@@ -271,6 +277,12 @@ OURS = {
         dict(num_particles=256, reference="auto"),
         dict(num_particles=256),
         dict(num_particles=512, reference="auto"),
+        # Closer temperatures with fewer moves each: the estimate's variance
+        # falls as the temperatures' number grows (about L²/(K·N) for a path
+        # of thermodynamic length L), the cost as K times the moves.
+        dict(num_particles=512, reference="auto", target_ess=0.97, num_mcmc_steps=2),
+        dict(num_particles=1024, reference="auto", target_ess=0.97, num_mcmc_steps=1),
+        dict(num_particles=256, reference="auto", target_ess=0.97, num_mcmc_steps=4),
     ],
 }
 
