@@ -40,6 +40,21 @@ class AbstractLikelihood(eqx.Module):
     example is more than one network input, as for pairwise comparisons);
     ``distribution`` gives the NumPyro distribution of all answers, or ``None``
     when the likelihood is only a log-probability function.
+
+    Example:
+        Poisson counts with the intended head as the log rate, usable as
+        ``TwoStageModel(..., likelihood=LogRatePoisson())``:
+
+        >>> import jax.numpy as jnp
+        >>> import numpyro.distributions as dist
+        >>> from posterior import AbstractLikelihood
+        >>> class LogRatePoisson(AbstractLikelihood):
+        ...     def distribution(self, outputs):
+        ...         return dist.Poisson(jnp.exp(outputs[..., 0]))
+        >>> likelihood = LogRatePoisson()
+        >>> outputs = likelihood.outputs(lambda x: x[:1], jnp.array([[0.0], [1.0]]))
+        >>> likelihood.log_prob(outputs, jnp.array([1, 3])).shape
+        (2,)
     """
 
     def outputs(self, intended_fn: IntendedFn, inputs: Array) -> Array:

@@ -26,6 +26,22 @@ class AbstractTwoHeadNetwork(eqx.Module):
     Subclasses implement ``__call__(x) -> (intended, instrumental)`` for a single
     input. Both outputs must have the same shape. Parameters are the inexact array
     leaves of the module; everything else is static.
+
+    Example:
+        Two linear read-outs of one tanh feature layer, for three classes:
+
+        >>> import jax
+        >>> import jax.numpy as jnp
+        >>> from posterior import AbstractTwoHeadNetwork
+        >>> class SharedTrunk(AbstractTwoHeadNetwork):
+        ...     trunk: jax.Array
+        ...     heads: jax.Array
+        ...     def __call__(self, x):
+        ...         features = jnp.tanh(self.trunk @ x)
+        ...         return self.heads[0] @ features, self.heads[1] @ features
+        >>> net = SharedTrunk(jnp.ones((4, 2)), jnp.ones((2, 3, 4)))
+        >>> [head.shape for head in net(jnp.array([0.5, -1.0]))]
+        [(3,), (3,)]
     """
 
     @abc.abstractmethod
@@ -116,6 +132,16 @@ class LinearTwoHead(AbstractTwoHeadNetwork):
 
     With the squared-gap divergence and a Gaussian likelihood this gives the
     linear-Gaussian case whose posterior and log-partition are known exactly.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> import jax.random as jr
+        >>> from posterior import LinearTwoHead
+        >>> net = LinearTwoHead(2, key=jr.key(0))
+        >>> x = jnp.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]])  # features, offset
+        >>> intended, instrumental = net(x)
+        >>> bool(jnp.allclose(intended, net.weight[0] + 0.5))
+        True
     """
 
     weight: Float[Array, " dim"]

@@ -20,6 +20,14 @@ class LogZConfig(eqx.Module):
     Every setting but the arrays `schedule` and `step_sizes` is static: a config is
     an argument of compiled programs, and a new one with the same settings reuses
     them.
+
+    Example:
+        >>> import samplers
+        >>> config = samplers.LogZConfig(num_particles=64, move="hmc")
+        >>> config.num_particles, config.num_mcmc_steps
+        (64, 5)
+        >>> config == samplers.LogZConfig(num_particles=64, move="hmc")
+        True
     """
 
     method: str = eqx.field(static=True, default="ais")

@@ -54,7 +54,16 @@ def test_docstring_examples(name):
     assert runner.failures == 0, f"{runner.failures} example(s) of {name} failed"
 
 
-def test_every_public_function_has_an_example():
+def _made_by_users(obj) -> bool:
+    # Functions, and classes a user builds or subclasses; not the result types
+    # (named tuples), whose examples are those of the functions that return
+    # them, nor the warnings, which the tests catch with pytest.warns.
+    return inspect.isfunction(obj) or (
+        inspect.isclass(obj) and not issubclass(obj, (tuple, Warning))
+    )
+
+
+def test_every_public_function_and_class_has_an_example():
     import posterior
     import samplers
 
@@ -62,7 +71,7 @@ def test_every_public_function_has_an_example():
         f"{package.__name__}.{name}"
         for package in (posterior, samplers)
         for name in package.__all__
-        if inspect.isfunction(getattr(package, name))
+        if _made_by_users(getattr(package, name))
         and ">>>" not in (inspect.getdoc(getattr(package, name)) or "")
     ]
-    assert not missing, f"public functions without an example: {missing}"
+    assert not missing, f"public functions and classes without an example: {missing}"
