@@ -151,13 +151,17 @@ def refresh_inner(
     result = estimate_log_z(key, potential_fn, theta1, sigma2, config)
     particles = result.particles.astype(inner.particles.dtype)
     potential, grad = values_and_grads(potential_fn, particles)
-    log_weights = result.log_weights - logsumexp(result.log_weights)
-    log_weights = log_weights.astype(inner.log_weights.dtype)
-    ess = (1.0 / jnp.sum(jnp.exp(2 * log_weights))).astype(inner.ess.dtype)
+    log_weights, ess = _normalised(result.log_weights.astype(inner.log_weights.dtype))
     theta1 = jnp.asarray(theta1, inner.theta1.dtype)
     return InnerState(
         particles, potential, grad, theta1, inner.step_size, log_weights, ess
     )
+
+
+def _normalised(log_weights: Array) -> tuple[Array, Array]:
+    """Log weights summing to one, and their ESS 1/Σw² (a particle count)."""
+    log_weights = log_weights - logsumexp(log_weights)
+    return log_weights, 1.0 / jnp.sum(jnp.exp(2 * log_weights))
 
 
 def build_inner_move(
@@ -234,8 +238,7 @@ def _reweight_and_move(
     log_weights = inner.log_weights - (potential - before)
     # A particle carried to a NaN or infinite C gets no weight.
     log_weights = jnp.where(jnp.isfinite(log_weights), log_weights, -jnp.inf)
-    log_weights = log_weights - logsumexp(log_weights)
-    ess = 1.0 / jnp.sum(jnp.exp(2 * log_weights))
+    log_weights, ess = _normalised(log_weights)
 
     def resample(_):
         index = systematic(key_resample, jnp.exp(log_weights), num_particles)
